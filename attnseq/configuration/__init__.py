@@ -1,0 +1,3 @@
+from .lstm import Seq2SeqLSTMConfig
+
+__all__ = ["Seq2SeqLSTMConfig"]

@@ -1,0 +1,146 @@
+"""Configuration of the attention LSTM encoder-decoder (Deep Learning from Scratch 2, ch. 7-8)."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from transformers import PretrainedConfig
+
+from .validation import (
+    check_bool,
+    check_choice,
+    check_optional_positive_int,
+    check_positive_int,
+    check_positive_number,
+    check_probability,
+    check_token_id,
+    reject_unknown_kwargs,
+)
+
+CELLS = ("lstm", "gru")
+ATTENTIONS = ("none", "dot", "scaled_dot", "general", "additive")
+
+
+class Seq2SeqLSTMConfig(PretrainedConfig):
+    r"""Configuration of [`Seq2SeqLSTMModel`] and [`Seq2SeqLSTMForConditionalGeneration`].
+
+    Every variant the book and the attention literature name is an option here, not a subclass.
+    The defaults are the book's attention model of chapter 8 (dot attention, reversed source) at a
+    small size. Every option is validated here; a wrong value raises `ValueError` naming the option,
+    the value and what is allowed, and an unknown keyword is refused.
+
+    Args:
+        vocab_size: size of the (shared) source and target vocabulary.
+        embedding_size: word vector size (the book uses 16).
+        hidden_size: RNN state size. With `bidirectional_encoder` each direction gets half of it, so
+            the concatenated encoder states have `hidden_size` features; it must then be even.
+        cell: `"lstm"` or `"gru"`.
+        attention: `"none"` (plain seq2seq: the decoder sees only the encoder's final state),
+            `"dot"` (the book's hᵀhs), `"scaled_dot"` (hᵀhs/√H), `"general"` (hᵀW hs) or `"additive"`
+            (vᵀ tanh(W₁h + W₂hs), Bahdanau).
+        attention_window: `None` for global attention, or the half-width D of Luong's local-p
+            attention: a predicted aligned position p_t and a Gaussian window of ±D source positions.
+        input_feeding: feed the previous step's attentional vector into the next decoder input
+            (Luong et al. 2015, §3.3). Needs attention; training then runs a step loop.
+        attentional_size: `None` (the book: the output layer reads concat(context, h) directly) or
+            the size of Luong's attentional vector h̃ = tanh(W_c[context; h]) read by the output layer.
+        peeky: the encoder's summary vector joins every decoder input and the output layer (ch. 7).
+        reverse_source: the encoder reads each source reversed; padding stays where it is (ch. 7).
+        bidirectional_encoder: a bidirectional encoder (ch. 8.4).
+        num_encoder_layers, num_decoder_layers: stacked RNN layers. The decoder's layer i starts
+            from the encoder's final state of layer i (of the top layer where the encoder has fewer).
+        residual: skip connections around every stacked RNN layer but the first (ch. 8.4).
+        dropout: dropout on embeddings, between stacked layers and before the output layer.
+        tie_word_embeddings: share the decoder embedding with the output layer; needs the output
+            layer's input to have `embedding_size` features (set `attentional_size` to it).
+        init_std: standard deviation of a normal init of all weights; `None` uses the book's init
+            (embeddings randn/100, weights randn/√fan_in, biases zero).
+        pad_token_id, bos_token_id, eos_token_id, decoder_start_token_id: special token ids; the
+            decoder starts from `decoder_start_token_id` (defaults to `bos_token_id`).
+    """
+
+    model_type = "seq2seq_lstm"
+    keys_to_ignore_at_inference = ["past_key_values"]
+
+    vocab_size: int = 64
+    embedding_size: int = 16
+    hidden_size: int = 256
+    cell: str = "lstm"
+    attention: str = "dot"
+    attention_window: int | None = None
+    input_feeding: bool = False
+    attentional_size: int | None = None
+    peeky: bool = False
+    reverse_source: bool = True
+    bidirectional_encoder: bool = False
+    num_encoder_layers: int = 1
+    num_decoder_layers: int = 1
+    residual: bool = False
+    dropout: float = 0.0
+    tie_word_embeddings: bool = False
+    init_std: float | None = None
+    use_cache: bool = True
+    pad_token_id: int | None = 0
+    bos_token_id: int | None = 1
+    eos_token_id: int | None = 2
+    decoder_start_token_id: int | None = None
+    is_encoder_decoder: bool = True
+
+    def __post_init__(self, **kwargs):
+        reject_unknown_kwargs(type(self).__name__, kwargs, [f.name for f in fields(self)])
+        check_positive_int("vocab_size", self.vocab_size)
+        check_positive_int("embedding_size", self.embedding_size)
+        check_positive_int("hidden_size", self.hidden_size)
+        check_choice("cell", self.cell, CELLS)
+        check_choice("attention", self.attention, ATTENTIONS)
+        check_optional_positive_int("attention_window", self.attention_window)
+        check_optional_positive_int("attentional_size", self.attentional_size)
+        check_positive_int("num_encoder_layers", self.num_encoder_layers)
+        check_positive_int("num_decoder_layers", self.num_decoder_layers)
+        for name in ("input_feeding", "peeky", "reverse_source", "bidirectional_encoder", "residual", "tie_word_embeddings"):
+            check_bool(name, getattr(self, name))
+        self.dropout = check_probability("dropout", self.dropout)
+        if self.init_std is not None:
+            self.init_std = check_positive_number("init_std", self.init_std)
+        if self.decoder_start_token_id is None:
+            self.decoder_start_token_id = self.bos_token_id
+        for name in ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id"):
+            check_token_id(name, getattr(self, name), self.vocab_size)
+        self._check_combinations()
+        super().__post_init__(**kwargs)
+
+    def _check_combinations(self) -> None:
+        if self.attention == "none":
+            for option in ("attention_window", "attentional_size"):
+                if getattr(self, option) is not None:
+                    raise ValueError(
+                        f"{option}={getattr(self, option)!r} needs attention, but attention='none'; with "
+                        f"attention='none' only {option}=None is allowed."
+                    )
+            if self.input_feeding:
+                raise ValueError(
+                    "input_feeding=True feeds the attentional vector back in and needs attention; with "
+                    "attention='none' only input_feeding=False is allowed."
+                )
+        if self.bidirectional_encoder and self.hidden_size % 2:
+            raise ValueError(
+                f"hidden_size={self.hidden_size} must be even with bidirectional_encoder=True: each direction "
+                "gets hidden_size // 2 features."
+            )
+        if self.tie_word_embeddings and self.output_features != self.embedding_size:
+            raise ValueError(
+                f"tie_word_embeddings=True needs the output layer's input ({self.output_features} features) to "
+                f"equal embedding_size={self.embedding_size}; set attentional_size={self.embedding_size}."
+            )
+
+    @property
+    def output_features(self) -> int:
+        """Size of the vector the output layer reads (and input feeding feeds back)."""
+        if self.attentional_size is not None:
+            return self.attentional_size
+        size = self.hidden_size
+        if self.attention != "none":
+            size += self.hidden_size  # the context vector
+        if self.peeky:
+            size += self.hidden_size  # the encoder summary
+        return size
