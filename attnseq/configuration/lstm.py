@@ -97,7 +97,8 @@ class Seq2SeqLSTMConfig(PretrainedConfig):
         check_optional_positive_int("attentional_size", self.attentional_size)
         check_positive_int("num_encoder_layers", self.num_encoder_layers)
         check_positive_int("num_decoder_layers", self.num_decoder_layers)
-        for name in ("input_feeding", "peeky", "reverse_source", "bidirectional_encoder", "residual", "tie_word_embeddings"):
+        flags = ("input_feeding", "peeky", "reverse_source", "bidirectional_encoder", "residual", "tie_word_embeddings")
+        for name in flags:
             check_bool(name, getattr(self, name))
         self.dropout = check_probability("dropout", self.dropout)
         if self.init_std is not None:

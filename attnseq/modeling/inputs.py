@@ -1,0 +1,73 @@
+"""Input checks and label shifting shared by both model families.
+
+Bad input must fail here with a message naming the problem, not deep inside torch with an
+index error.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def check_token_ids(name: str, ids: torch.Tensor, vocab_size: int, ignore_index: int | None = None) -> None:
+    """Raise `ValueError` unless `ids` is an integer tensor with values in [0, vocab_size)
+    (or equal to `ignore_index`)."""
+    if not isinstance(ids, torch.Tensor) or ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+        kind = f"{type(ids).__name__} {getattr(ids, 'dtype', '')}".strip()
+        raise ValueError(f"{name} must be an integer tensor of token ids, got {kind}.")
+    if ids.dim() != 2:
+        raise ValueError(f"{name} must have shape (batch, seq_len), got shape {tuple(ids.shape)}.")
+    if ids.numel() == 0:
+        return
+    valid = ids if ignore_index is None else ids[ids != ignore_index]
+    if valid.numel() and (valid.min() < 0 or valid.max() >= vocab_size):
+        bad = valid[(valid < 0) | (valid >= vocab_size)][0].item()
+        allowed = f"[0, {vocab_size})" + ("" if ignore_index is None else f" or {ignore_index}")
+        raise ValueError(f"{name} contains token id {bad}, outside the vocabulary; allowed ids: {allowed}.")
+
+
+def normalize_attention_mask(attention_mask: torch.Tensor | None, input_ids: torch.Tensor) -> torch.Tensor:
+    """A boolean `(batch, seq_len)` mask, True for real tokens.
+
+    Accepts None (no padding) or an integer, boolean or float tensor of 0s and 1s with the shape of
+    `input_ids`; anything else is a `ValueError` that says what is wrong.
+    """
+    if attention_mask is None:
+        return torch.ones(input_ids.shape[:2], dtype=torch.bool, device=input_ids.device)
+    if not isinstance(attention_mask, torch.Tensor):
+        raise ValueError(f"attention_mask must be a tensor, got {type(attention_mask).__name__}.")
+    if tuple(attention_mask.shape) != tuple(input_ids.shape[:2]):
+        raise ValueError(
+            f"attention_mask has shape {tuple(attention_mask.shape)} but the input has shape "
+            f"{tuple(input_ids.shape[:2])}; they must match (batch, seq_len)."
+        )
+    if attention_mask.dtype != torch.bool:
+        if not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
+            raise ValueError("attention_mask must hold only 0 and 1 (1 = real token, 0 = padding).")
+        attention_mask = attention_mask != 0
+    return attention_mask
+
+
+def check_contiguous(attention_mask: torch.Tensor) -> None:
+    """Raise `ValueError` unless the real tokens of every row form one run (right or left padding)."""
+    lengths = attention_mask.sum(1, keepdim=True)
+    starts = attention_mask.int().argmax(1, keepdim=True)
+    positions = torch.arange(attention_mask.size(1), device=attention_mask.device)
+    expected = (positions >= starts) & (positions < starts + lengths)
+    if not bool((expected == attention_mask).all()):
+        row = int((expected != attention_mask).any(1).nonzero()[0])
+        raise ValueError(
+            f"attention_mask row {row} has padding between real tokens; each row must be one run of 1s "
+            "(right or left padding)."
+        )
+
+
+def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_token_id: int) -> torch.Tensor:
+    """Decoder inputs for teacher forcing: `decoder_start_token_id`, then `labels[:, :-1]`.
+
+    Positions marked -100 (ignored by the loss) become `pad_token_id`.
+    """
+    shifted = labels.new_empty(labels.shape)
+    shifted[:, 1:] = labels[:, :-1]
+    shifted[:, 0] = decoder_start_token_id
+    return shifted.masked_fill(shifted == -100, pad_token_id)

@@ -1,0 +1,625 @@
+"""The attention LSTM encoder-decoder of Deep Learning from Scratch 2, chapters 7 and 8.
+
+The encoder reads the source (optionally reversed, optionally in both directions) and keeps its
+hidden state ``hs`` for every source position. The decoder starts from the encoder's final state;
+at every target step it scores its state ``h`` against every row of ``hs``, turns the scores into
+weights with a masked softmax, and reads the weighted sum of ``hs`` (the context). The output layer
+sees ``[context; h]`` (plus the encoder summary with ``peeky``).
+
+Teacher-forced training without input feeding runs the decoder RNN over the whole target in one
+fused ``nn.LSTM``/``nn.GRU`` call per layer and the attention as batched matrix products. With input
+feeding each step needs the previous step's attentional vector, so the decoder loops over steps.
+Generation carries the recurrent state as the cache (`Seq2SeqLSTMCache`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+from transformers import GenerationMixin, PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_outputs import ModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
+
+from ..configuration.lstm import Seq2SeqLSTMConfig
+from .attention import build_score, local_window, masked_softmax, weighted_sum
+from .inputs import check_contiguous, check_token_ids, normalize_attention_mask, shift_tokens_right
+from .loading import CheckpointLoadingMixin
+
+DEFAULT_MAX_LENGTH = 128
+RNNState = tuple[torch.Tensor, torch.Tensor | None]  # (h, c) of one layer, each (batch, hidden); c is None for GRU
+
+
+@dataclass
+class Seq2SeqLSTMEncoderOutput(ModelOutput):
+    """Encoder output.
+
+    Args:
+        last_hidden_state: `(batch, src_len, hidden)` top-layer states ``hs`` in source order (also with
+            `reverse_source`); zeros at padding positions.
+        final_hidden: `(batch, num_encoder_layers, hidden)` each layer's state after the last real token.
+        final_cell: `(batch, num_encoder_layers, hidden)` the LSTM cell states (None for GRU).
+        hidden_states: with `output_hidden_states`, the embeddings and every layer's states.
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    final_hidden: torch.FloatTensor | None = None
+    final_cell: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+class Seq2SeqLSTMCache:
+    """The decoder's recurrent state during generation: what a key/value cache is for a Transformer.
+
+    Holds, for the `batch` rows being decoded (beams included), every decoder layer's `(h, c)`, the
+    last attentional vector (for input feeding), and the per-source tensors computed once: the
+    projected attention keys and the peeky summary. `reorder_cache` follows beam search.
+    """
+
+    is_compileable = False
+
+    def __init__(
+        self,
+        states: list[RNNState],
+        feed: torch.Tensor | None,
+        keys: torch.Tensor | None,
+        summary: torch.Tensor | None,
+        seen_tokens: int = 0,
+    ):
+        self.states = states
+        self.feed = feed
+        self.keys = keys
+        self.summary = summary
+        self.seen_tokens = seen_tokens
+
+    def get_seq_length(self, layer_idx: int = 0) -> int:
+        """Number of target tokens the state has consumed."""
+        return self.seen_tokens
+
+    def _map(self, fn) -> None:
+        self.states = [(fn(h), None if c is None else fn(c)) for h, c in self.states]
+        self.feed, self.keys, self.summary = (
+            None if t is None else fn(t) for t in (self.feed, self.keys, self.summary)
+        )
+
+    def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
+        """Keep, for every row, the state of the row `beam_idx` names (beam search)."""
+        self._map(lambda t: t.index_select(0, beam_idx.to(t.device)))
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        self._map(lambda t: t.repeat_interleave(repeats, dim=0))
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        self._map(lambda t: t[indices])
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+
+def _make_rnn(cell: str, input_size: int, hidden_size: int, bidirectional: bool = False) -> nn.RNNBase:
+    rnn_class = nn.LSTM if cell == "lstm" else nn.GRU
+    return rnn_class(input_size, hidden_size, num_layers=1, batch_first=True, bidirectional=bidirectional)
+
+
+def _split_state(state) -> RNNState:
+    return (state[0], state[1]) if isinstance(state, tuple) else (state, None)
+
+
+def _join_state(h: torch.Tensor, c: torch.Tensor | None, directions: int = 1):
+    """`(batch, hidden)` states -> the `(directions, batch, hidden / directions)` layout torch RNNs take."""
+    h = h.view(h.size(0), directions, -1).transpose(0, 1).contiguous()
+    if c is None:
+        return h
+    return h, c.view(c.size(0), directions, -1).transpose(0, 1).contiguous()
+
+
+def _flat_state(state: torch.Tensor) -> torch.Tensor:
+    """`(directions, batch, h)` -> `(batch, directions * h)`: both directions side by side."""
+    return state.transpose(0, 1).reshape(state.size(1), -1)
+
+
+def _source_permutation(mask: torch.Tensor, reverse: bool) -> torch.Tensor:
+    """Permutation that moves each row's real tokens to the front (reversed if `reverse`).
+
+    Args:
+        mask: `(batch, src_len)` boolean; the real tokens of a row must be contiguous (right or
+            left padding).
+
+    Returns:
+        `(batch, src_len)` indices: position j of the permuted row reads original position perm[j].
+        The j-th real token of the permuted row is original token start + j (or start + L - 1 - j
+        reversed); the padding positions follow in their original order.
+    """
+    batch, src_len = mask.shape
+    lengths = mask.sum(1, keepdim=True)
+    starts = mask.int().argmax(1, keepdim=True)
+    j = torch.arange(src_len, device=mask.device).expand(batch, -1)
+    real = starts + (lengths - 1 - j if reverse else j)
+    k = j - lengths  # k-th padding position: before the real span, or after it
+    pad = torch.where(k < starts, k, k + lengths)
+    return torch.where(j < lengths, real, pad)
+
+
+class Seq2SeqLSTMStack(nn.Module):
+    """Stacked single-layer RNNs with dropout between layers and optional residual connections.
+
+    One fused `nn.LSTM`/`nn.GRU` call per layer over the whole sequence; the skip connections between
+    layers (DL from Scratch 2, §8.4.3) are why the layers are separate modules.
+    """
+
+    def __init__(self, config: Seq2SeqLSTMConfig, input_size: int, num_layers: int, bidirectional: bool = False):
+        super().__init__()
+        directions = 2 if bidirectional else 1
+        size = config.hidden_size // directions
+        self.layers = nn.ModuleList(
+            _make_rnn(config.cell, input_size if i == 0 else config.hidden_size, size, bidirectional)
+            for i in range(num_layers)
+        )
+        self.residual = config.residual
+        self.dropout = nn.Dropout(config.dropout)
+        self.directions = directions
+
+    def forward(self, inputs, states: list[RNNState] | None = None):
+        """Run every layer.
+
+        Args:
+            inputs: `(batch, seq_len, input_size)` tensor or a `PackedSequence` of it.
+            states: per layer `(h, c)` of shape `(batch, hidden)`, or None for zeros.
+
+        Returns:
+            `(outputs, final_states, layer_outputs)`: the top layer's output (same kind as `inputs`,
+            `hidden` features), each layer's final `(h, c)` as `(batch, hidden)`, and every layer's output.
+        """
+        x, finals, layer_outputs = inputs, [], []
+        for i, rnn in enumerate(self.layers):
+            layer_input = x if i == 0 else self._apply(self.dropout, x)
+            state = None if states is None else _join_state(*states[i], directions=self.directions)
+            y, final = rnn(layer_input, state)
+            if self.residual and i > 0:
+                y = self._apply(lambda t, r=x: t + (r.data if isinstance(r, PackedSequence) else r), y)
+            h, c = _split_state(final)
+            finals.append((_flat_state(h), None if c is None else _flat_state(c)))
+            layer_outputs.append(y)
+            x = y
+        return x, finals, layer_outputs
+
+    @staticmethod
+    def _apply(fn, x):
+        if isinstance(x, PackedSequence):
+            return x._replace(data=fn(x.data))
+        return fn(x)
+
+
+class Seq2SeqLSTMEncoder(nn.Module):
+    """Embeds the source and runs the (bidirectional, stacked) RNN over it (the book's `Encoder`)."""
+
+    def __init__(self, config: Seq2SeqLSTMConfig):
+        super().__init__()
+        self.config = config
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=config.pad_token_id)
+        self.rnn = Seq2SeqLSTMStack(
+            config, config.embedding_size, config.num_encoder_layers, bidirectional=config.bidirectional_encoder
+        )
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool = True,
+        **kwargs,
+    ) -> Seq2SeqLSTMEncoderOutput:
+        """Encode a batch.
+
+        Args:
+            input_ids: `(batch, src_len)` token ids.
+            attention_mask: `(batch, src_len)` 1 for real tokens, 0 for padding; the real tokens of a
+                row must be contiguous (right or left padding). None means no padding.
+
+        Returns:
+            `Seq2SeqLSTMEncoderOutput` with `last_hidden_state` `(batch, src_len, hidden)` in source order.
+        """
+        check_token_ids("input_ids", input_ids, self.config.vocab_size)
+        attention_mask = normalize_attention_mask(attention_mask, input_ids)
+        check_contiguous(attention_mask)
+        batch, src_len = input_ids.shape
+        lengths = attention_mask.sum(1)
+        padded = bool((lengths < src_len).any())
+        permutation = None
+        if padded:
+            permutation = _source_permutation(attention_mask, self.config.reverse_source)
+            input_ids = input_ids.gather(1, permutation)
+        elif self.config.reverse_source:
+            input_ids = input_ids.flip(1)
+
+        embeddings = self.dropout(self.embed_tokens(input_ids))  # (batch, src, emb)
+        if padded:
+            # An empty source still runs one step (over padding) so every row has a final state.
+            packed = pack_padded_sequence(
+                embeddings, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
+            )
+            packed_out, finals, layer_outputs = self.rnn(packed)
+            layer_outputs = [pad_packed_sequence(y, batch_first=True, total_length=src_len)[0] for y in layer_outputs]
+            outputs = layer_outputs[-1]
+        else:
+            outputs, finals, layer_outputs = self.rnn(embeddings)
+
+        def to_source_order(t: torch.Tensor) -> torch.Tensor:
+            if padded:
+                inverse = torch.empty_like(permutation).scatter_(
+                    1, permutation, torch.arange(src_len, device=t.device).expand(batch, -1)
+                )
+                t = t.gather(1, inverse.unsqueeze(-1).expand(-1, -1, t.size(-1)))
+                return t.masked_fill(~attention_mask.unsqueeze(-1), 0.0)
+            return t.flip(1) if self.config.reverse_source else t
+
+        hidden_states = None
+        if output_hidden_states:
+            hidden_states = (to_source_order(embeddings),) + tuple(to_source_order(y) for y in layer_outputs)
+        final_cell = None if finals[0][1] is None else torch.stack([c for _, c in finals], dim=1)
+        return Seq2SeqLSTMEncoderOutput(
+            last_hidden_state=to_source_order(outputs),
+            final_hidden=torch.stack([h for h, _ in finals], dim=1),
+            final_cell=final_cell,
+            hidden_states=hidden_states,
+        )
+
+
+class Seq2SeqLSTMDecoder(nn.Module):
+    """The book's `AttentionDecoder`/`PeekyDecoder`: an RNN over the target plus attention over ``hs``.
+
+    Produces the vector the output layer reads: ``[context; h]`` (+ the encoder summary with peeky),
+    or Luong's attentional vector tanh(W_c [context; h]) with `attentional_size`.
+    """
+
+    def __init__(self, config: Seq2SeqLSTMConfig):
+        super().__init__()
+        self.config = config
+        hidden = config.hidden_size
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=config.pad_token_id)
+        input_size = config.embedding_size
+        if config.input_feeding:
+            input_size += config.output_features
+        if config.peeky:
+            input_size += hidden
+        self.rnn = Seq2SeqLSTMStack(config, input_size, config.num_decoder_layers)
+        self.dropout = nn.Dropout(config.dropout)
+        self.score = build_score(config.attention, hidden) if config.attention != "none" else None
+        if config.attention_window is not None:
+            # Luong's local-p: p_t = start + (L - 1) * sigmoid(v_pᵀ tanh(W_p h_t))  (eq. 9)
+            self.position_proj = nn.Linear(hidden, hidden, bias=False)
+            self.position_energy = nn.Linear(hidden, 1, bias=False)
+        concat_size = hidden * (1 + (config.attention != "none") + config.peeky)
+        self.attentional_proj = (
+            nn.Linear(concat_size, config.attentional_size, bias=False) if config.attentional_size else None
+        )
+
+    def initial_state(self, encoder_outputs: Seq2SeqLSTMEncoderOutput) -> list[RNNState]:
+        """Decoder layer i starts from encoder layer i's final state (the top one if the encoder has fewer)."""
+        num_encoder_layers = encoder_outputs.final_hidden.size(1)
+        states = []
+        for i in range(self.config.num_decoder_layers):
+            j = min(i, num_encoder_layers - 1)
+            c = None if encoder_outputs.final_cell is None else encoder_outputs.final_cell[:, j]
+            states.append((encoder_outputs.final_hidden[:, j], c))
+        return states
+
+    def start_cache(self, encoder_outputs: Seq2SeqLSTMEncoderOutput) -> Seq2SeqLSTMCache:
+        """The state before the first target token: per-source tensors are computed here, once."""
+        hs = encoder_outputs.last_hidden_state
+        feed = hs.new_zeros(hs.size(0), self.config.output_features) if self.config.input_feeding else None
+        keys = self.score.prepare_keys(hs) if self.score is not None else None
+        summary = encoder_outputs.final_hidden[:, -1] if self.config.peeky else None
+        return Seq2SeqLSTMCache(self.initial_state(encoder_outputs), feed, keys, summary)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        encoder_hidden_states: torch.Tensor,
+        encoder_attention_mask: torch.Tensor,
+        cache: Seq2SeqLSTMCache,
+        output_hidden_states: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...] | None]:
+        """Decode `tgt_len` steps from the state in `cache`, which is advanced in place.
+
+        Args:
+            input_ids: `(batch, tgt_len)` decoder input ids.
+            encoder_hidden_states: `(batch, src_len, hidden)` ``hs``.
+            encoder_attention_mask: `(batch, src_len)` boolean.
+            cache: state before these steps (`start_cache` for the first call).
+
+        Returns:
+            `(features, attention_weights, hidden_states)`: `(batch, tgt_len, output_features)`,
+            `(batch, tgt_len, src_len)` (None without attention) and, on request, the embeddings and
+            every decoder layer's outputs.
+        """
+        embeddings = self.dropout(self.embed_tokens(input_ids))  # (batch, tgt, emb)
+        steps = embeddings.size(1)
+        summary = None
+        if self.config.peeky:
+            summary = cache.summary.unsqueeze(1).expand(-1, steps, -1)
+        if self.config.input_feeding:
+            features, weights, layer_outputs = self._step_loop(
+                embeddings, summary, encoder_hidden_states, encoder_attention_mask, cache
+            )
+        else:
+            rnn_input = embeddings if summary is None else torch.cat([embeddings, summary], dim=-1)
+            outputs, cache.states, layer_outputs = self.rnn(rnn_input, cache.states)
+            features, weights = self._attend(
+                outputs, summary, encoder_hidden_states, encoder_attention_mask, cache.keys
+            )
+        cache.seen_tokens += steps
+        hidden_states = (embeddings, *layer_outputs) if output_hidden_states else None
+        return features, weights, hidden_states
+
+    def _step_loop(self, embeddings, summary, hs, mask, cache):
+        """Input feeding: step t reads the attentional vector of step t-1 (Luong et al. 2015, §3.3)."""
+        features, weights, layer_outputs = [], [], []
+        for t in range(embeddings.size(1)):
+            parts = [embeddings[:, t], cache.feed] + ([summary[:, t]] if summary is not None else [])
+            outputs, cache.states, step_layers = self.rnn(torch.cat(parts, dim=-1).unsqueeze(1), cache.states)
+            step_summary = None if summary is None else summary[:, t : t + 1]
+            step_features, step_weights = self._attend(outputs, step_summary, hs, mask, cache.keys)
+            cache.feed = step_features[:, 0]
+            features.append(step_features)
+            weights.append(step_weights)
+            layer_outputs.append(step_layers)
+        layer_outputs = [torch.cat(per_layer, dim=1) for per_layer in zip(*layer_outputs)]
+        return torch.cat(features, dim=1), torch.cat(weights, dim=1), layer_outputs
+
+    def _attend(self, outputs, summary, hs, mask, keys):
+        """Attention over ``hs`` and the output-layer input for decoder outputs `(batch, tgt, hidden)`."""
+        parts, weights = [outputs], None
+        if self.score is not None:
+            scores = self.score(outputs, keys)  # (batch, tgt, src)
+            attend = mask.unsqueeze(1)
+            gaussian = None
+            if self.config.attention_window is not None:
+                lengths = mask.sum(1, keepdim=True).to(outputs.dtype)
+                starts = mask.int().argmax(1, keepdim=True).to(outputs.dtype)
+                fraction = torch.sigmoid(self.position_energy(torch.tanh(self.position_proj(outputs)))).squeeze(-1)
+                centers = starts + (lengths - 1).clamp(min=0) * fraction  # (batch, tgt)
+                window, gaussian = local_window(centers, hs.size(1), self.config.attention_window, outputs.dtype)
+                attend = attend & window
+            weights = masked_softmax(scores, attend)
+            if gaussian is not None:
+                weights = weights * gaussian  # Luong et al. 2015, eq. 10
+            parts.insert(0, weighted_sum(weights, hs))  # the context, (batch, tgt, hidden)
+        if summary is not None:
+            parts.append(summary)
+        features = torch.cat(parts, dim=-1)
+        if self.attentional_proj is not None:
+            features = torch.tanh(self.attentional_proj(features))
+        return features, weights
+
+
+class Seq2SeqLSTMPreTrainedModel(CheckpointLoadingMixin, PreTrainedModel):
+    config_class = Seq2SeqLSTMConfig
+    config: Seq2SeqLSTMConfig
+    base_model_prefix = "model"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = False
+    _is_stateful = True
+    _skip_keys_device_placement = ["past_key_values"]
+
+    @classmethod
+    def _supports_default_dynamic_cache(cls) -> bool:
+        # The recurrent state is the cache: generate() must not create a key/value cache for us.
+        return False
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """The book's init unless `init_std` is set: embeddings randn/100, weights randn/√fan_in, biases zero."""
+        std = self.config.init_std
+        if isinstance(module, nn.Embedding):
+            init.normal_(module.weight, mean=0.0, std=0.01 if std is None else std)
+            if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
+                init.zeros_(module.weight[module.padding_idx])
+        elif isinstance(module, nn.Linear):
+            init.normal_(module.weight, mean=0.0, std=module.in_features**-0.5 if std is None else std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.RNNBase):
+            for name, param in module.named_parameters():
+                if name.startswith("weight"):
+                    init.normal_(param, mean=0.0, std=param.size(1) ** -0.5 if std is None else std)
+                else:
+                    init.zeros_(param)
+
+    def _shift_right(self, labels: torch.LongTensor) -> torch.LongTensor:
+        return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
+
+
+class Seq2SeqLSTMModel(Seq2SeqLSTMPreTrainedModel):
+    """The bare encoder-decoder: returns the output-layer input for every target position."""
+
+    def __init__(self, config: Seq2SeqLSTMConfig):
+        super().__init__(config)
+        self.encoder = Seq2SeqLSTMEncoder(config)
+        self.decoder = Seq2SeqLSTMDecoder(config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.encoder.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.encoder.embed_tokens = value
+
+    def get_encoder(self, modality: str | None = None) -> Seq2SeqLSTMEncoder:
+        return self.encoder
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        encoder_outputs: Seq2SeqLSTMEncoderOutput | tuple | None = None,
+        past_key_values: Seq2SeqLSTMCache | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> Seq2SeqModelOutput | tuple:
+        r"""Encode the source (unless `encoder_outputs` are given) and decode `decoder_input_ids`.
+
+        Args:
+            input_ids: `(batch, src_len)` source ids.
+            attention_mask: `(batch, src_len)` 1 for real tokens, 0 for padding (right or left padding).
+            decoder_input_ids: `(batch, tgt_len)` target ids starting with `decoder_start_token_id`.
+            decoder_attention_mask: accepted for API compatibility; a recurrent decoder reads left to
+                right, so right padding of the target cannot change earlier positions.
+            encoder_outputs: precomputed `Seq2SeqLSTMEncoderOutput` (generation passes it back in).
+            past_key_values: a `Seq2SeqLSTMCache` holding the decoder state after earlier tokens;
+                then `decoder_input_ids` holds only the new tokens.
+            use_cache: return the advanced state as `past_key_values`.
+            output_attentions: return the attention weights as `cross_attentions`, one tensor
+                `(batch, 1, tgt_len, src_len)`.
+
+        Returns:
+            `Seq2SeqModelOutput` whose `last_hidden_state` is `(batch, tgt_len, output_features)`.
+        """
+        output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        use_cache = use_cache if use_cache is not None else self.config.use_cache
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+
+        if encoder_outputs is None:
+            if input_ids is None:
+                raise ValueError("Pass input_ids (the source) or encoder_outputs.")
+            encoder_outputs = self.encoder(input_ids, attention_mask, output_hidden_states=output_hidden_states)
+        elif not isinstance(encoder_outputs, Seq2SeqLSTMEncoderOutput):
+            encoder_outputs = Seq2SeqLSTMEncoderOutput(*encoder_outputs)
+        attention_mask = normalize_attention_mask(attention_mask, encoder_outputs.last_hidden_state[..., 0])
+        if decoder_input_ids is None:
+            raise ValueError("Pass decoder_input_ids, or labels to the ForConditionalGeneration model.")
+        check_token_ids("decoder_input_ids", decoder_input_ids, self.config.vocab_size)
+
+        cache = past_key_values if past_key_values is not None else self.decoder.start_cache(encoder_outputs)
+        if not use_cache and past_key_values is not None:
+            cache = _copy_cache(cache)  # without use_cache the caller's state must not advance
+        features, weights, decoder_hidden_states = self.decoder(
+            decoder_input_ids,
+            encoder_outputs.last_hidden_state,
+            attention_mask,
+            cache,
+            output_hidden_states=output_hidden_states,
+        )
+        cross_attentions = (weights.unsqueeze(1),) if output_attentions and weights is not None else None
+        output = Seq2SeqModelOutput(
+            last_hidden_state=features,
+            past_key_values=cache if use_cache else None,
+            decoder_hidden_states=decoder_hidden_states,
+            cross_attentions=cross_attentions,
+            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+            encoder_hidden_states=encoder_outputs.hidden_states,
+        )
+        return output if return_dict else output.to_tuple()
+
+
+def _copy_cache(cache: Seq2SeqLSTMCache) -> Seq2SeqLSTMCache:
+    return Seq2SeqLSTMCache(list(cache.states), cache.feed, cache.keys, cache.summary, cache.seen_tokens)
+
+
+class Seq2SeqLSTMForConditionalGeneration(Seq2SeqLSTMPreTrainedModel, GenerationMixin):
+    """The encoder-decoder with the output layer (the book's `Affine` + softmax) and `generate()`."""
+
+    _tied_weights_keys = {"lm_head.weight": "model.decoder.embed_tokens.weight"}
+
+    def __init__(self, config: Seq2SeqLSTMConfig):
+        super().__init__(config)
+        self.model = Seq2SeqLSTMModel(config)
+        self.output_dropout = nn.Dropout(config.dropout)
+        self.lm_head = nn.Linear(config.output_features, config.vocab_size, bias=True)
+        self.post_init()
+        if self.generation_config is not None and self.generation_config.max_length in (None, 20):
+            # generate() otherwise stops after 20 tokens, too few for character-level targets.
+            self.generation_config.max_length = DEFAULT_MAX_LENGTH
+
+    def get_encoder(self, modality: str | None = None) -> Seq2SeqLSTMEncoder:
+        return self.model.encoder
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.model.encoder.embed_tokens
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, new_embeddings: nn.Linear) -> None:
+        self.lm_head = new_embeddings
+
+    def prepare_decoder_input_ids_from_labels(self, labels: torch.LongTensor) -> torch.LongTensor:
+        """Labels `(batch, tgt_len)` -> decoder inputs: start token, then labels shifted right (-100 -> pad)."""
+        return self._shift_right(labels)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        encoder_outputs: Seq2SeqLSTMEncoderOutput | tuple | None = None,
+        past_key_values: Seq2SeqLSTMCache | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> Seq2SeqLMOutput | tuple:
+        r"""Logits for every target position, and the loss when `labels` are given.
+
+        Args:
+            labels: `(batch, tgt_len)` target ids; -100 marks positions the loss ignores. When
+                `decoder_input_ids` are not given they are `labels` shifted right behind
+                `decoder_start_token_id`.
+            Other arguments: see [`Seq2SeqLSTMModel.forward`].
+
+        Returns:
+            `Seq2SeqLMOutput` with `logits` `(batch, tgt_len, vocab_size)`, `loss` (mean cross entropy
+            over the non-ignored label positions) and `cross_attentions` `(batch, 1, tgt_len, src_len)`
+            on request.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if labels is not None:
+            check_token_ids("labels", labels, self.config.vocab_size, ignore_index=-100)
+            if decoder_input_ids is None:
+                decoder_input_ids = self._shift_right(labels)
+            use_cache = False if use_cache is None else use_cache
+        outputs = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            decoder_input_ids=decoder_input_ids,
+            encoder_outputs=encoder_outputs,
+            past_key_values=past_key_values,
+            use_cache=use_cache,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        logits = self.lm_head(self.output_dropout(outputs.last_hidden_state))
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(
+                logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=-100
+            )
+        output = Seq2SeqLMOutput(
+            loss=loss,
+            logits=logits,
+            past_key_values=outputs.past_key_values,
+            decoder_hidden_states=outputs.decoder_hidden_states,
+            cross_attentions=outputs.cross_attentions,
+            encoder_last_hidden_state=outputs.encoder_last_hidden_state,
+            encoder_hidden_states=outputs.encoder_hidden_states,
+        )
+        return output if return_dict else output.to_tuple()
+
+    def _reorder_cache(self, past_key_values: Seq2SeqLSTMCache, beam_idx: torch.LongTensor) -> Seq2SeqLSTMCache:
+        past_key_values.reorder_cache(beam_idx)
+        return past_key_values
