@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import ModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
@@ -39,14 +38,13 @@ class Seq2SeqLSTMEncoderOutput(ModelOutput):
     Args:
         last_hidden_state: `(batch, src_len, hidden)` top-layer states ``hs`` in source order (also with
             `reverse_source`); zeros at padding positions.
-        final_hidden: `(batch, num_encoder_layers, hidden)` each layer's state after the last real token.
-        final_cell: `(batch, num_encoder_layers, hidden)` the LSTM cell states (None for GRU).
+        final_hidden: `(batch, num_encoder_layers, hidden)` each layer's output after its last real
+            token (forward direction) and after the first (backward direction).
         hidden_states: with `output_hidden_states`, the embeddings and every layer's states.
     """
 
     last_hidden_state: torch.FloatTensor | None = None
     final_hidden: torch.FloatTensor | None = None
-    final_cell: torch.FloatTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
 
@@ -99,26 +97,20 @@ class Seq2SeqLSTMCache:
         return len(self.states)
 
 
-def _make_rnn(cell: str, input_size: int, hidden_size: int, bidirectional: bool = False) -> nn.RNNBase:
+def _make_rnn(cell: str, input_size: int, hidden_size: int) -> nn.RNNBase:
     rnn_class = nn.LSTM if cell == "lstm" else nn.GRU
-    return rnn_class(input_size, hidden_size, num_layers=1, batch_first=True, bidirectional=bidirectional)
+    return rnn_class(input_size, hidden_size, num_layers=1, batch_first=True)
 
 
-def _split_state(state) -> RNNState:
-    return (state[0], state[1]) if isinstance(state, tuple) else (state, None)
+def _to_torch_state(state: RNNState):
+    """`(h, c)` of shape `(batch, hidden)` -> the `(1, batch, hidden)` layout of a one-layer torch RNN."""
+    h, c = state
+    return h.unsqueeze(0) if c is None else (h.unsqueeze(0), c.unsqueeze(0))
 
 
-def _join_state(h: torch.Tensor, c: torch.Tensor | None, directions: int = 1):
-    """`(batch, hidden)` states -> the `(directions, batch, hidden / directions)` layout torch RNNs take."""
-    h = h.view(h.size(0), directions, -1).transpose(0, 1).contiguous()
-    if c is None:
-        return h
-    return h, c.view(c.size(0), directions, -1).transpose(0, 1).contiguous()
-
-
-def _flat_state(state: torch.Tensor) -> torch.Tensor:
-    """`(directions, batch, h)` -> `(batch, directions * h)`: both directions side by side."""
-    return state.transpose(0, 1).reshape(state.size(1), -1)
+def _from_torch_state(state) -> RNNState:
+    h, c = state if isinstance(state, tuple) else (state, None)
+    return h.squeeze(0), None if c is None else c.squeeze(0)
 
 
 def _source_permutation(mask: torch.Tensor, reverse: bool) -> torch.Tensor:
@@ -143,65 +135,64 @@ def _source_permutation(mask: torch.Tensor, reverse: bool) -> torch.Tensor:
     return torch.where(j < lengths, real, pad)
 
 
+def _gather_time(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """`x[b, index[b, j]]` for `x` `(batch, seq, features)` and `index` `(batch, seq)`."""
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.size(-1)))
+
+
 class Seq2SeqLSTMStack(nn.Module):
-    """Stacked single-layer RNNs with dropout between layers and optional residual connections.
+    """The decoder's stacked single-layer RNNs, with dropout between layers and optional residual
+    connections (DL from Scratch 2, §8.4.3): one fused `nn.LSTM`/`nn.GRU` call per layer."""
 
-    One fused `nn.LSTM`/`nn.GRU` call per layer over the whole sequence; the skip connections between
-    layers (DL from Scratch 2, §8.4.3) are why the layers are separate modules.
-    """
-
-    def __init__(self, config: Seq2SeqLSTMConfig, input_size: int, num_layers: int, bidirectional: bool = False):
+    def __init__(self, config: Seq2SeqLSTMConfig, input_size: int, num_layers: int):
         super().__init__()
-        directions = 2 if bidirectional else 1
-        size = config.hidden_size // directions
         self.layers = nn.ModuleList(
-            _make_rnn(config.cell, input_size if i == 0 else config.hidden_size, size, bidirectional)
+            _make_rnn(config.cell, input_size if i == 0 else config.hidden_size, config.hidden_size)
             for i in range(num_layers)
         )
         self.residual = config.residual
         self.dropout = nn.Dropout(config.dropout)
-        self.directions = directions
 
-    def forward(self, inputs, states: list[RNNState] | None = None):
-        """Run every layer.
+    def forward(self, inputs: torch.Tensor, states: list[RNNState]):
+        """Run every layer from `states`.
 
         Args:
-            inputs: `(batch, seq_len, input_size)` tensor or a `PackedSequence` of it.
-            states: per layer `(h, c)` of shape `(batch, hidden)`, or None for zeros.
+            inputs: `(batch, seq_len, input_size)`.
+            states: per layer `(h, c)` of shape `(batch, hidden)` (c is None for GRU).
 
         Returns:
-            `(outputs, final_states, layer_outputs)`: the top layer's output (same kind as `inputs`,
-            `hidden` features), each layer's final `(h, c)` as `(batch, hidden)`, and every layer's output.
+            `(outputs, final_states, layer_outputs)`: the top layer's output `(batch, seq_len, hidden)`,
+            each layer's final `(h, c)`, and every layer's output.
         """
         x, finals, layer_outputs = inputs, [], []
         for i, rnn in enumerate(self.layers):
-            layer_input = x if i == 0 else self._apply(self.dropout, x)
-            state = None if states is None else _join_state(*states[i], directions=self.directions)
-            y, final = rnn(layer_input, state)
+            y, final = rnn(x if i == 0 else self.dropout(x), _to_torch_state(states[i]))
             if self.residual and i > 0:
-                y = self._apply(lambda t, r=x: t + (r.data if isinstance(r, PackedSequence) else r), y)
-            h, c = _split_state(final)
-            finals.append((_flat_state(h), None if c is None else _flat_state(c)))
+                y = y + x
+            finals.append(_from_torch_state(final))
             layer_outputs.append(y)
             x = y
         return x, finals, layer_outputs
 
-    @staticmethod
-    def _apply(fn, x):
-        if isinstance(x, PackedSequence):
-            return x._replace(data=fn(x.data))
-        return fn(x)
-
 
 class Seq2SeqLSTMEncoder(nn.Module):
-    """Embeds the source and runs the (bidirectional, stacked) RNN over it (the book's `Encoder`)."""
+    """Embeds the source and runs the (bidirectional, stacked) RNN over it (the book's `Encoder`).
+
+    Padding never changes a result and costs no packing: each row's real tokens are first moved to
+    the front (reversed with `reverse_source`), so that one fused RNN call per layer and direction
+    reads them before any padding; the backward direction reads each row's real tokens reversed the
+    same way. Outputs go back to source order with zeros at padding positions.
+    """
 
     def __init__(self, config: Seq2SeqLSTMConfig):
         super().__init__()
         self.config = config
         self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=config.pad_token_id)
-        self.rnn = Seq2SeqLSTMStack(
-            config, config.embedding_size, config.num_encoder_layers, bidirectional=config.bidirectional_encoder
+        size = config.hidden_size // 2 if config.bidirectional_encoder else config.hidden_size
+        inputs = [config.embedding_size] + [config.hidden_size] * (config.num_encoder_layers - 1)
+        self.layers = nn.ModuleList(_make_rnn(config.cell, n, size) for n in inputs)
+        self.reverse_layers = (
+            nn.ModuleList(_make_rnn(config.cell, n, size) for n in inputs) if config.bidirectional_encoder else None
         )
         self.dropout = nn.Dropout(config.dropout)
 
@@ -229,43 +220,49 @@ class Seq2SeqLSTMEncoder(nn.Module):
         batch, src_len = input_ids.shape
         lengths = attention_mask.sum(1)
         padded = bool((lengths < src_len).any())
-        permutation = None
         if padded:
             permutation = _source_permutation(attention_mask, self.config.reverse_source)
+            inverse = torch.empty_like(permutation).scatter_(
+                1, permutation, torch.arange(src_len, device=input_ids.device).expand(batch, -1)
+            )
+            # the backward direction: each row's real tokens reversed, padding behind them
+            real = torch.arange(src_len, device=input_ids.device) < lengths[:, None]
+            backward_order = _source_permutation(real, reverse=True)
             input_ids = input_ids.gather(1, permutation)
         elif self.config.reverse_source:
             input_ids = input_ids.flip(1)
 
-        embeddings = self.dropout(self.embed_tokens(input_ids))  # (batch, src, emb)
-        if padded:
-            # An empty source still runs one step (over padding) so every row has a final state.
-            packed = pack_padded_sequence(
-                embeddings, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
-            )
-            packed_out, finals, layer_outputs = self.rnn(packed)
-            layer_outputs = [pad_packed_sequence(y, batch_first=True, total_length=src_len)[0] for y in layer_outputs]
-            outputs = layer_outputs[-1]
-        else:
-            outputs, finals, layer_outputs = self.rnn(embeddings)
-
         def to_source_order(t: torch.Tensor) -> torch.Tensor:
             if padded:
-                inverse = torch.empty_like(permutation).scatter_(
-                    1, permutation, torch.arange(src_len, device=t.device).expand(batch, -1)
-                )
-                t = t.gather(1, inverse.unsqueeze(-1).expand(-1, -1, t.size(-1)))
-                return t.masked_fill(~attention_mask.unsqueeze(-1), 0.0)
+                return _gather_time(t, inverse).masked_fill(~attention_mask.unsqueeze(-1), 0.0)
             return t.flip(1) if self.config.reverse_source else t
 
-        hidden_states = None
-        if output_hidden_states:
-            hidden_states = (to_source_order(embeddings),) + tuple(to_source_order(y) for y in layer_outputs)
-        final_cell = None if finals[0][1] is None else torch.stack([c for _, c in finals], dim=1)
+        embeddings = self.dropout(self.embed_tokens(input_ids))  # (batch, src, emb), real tokens first
+        last = (lengths - 1).clamp(min=0)  # an empty source keeps the state after one padding step
+        x, finals, hidden_states = embeddings, [], [to_source_order(embeddings)] if output_hidden_states else None
+        for i, rnn in enumerate(self.layers):
+            layer_input = x if i == 0 else self.dropout(x)
+            y, _ = rnn(layer_input)
+            final = y[torch.arange(batch), last]
+            if self.reverse_layers is not None:
+                if padded:
+                    y_back, _ = self.reverse_layers[i](_gather_time(layer_input, backward_order))
+                    y_back = _gather_time(y_back, backward_order)
+                else:
+                    y_back = self.reverse_layers[i](layer_input.flip(1))[0].flip(1)
+                final = torch.cat([final, y_back[:, 0]], dim=-1)
+                y = torch.cat([y, y_back], dim=-1)
+            if self.config.residual and i > 0:
+                y = y + x
+                final = final + x[torch.arange(batch), last]
+            finals.append(final)
+            if output_hidden_states:
+                hidden_states.append(to_source_order(y))
+            x = y
         return Seq2SeqLSTMEncoderOutput(
-            last_hidden_state=to_source_order(outputs),
-            final_hidden=torch.stack([h for h, _ in finals], dim=1),
-            final_cell=final_cell,
-            hidden_states=hidden_states,
+            last_hidden_state=to_source_order(x),
+            final_hidden=torch.stack(finals, dim=1),
+            hidden_states=tuple(hidden_states) if output_hidden_states else None,
         )
 
 
@@ -299,13 +296,13 @@ class Seq2SeqLSTMDecoder(nn.Module):
         )
 
     def initial_state(self, encoder_outputs: Seq2SeqLSTMEncoderOutput) -> list[RNNState]:
-        """Decoder layer i starts from encoder layer i's final state (the top one if the encoder has fewer)."""
+        """Decoder layer i starts from encoder layer i's final h (the top one if the encoder has fewer)
+        and, as in the book, a zero LSTM cell state."""
         num_encoder_layers = encoder_outputs.final_hidden.size(1)
         states = []
         for i in range(self.config.num_decoder_layers):
-            j = min(i, num_encoder_layers - 1)
-            c = None if encoder_outputs.final_cell is None else encoder_outputs.final_cell[:, j]
-            states.append((encoder_outputs.final_hidden[:, j], c))
+            h = encoder_outputs.final_hidden[:, min(i, num_encoder_layers - 1)]
+            states.append((h, torch.zeros_like(h) if self.config.cell == "lstm" else None))
         return states
 
     def start_cache(self, encoder_outputs: Seq2SeqLSTMEncoderOutput) -> Seq2SeqLSTMCache:

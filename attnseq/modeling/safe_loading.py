@@ -69,7 +69,9 @@ def check_safetensors_checkpoint(pretrained_model_name_or_path, **kwargs) -> Non
         ) else []
         if found:
             raise _refusal(f"The folder {folder}", found[0])
-        raise OSError(f"The folder {folder} has no {safe_names[0]} (nor {safe_names[1]}); nothing to load weights from.")
+        raise OSError(
+            f"The folder {folder} has no {safe_names[0]} (nor {safe_names[1]}); nothing to load weights from."
+        )
 
     download = {key: kwargs[key] for key in ("revision", "token", "cache_dir", "local_files_only", "proxies",
                                              "force_download") if kwargs.get(key) is not None}

@@ -1,0 +1,7 @@
+"""`python -m attnseq ...` is the `attnseq` command (also under `accelerate launch -m attnseq`)."""
+
+import sys
+
+from .training.cli import main
+
+sys.exit(main())

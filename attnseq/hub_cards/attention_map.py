@@ -1,0 +1,70 @@
+"""The attention picture of a model card: decoder-to-encoder attention of one example as a heatmap.
+
+`attention_matrix` decodes one source greedily and reads the cross-attention that produced the
+output (a teacher-forced pass over the generated tokens); `write_attention_heatmap` draws it with
+matplotlib's object API (no pyplot state), written to a temporary file and renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+DEFAULT_MAX_NEW_TOKENS = 32
+
+
+def attention_matrix(model, tokenizer, source: str, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS):
+    """Greedy output for `source` and the decoder-to-encoder attention that produced it.
+
+    Returns:
+        `(source_tokens, output_tokens, weights)` with `weights` a `(len(output), len(source))` float
+        array (heads of the last layer averaged), or `None` if the model returns no cross-attentions.
+    """
+    import torch
+
+    inputs = tokenizer([source], return_tensors="pt").to(model.device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            generated = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
+            outputs = model(**inputs, decoder_input_ids=generated[:, :-1], output_attentions=True)
+    finally:
+        model.train(was_training)
+    attentions = getattr(outputs, "cross_attentions", None)
+    if not attentions or attentions[-1] is None:
+        return None
+    weights = attentions[-1][0].float()
+    while weights.dim() > 2:
+        weights = weights.mean(0)  # (heads, tgt, src) -> (tgt, src)
+    source_tokens = tokenizer.convert_ids_to_tokens(inputs["input_ids"][0].tolist())
+    output_tokens = tokenizer.convert_ids_to_tokens(generated[0, 1:].tolist())
+    return source_tokens, output_tokens, weights.cpu().numpy()
+
+
+def write_attention_heatmap(path: Path, source_tokens, output_tokens, weights, title: str) -> None:
+    """Draw `weights` (output x source) as a heatmap PNG at `path` (matplotlib, no pyplot state)."""
+    from matplotlib.figure import Figure
+
+    width = min(2.0 + 0.45 * len(source_tokens), 16.0)
+    height = min(1.8 + 0.4 * len(output_tokens), 16.0)
+    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    image = axes.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    axes.set_xticks(range(len(source_tokens)), [repr(t)[1:-1] or "␣" for t in source_tokens], rotation=90)
+    axes.set_yticks(range(len(output_tokens)), [repr(t)[1:-1] or "␣" for t in output_tokens])
+    axes.set_xlabel("source")
+    axes.set_ylabel("output")
+    axes.set_title(title, fontsize=9)
+    figure.colorbar(image, ax=axes, shrink=0.8)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    os.close(handle)
+    try:
+        figure.savefig(tmp, format="png")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,408 @@
+"""Model cards for attnseq checkpoints, written with huggingface_hub's `ModelCard` and `ModelCardData`.
+
+A card has YAML metadata the Hub indexes (`library_name`, `tags` with `attnseq` and the family,
+`datasets`, `metrics`, `license`, `pipeline_tag`, `model-index` with the evaluation results) and a body:
+the architecture (family, every option that differs from the default, parameter count), the training
+hyperparameters and results table (from the arguments or the folder's `trainer_state.json`, parsed
+with transformers' own Trainer-card helpers), an attention heatmap of one example (a PNG next to the
+card), and a usage snippet that runs as it stands.
+
+The card is written to a temporary file in the folder and renamed over `README.md`, so a reader never
+sees half a card.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from .. import __version__
+from .attention_map import DEFAULT_MAX_NEW_TOKENS, attention_matrix, write_attention_heatmap
+from .families import Family, family_of
+
+CARD_NAME = "README.md"
+HEATMAP_NAME = "attention_heatmap.png"
+MARKER = "<!-- written by attnseq -->"
+USAGE_START = "<!-- attnseq:usage -->"
+USAGE_END = "<!-- /attnseq:usage -->"
+PIPELINE_TAG = "text2text-generation"
+
+# Keys of an evaluation log that are bookkeeping, not results.
+_NOT_METRICS = {"runtime", "samples_per_second", "steps_per_second", "epoch", "step", "total_flos"}
+# trainer_state.json fields that describe the training run.
+_STATE_HYPERPARAMETERS = ("train_batch_size", "num_train_epochs", "max_steps", "global_step", "logging_steps",
+                          "eval_steps", "save_steps")
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to a temporary file next to `path`, then rename it over `path`."""
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _read_log_history(folder: Path) -> list[dict] | None:
+    path = folder / "trainer_state.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("log_history") or []
+    except ValueError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from error
+
+
+def _state_hyperparameters(folder: Path) -> dict:
+    path = folder / "trainer_state.json"
+    if not path.is_file():
+        return {}
+    state = json.loads(path.read_text(encoding="utf-8"))
+    found = {key: state[key] for key in _STATE_HYPERPARAMETERS if state.get(key) not in (None, 0)}
+    rates = [entry["learning_rate"] for entry in state.get("log_history", []) if "learning_rate" in entry]
+    if rates:
+        found["learning_rate (first logged)"] = rates[0]
+    return found
+
+
+def _clean_metrics(metrics: dict) -> tuple[dict[str, float], str]:
+    """`{"eval_bleu": 31.2, "eval_runtime": 2.0}` -> `({"bleu": 31.2}, "validation")`: results only, the
+    prefix dropped and turned into the split (`test_` -> test, otherwise validation)."""
+    cleaned = {}
+    split = "test" if any(key.startswith("test_") for key in metrics) else "validation"
+    for key, value in metrics.items():
+        name = re.sub(r"^(eval|test|validation)_", "", key)
+        if name not in _NOT_METRICS and isinstance(value, (int, float)) and not isinstance(value, bool):
+            cleaned[name] = value
+    return cleaned, split
+
+
+def non_default_options(config) -> list[tuple[str, object, object]]:
+    """`(option, value, default)` for every option of the family's config class that differs from its default."""
+    defaults = type(config)()
+    rows = []
+    for name in inspect.get_annotations(type(config)):
+        if name.startswith("_") or not hasattr(defaults, name):
+            continue
+        value, default = getattr(config, name, None), getattr(defaults, name)
+        if value != default:
+            rows.append((name, value, default))
+    return rows
+
+
+def _markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _architecture_section(family: Family, config, num_parameters: int) -> str:
+    rows = non_default_options(config)
+    parts = [
+        "## Architecture",
+        "",
+        f"- Family: {family.description} (`model_type: {family.model_type}`, "
+        f"`{family.generation_class}`)",
+    ]
+    parts += [f"- Parameters: {num_parameters:,}", ""]
+    if rows:
+        parts += ["Options that differ from the defaults of `" + family.config_class + "`:", "",
+                  _markdown_table(["option", "value", "default"], [[f"`{n}`", f"`{v!r}`", f"`{d!r}`"]
+                                                                   for n, v, d in rows])]
+    else:
+        parts.append(f"All options have the defaults of `{family.config_class}`.")
+    return "\n".join(parts)
+
+
+def _training_section(hyperparameters: dict, log_history: list[dict] | None) -> str:
+    from transformers.modelcard import make_markdown_table, parse_log_history
+
+    parts = ["## Training", ""]
+    if hyperparameters:
+        parts += ["### Training hyperparameters", ""]
+        parts += [f"- {key}: {value}" for key, value in hyperparameters.items()]
+        parts.append("")
+    lines = parse_log_history(log_history)[1] if log_history else None
+    if lines:
+        parts += ["### Training results", "", make_markdown_table(lines).strip()]
+    else:
+        parts.append("No training log (`trainer_state.json`) came with this checkpoint.")
+    return "\n".join(parts)
+
+
+def _evaluation_section(metrics: dict[str, float], dataset: str | None, split: str) -> str:
+    if not metrics:
+        return "## Evaluation\n\nNo evaluation results were given."
+    on = f" on `{dataset}` ({split} split)" if dataset else f" ({split} split)"
+    rows = [[name, f"{value:.4f}" if isinstance(value, float) else value] for name, value in metrics.items()]
+    return f"## Evaluation\n\nResults{on}:\n\n" + _markdown_table(["metric", "value"], rows)
+
+
+# --- attention section --------------------------------------------------------------------------------
+
+def _example_source(example) -> tuple[str | None, str | None]:
+    if example is None:
+        return None, None
+    if isinstance(example, str):
+        return example, None
+    if isinstance(example, dict):
+        return example.get("source"), example.get("target")
+    source, target = example
+    return source, target
+
+
+def _attention_section(folder: Path, model, tokenizer, config, example, max_new_tokens: int) -> str:
+    source, target = _example_source(example)
+    title = "## Attention"
+    if getattr(config, "attention", None) == "none":
+        return f"{title}\n\nThis model has no attention (`attention='none'`), so there is no attention map to show."
+    if source is None:
+        return f"{title}\n\nNo example was given, so no attention map was drawn (pass `example=` or `--example`)."
+    if tokenizer is None:
+        return f"{title}\n\nNo tokenizer came with this checkpoint, so the example could not be encoded."
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return f"{title}\n\nmatplotlib is not installed, so no attention map was drawn (`pip install attnseq[plot]`)."
+    found = attention_matrix(model, tokenizer, source, max_new_tokens)
+    if found is None:
+        return f"{title}\n\nThe model returned no cross-attention weights, so there is no attention map to show."
+    source_tokens, output_tokens, weights = found
+    heads = " (last layer, heads averaged)" if getattr(config, "decoder_attention_heads", 1) > 1 else ""
+    write_attention_heatmap(folder / HEATMAP_NAME, source_tokens, output_tokens, weights,
+                            f"decoder-to-encoder attention{heads}")
+    output_text = tokenizer.decode(tokenizer.convert_tokens_to_ids(output_tokens), skip_special_tokens=True)
+    lines = [title, "", f"Decoder-to-encoder attention{heads} while the model turns `{source}` into `{output_text}`"
+             + (f" (reference: `{target}`)" if target is not None else "") + ":", "",
+             f"![Attention weights of one example]({HEATMAP_NAME})"]
+    return "\n".join(lines)
+
+
+# --- usage snippet ------------------------------------------------------------------------------------
+
+def _python_string(text: str) -> str:
+    """A double-quoted Python string literal for `text` (JSON string syntax is valid Python)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def usage_snippet(checkpoint: str, example_source: str | None, input_ids: list[int] | None,
+                  max_new_tokens: int, remote_code: bool = False) -> str:
+    """Python code that loads the checkpoint and generates; with a tokenizer it encodes `example_source`."""
+    trust = ", trust_remote_code=True" if remote_code else ""
+    lines = [] if remote_code else ["import attnseq  # registers the attnseq families with transformers' Auto classes"]
+    if input_ids is not None:
+        lines += ["import torch", "from transformers import AutoModelForSeq2SeqLM", "",
+                  f"checkpoint = {_python_string(checkpoint)}",
+                  f"model = AutoModelForSeq2SeqLM.from_pretrained(checkpoint{trust})", "",
+                  f"input_ids = torch.tensor([{input_ids!r}])",
+                  f"output_ids = model.generate(input_ids=input_ids, max_new_tokens={max_new_tokens})",
+                  "print(output_ids.tolist())"]
+    else:
+        lines += ["from transformers import AutoModelForSeq2SeqLM, AutoTokenizer", "",
+                  f"checkpoint = {_python_string(checkpoint)}",
+                  f"tokenizer = AutoTokenizer.from_pretrained(checkpoint{trust})",
+                  f"model = AutoModelForSeq2SeqLM.from_pretrained(checkpoint{trust})", "",
+                  f"inputs = tokenizer([{_python_string(example_source)}], return_tensors=\"pt\")",
+                  f"output_ids = model.generate(**inputs, max_new_tokens={max_new_tokens})",
+                  "print(tokenizer.batch_decode(output_ids, skip_special_tokens=True))"]
+    return "\n".join(lines)
+
+
+def _usage_section(code: str, remote_code: bool) -> str:
+    if remote_code:
+        intro = ("This checkpoint carries its model code, so transformers alone loads it (`trust_remote_code=True`, "
+                 "after reading the `.py` files). With `pip install attnseq`, `import attnseq` first and leave "
+                 "`trust_remote_code` out to use the package's own classes.")
+    else:
+        intro = "Needs `pip install attnseq`; importing it registers the model with transformers' Auto classes."
+    return f"{USAGE_START}\n## Usage\n\n{intro}\n\n```python\n{code}\n```\n{USAGE_END}"
+
+
+def extract_usage_snippet(card_text: str) -> str:
+    """The Python code of the usage section of a card written by attnseq."""
+    match = re.search(re.escape(USAGE_START) + r"[\s\S]*?```python\n([\s\S]*?)\n```[\s\S]*?" + re.escape(USAGE_END),
+                      card_text)
+    if match is None:
+        raise ValueError("The card has no attnseq usage section.")
+    return match.group(1)
+
+
+def _default_example(tokenizer, config) -> tuple[str | None, list[int] | None]:
+    if tokenizer is None:
+        special = {config.pad_token_id, config.bos_token_id, config.eos_token_id, config.decoder_start_token_id}
+        ids = [i for i in range(config.vocab_size) if i not in special][:4]
+        return None, ids + [config.eos_token_id]
+    special = set(tokenizer.all_special_tokens)
+    tokens = [token for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
+              if token not in special and len(token) == 1 and token.isprintable()]
+    return "".join(tokens[:5]), None
+
+
+# --- the card -----------------------------------------------------------------------------------------
+
+def write_model_card(
+    folder,
+    *,
+    model=None,
+    tokenizer=None,
+    repo_id: str | None = None,
+    model_name: str | None = None,
+    dataset: str | None = None,
+    license: str | None = "mit",  # noqa: A002 - the metadata key
+    language: str | list[str] | None = None,
+    tags: list[str] | tuple[str, ...] = (),
+    metrics: dict | None = None,
+    hyperparameters: dict | None = None,
+    log_history: list[dict] | None = None,
+    example=None,
+    max_new_tokens: int | None = None,
+) -> Path:
+    """Write `README.md` (and the attention heatmap PNG) into a saved checkpoint folder.
+
+    Args:
+        folder: a checkpoint folder (config.json + model.safetensors, optionally tokenizer files and
+            `trainer_state.json`).
+        model, tokenizer: the loaded model/tokenizer; loaded from `folder` when not given.
+        repo_id: the Hub repo the card is for; the usage snippet loads from it (else from the folder name).
+        model_name: the card's title and `model-index` name (default: the repo or folder name).
+        dataset: the Hub dataset id (or name) the model was trained and evaluated on.
+        license: the model's license id (default: MIT, the package's license).
+        tags: more tags; `attnseq` and the family's `model_type` are always there.
+        metrics: evaluation results (`{"eval_bleu": 30.1, ...}`; runtimes are dropped, a `test_` prefix marks
+            test-split results, `eval_` validation ones); default: the last evaluation in `log_history`.
+        hyperparameters: training hyperparameters to list; default: what `trainer_state.json` records.
+        log_history: the Trainer's `state.log_history`; default: from `trainer_state.json` in the folder.
+        example: one (validation) example for the attention heatmap and the usage snippet: the source text,
+            a `(source, target)` pair or a `{"source", "target"}` dict.
+        max_new_tokens: generation length in the snippet and the heatmap (default: 32).
+
+    Returns:
+        The path of the written card.
+    """
+    from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder; save the model first (model.save_pretrained(folder)).")
+    config = model.config if model is not None else AutoConfig.from_pretrained(folder)
+    family = family_of(config.model_type)
+    if model is None:
+        model = AutoModelForSeq2SeqLM.from_pretrained(folder)
+    if tokenizer is None and (folder / "tokenizer_config.json").is_file():
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    if log_history is None:
+        log_history = _read_log_history(folder)
+    if hyperparameters is None:
+        hyperparameters = _state_hyperparameters(folder)
+    if metrics is None and log_history:
+        evaluations = [entry for entry in log_history if "eval_loss" in entry]
+        metrics = evaluations[-1] if evaluations else {}
+    metrics, split = _clean_metrics(metrics or {})
+    max_new_tokens = max_new_tokens or DEFAULT_MAX_NEW_TOKENS
+    name = model_name or (repo_id.split("/")[-1] if repo_id else folder.absolute().name)
+
+    eval_results = None
+    if metrics and dataset:
+        eval_results = [
+            EvalResult(task_type=PIPELINE_TAG, task_name="Sequence-to-sequence generation", dataset_type=dataset,
+                       dataset_name=dataset, dataset_split=split, metric_type=metric,
+                       metric_name=metric.replace("_", " "), metric_value=value)
+            for metric, value in metrics.items()
+        ]
+    all_tags = list(dict.fromkeys(["attnseq", family.model_type, "seq2seq", *tags]))
+    data = ModelCardData(
+        library_name="attnseq",
+        license=license,
+        language=language,
+        tags=all_tags,
+        datasets=[dataset] if dataset else None,
+        metrics=[metric for metric in metrics if metric != "loss"] or None,
+        pipeline_tag=PIPELINE_TAG,
+        model_name=name if eval_results else None,
+        eval_results=eval_results,
+    )
+
+    example_source, _ = _example_source(example)
+    default_source, input_ids = _default_example(tokenizer, config)
+    checkpoint = repo_id or f"path/to/{folder.absolute().name}"
+    code = usage_snippet(checkpoint, example_source or default_source, input_ids, max_new_tokens)
+    trained_on = f" trained on `{dataset}`" if dataset else ""
+    body = "\n\n".join([
+        MARKER,
+        f"# {name}",
+        f"A sequence-to-sequence model of the attnseq family `{family.model_type}`{trained_on}. "
+        "[attnseq](https://pypi.org/project/attnseq/) models load with transformers' `AutoModelForSeq2SeqLM` "
+        "and decode with `generate()`.",
+        _architecture_section(family, config, model.num_parameters()),
+        _training_section(hyperparameters, log_history),
+        _evaluation_section(metrics, dataset, split),
+        _attention_section(folder, model, tokenizer, config, example, max_new_tokens),
+        _usage_section(code, remote_code=False),
+        f"Card written by attnseq {__version__}.",
+    ])
+    card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n")
+    path = folder / CARD_NAME
+    _atomic_write(path, str(card).encode("utf-8"))
+    return path
+
+
+def is_attnseq_card(path) -> bool:
+    """Whether the card at `path` was written by `write_model_card`."""
+    return MARKER in Path(path).read_text(encoding="utf-8")
+
+
+def update_card_for_remote_code(folder) -> Path:
+    """Switch an attnseq card in `folder` to a checkpoint that carries its code (`export_for_remote_code`).
+
+    The usage snippet loads with `trust_remote_code=True` and no `import attnseq`; the metadata says
+    `library_name: transformers` and gets the `custom_code` tag. Everything else stays as written.
+    """
+    path = Path(folder) / CARD_NAME
+    card = ModelCard.load(path)
+    code = extract_usage_snippet(card.text)
+    remote = "\n".join(line for line in code.splitlines() if not line.startswith("import attnseq"))
+    remote = re.sub(r"\.from_pretrained\(checkpoint\)", ".from_pretrained(checkpoint, trust_remote_code=True)", remote)
+    start, end = card.text.index(USAGE_START), card.text.index(USAGE_END) + len(USAGE_END)
+    card.text = card.text[:start] + _usage_section(remote, remote_code=True) + card.text[end:]
+    card.data.library_name = "transformers"
+    card.data.tags = list(dict.fromkeys([*(card.data.tags or []), "custom_code"]))
+    _atomic_write(path, str(card).encode("utf-8"))
+    return path
+
+
+def set_card_checkpoint(folder, checkpoint: str) -> Path:
+    """Make the usage snippet of the attnseq card in `folder` load from `checkpoint` (a repo id or path)."""
+    path = Path(folder) / CARD_NAME
+    text = path.read_text(encoding="utf-8")
+    start, end = text.index(USAGE_START), text.index(USAGE_END)
+    section = re.sub(r"(?m)^checkpoint = .*$", lambda _: f"checkpoint = {_python_string(checkpoint)}",
+                     text[start:end], count=1)
+    _atomic_write(path, (text[:start] + section + text[end:]).encode("utf-8"))
+    return path
+
+
+def write_model_card_for_trainer(trainer, **kwargs) -> Path:
+    """Write the card into `trainer.args.output_dir` from a (Seq2Seq)Trainer's arguments and log.
+
+    Meant for a Trainer subclass's `create_model_card`, so that `Trainer.push_to_hub` uploads this card.
+    `kwargs` go to `write_model_card` (e.g. `dataset`, `example`, `repo_id`).
+    """
+    from transformers.modelcard import extract_hyperparameters_from_trainer
+
+    model = trainer.accelerator.unwrap_model(trainer.model) if hasattr(trainer, "accelerator") else trainer.model
+    kwargs.setdefault("hyperparameters", extract_hyperparameters_from_trainer(trainer))
+    kwargs.setdefault("log_history", trainer.state.log_history)
+    kwargs.setdefault("tokenizer", trainer.processing_class)
+    kwargs.setdefault("repo_id", trainer.hub_model_id)
+    return write_model_card(trainer.args.output_dir, model=model, **kwargs)

@@ -1,0 +1,115 @@
+"""Subword tokenizers for word-level tasks such as translation, trained with the `tokenizers` library.
+
+`train_subword_tokenizer` trains a BPE or unigram model on training texts and wraps it in a
+`PreTrainedTokenizerFast` with the same special tokens and ids as `CharTokenizer` (pad 0, bos 1, eos 2,
+unk 3) and a post-processor that appends eos to every sequence. `train_seq2seq_tokenizers` trains either
+one vocabulary shared by sources and targets or one for each side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import PreTrainedTokenizerFast
+
+from .char import DEFAULT_SPECIAL_TOKENS
+
+SUBWORD_MODELS = ("bpe", "unigram")
+SPECIAL_TOKENS = [
+    DEFAULT_SPECIAL_TOKENS["pad_token"],
+    DEFAULT_SPECIAL_TOKENS["bos_token"],
+    DEFAULT_SPECIAL_TOKENS["eos_token"],
+    DEFAULT_SPECIAL_TOKENS["unk_token"],
+]
+
+
+def train_subword_tokenizer(
+    texts: Iterable[str],
+    vocab_size: int = 8000,
+    model: str = "bpe",
+    min_frequency: int = 2,
+    lowercase: bool = False,
+    show_progress: bool = False,
+) -> PreTrainedTokenizerFast:
+    """Train a subword tokenizer on `texts` and return it as a `PreTrainedTokenizerFast`.
+
+    Text is NFKC-normalised (and lower-cased with `lowercase=True`) and split SentencePiece-style: a space
+    becomes part of the following piece, so `decode` restores the spacing. `model="bpe"` learns byte-pair
+    merges seen at least `min_frequency` times; `model="unigram"` a unigram language model vocabulary.
+    Characters never seen in training encode as unk. Special tokens get ids 0-3 (pad, bos, eos, unk) and
+    eos is appended to every encoded sequence.
+
+    Args:
+        texts: training texts (an iterable is consumed once).
+        vocab_size: the size of the vocabulary, special tokens included (an upper bound for BPE).
+        model: one of `"bpe"`, `"unigram"`.
+        min_frequency: BPE only: the least count of a pair to be merged.
+        lowercase: lower-case all text before tokenizing.
+        show_progress: show the trainer's progress bar.
+    """
+    if model not in SUBWORD_MODELS:
+        raise ValueError(f"model={model!r} is not supported; allowed: {', '.join(map(repr, SUBWORD_MODELS))}.")
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size <= len(SPECIAL_TOKENS):
+        raise ValueError(f"vocab_size must be an integer larger than {len(SPECIAL_TOKENS)}, got {vocab_size!r}.")
+    if isinstance(min_frequency, bool) or not isinstance(min_frequency, int) or min_frequency < 1:
+        raise ValueError(f"min_frequency must be a positive integer, got {min_frequency!r}.")
+    if isinstance(texts, str):
+        raise TypeError("texts must be an iterable of texts, got a single string; wrap it in a list.")
+    pad, bos, eos, unk = SPECIAL_TOKENS
+
+    if model == "bpe":
+        backend = Tokenizer(models.BPE(unk_token=unk))
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            special_tokens=SPECIAL_TOKENS,
+            show_progress=show_progress,
+        )
+    else:
+        backend = Tokenizer(models.Unigram())
+        trainer = trainers.UnigramTrainer(
+            vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token=unk, show_progress=show_progress
+        )
+    steps = [normalizers.NFKC()] + ([normalizers.Lowercase()] if lowercase else [])
+    backend.normalizer = normalizers.Sequence(steps)
+    backend.pre_tokenizer = pre_tokenizers.Metaspace()
+    backend.decoder = decoders.Metaspace()
+    backend.train_from_iterator(_checked_texts(texts), trainer=trainer)
+
+    ids = [backend.token_to_id(token) for token in SPECIAL_TOKENS]
+    if ids != list(range(len(SPECIAL_TOKENS))):
+        raise RuntimeError(f"the trainer placed the special tokens {SPECIAL_TOKENS} at ids {ids}, not 0-3.")
+    backend.post_processor = processors.TemplateProcessing(
+        single=f"$A {eos}", pair=f"$A {eos} $B {eos}", special_tokens=[(eos, ids[2])]
+    )
+    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token=pad, bos_token=bos, eos_token=eos, unk_token=unk)
+
+
+def train_seq2seq_tokenizers(
+    sources: Iterable[str], targets: Iterable[str], shared: bool = True, **kwargs
+) -> tuple[PreTrainedTokenizerFast, PreTrainedTokenizerFast]:
+    """Train the tokenizers of a seq2seq task: `(source_tokenizer, target_tokenizer)`.
+
+    With `shared=True` one vocabulary is trained on sources and targets together and the same object is
+    returned twice (what a model with one shared vocabulary and tied embeddings needs); with `shared=False`
+    each side gets its own vocabulary of `vocab_size`. `kwargs` go to `train_subword_tokenizer`.
+    """
+    if shared:
+        tokenizer = train_subword_tokenizer(_chain(sources, targets), **kwargs)
+        return tokenizer, tokenizer
+    return train_subword_tokenizer(sources, **kwargs), train_subword_tokenizer(targets, **kwargs)
+
+
+def _chain(*iterables: Iterable[str]) -> Iterator[str]:
+    for iterable in iterables:
+        if isinstance(iterable, str):
+            raise TypeError("sources and targets must be iterables of texts, got a single string; wrap it in a list.")
+        yield from iterable
+
+
+def _checked_texts(texts: Iterable[str]) -> Iterator[str]:
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"text {index} is of type {type(text).__name__}, not str: {text!r}")
+        yield text

@@ -1,0 +1,172 @@
+"""Character-level tokenizer: one token per character, special tokens at fixed ids.
+
+The vocabulary is built from the training texts (`CharTokenizer.from_texts`, `CharTokenizer.from_dataset`)
+and saved as a single `vocab.json` (token -> id). Ids 0-3 are pad, bos, eos and unk, matching the
+defaults of the model configs (pad 0, bos 1, eos 2, decoder start = bos); characters follow in code
+point order. Every encoded sequence ends with eos. Spaces are ordinary characters.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterable
+
+from transformers import PreTrainedTokenizer
+
+logger = logging.getLogger(__name__)
+
+VOCAB_FILE_NAME = "vocab.json"
+DEFAULT_SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
+
+
+class UnknownCharacterCounter(Counter):
+    """How often each character missing from the vocabulary was encoded (as unk) by one tokenizer object.
+
+    It counts the work of this object only: a copy, a pickled tokenizer and a saved one start again from
+    zero, so the tokenizer's fingerprint (used by `datasets` to cache `map` results) does not change when
+    the counts do.
+    """
+
+    def __reduce__(self):
+        return type(self), ()
+
+
+class CharTokenizer(PreTrainedTokenizer):
+    """A character-level [`PreTrainedTokenizer`] for seq2seq tasks.
+
+    Each character is one token; characters missing from the vocabulary become `unk_token`, are counted in
+    `unknown_characters` and logged once per character (never an error). `decode(..., skip_special_tokens=True)`
+    returns exactly the encoded text when every character is known. Strings that look like special tokens
+    (`"<s>"`) inside a text are ordinary characters unless `split_special_tokens=False` is passed.
+
+    Args:
+        vocab_file: path of a `vocab.json` mapping token -> id, as written by `save_pretrained`.
+        vocab: the same mapping given directly (exactly one of `vocab_file` and `vocab`).
+        pad_token, bos_token, eos_token, unk_token: the special tokens; each must be in the vocabulary.
+    """
+
+    vocab_files_names = {"vocab_file": VOCAB_FILE_NAME}
+    model_input_names = ["input_ids", "attention_mask"]
+
+    def __init__(
+        self,
+        vocab_file: str | None = None,
+        vocab: dict[str, int] | None = None,
+        pad_token: str = DEFAULT_SPECIAL_TOKENS["pad_token"],
+        bos_token: str = DEFAULT_SPECIAL_TOKENS["bos_token"],
+        eos_token: str = DEFAULT_SPECIAL_TOKENS["eos_token"],
+        unk_token: str = DEFAULT_SPECIAL_TOKENS["unk_token"],
+        **kwargs,
+    ):
+        if (vocab_file is None) == (vocab is None):
+            raise ValueError(
+                "CharTokenizer needs exactly one of `vocab_file` (a vocab.json path) and `vocab` (a dict)."
+            )
+        if vocab_file is not None:
+            with open(vocab_file, encoding="utf-8") as handle:
+                vocab = json.load(handle)
+        self.vocab = _checked_vocab(vocab, [str(pad_token), str(bos_token), str(eos_token), str(unk_token)])
+        self.ids_to_tokens = {index: token for token, index in self.vocab.items()}
+        self.unknown_characters = UnknownCharacterCounter()
+        kwargs.setdefault("special_tokens_pattern", "eos")
+        kwargs.setdefault("split_special_tokens", True)
+        super().__init__(pad_token=pad_token, bos_token=bos_token, eos_token=eos_token, unk_token=unk_token, **kwargs)
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], min_frequency: int = 1, **kwargs) -> CharTokenizer:
+        """Build the vocabulary from the characters of `texts` (e.g. the training sources and targets).
+
+        Characters seen fewer than `min_frequency` times are left out (they will encode as unk). The ids are
+        0-3 for pad, bos, eos, unk, then the characters in code point order, so the same texts always give
+        the same vocabulary. `kwargs` go to the constructor (e.g. other special token strings).
+        """
+        if isinstance(texts, str):
+            raise TypeError("from_texts expects an iterable of texts, got a single string; wrap it in a list.")
+        if isinstance(min_frequency, bool) or not isinstance(min_frequency, int) or min_frequency < 1:
+            raise ValueError(f"min_frequency must be a positive integer, got {min_frequency!r}.")
+        counts: Counter[str] = Counter()
+        for index, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"text {index} is of type {type(text).__name__}, not str: {text!r}")
+            counts.update(text)
+        specials = [kwargs.get(name, default) for name, default in DEFAULT_SPECIAL_TOKENS.items()]
+        specials = [str(token) for token in specials]
+        characters = sorted(char for char, count in counts.items() if count >= min_frequency and char not in specials)
+        vocab = {token: index for index, token in enumerate(specials + characters)}
+        return cls(vocab=vocab, **kwargs)
+
+    @classmethod
+    def from_dataset(
+        cls, dataset, columns: Iterable[str] = ("source", "target"), split: str = "train", **kwargs
+    ) -> CharTokenizer:
+        """Build the vocabulary from text columns of a `datasets.Dataset`.
+
+        A `DatasetDict` contributes its `split` split only (the training data), so characters that occur only
+        in validation or test data are counted as unknown when encoded, as they would be for new inputs.
+        """
+        from datasets import DatasetDict
+
+        if isinstance(dataset, DatasetDict):
+            if split not in dataset:
+                raise ValueError(f"split {split!r} is not in the DatasetDict; its splits are {list(dataset)}.")
+            dataset = dataset[split]
+        columns = [columns] if isinstance(columns, str) else list(columns)
+        missing = [column for column in columns if column not in dataset.column_names]
+        if missing:
+            raise ValueError(f"column(s) {missing} not in the dataset; its columns are {dataset.column_names}.")
+        return cls.from_texts((text for column in columns for text in dataset[column]), **kwargs)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def get_vocab(self) -> dict[str, int]:
+        return dict(self.vocab, **self.added_tokens_encoder)
+
+    def _tokenize(self, text: str, **kwargs) -> list[str]:
+        return list(text)
+
+    def _convert_token_to_id(self, token: str) -> int:
+        index = self.vocab.get(token)
+        if index is None:
+            if token not in self.unknown_characters:
+                logger.warning("character %r is not in the vocabulary; it is encoded as %s", token, self.unk_token)
+            self.unknown_characters[token] += 1
+            index = self.vocab[str(self.unk_token)]
+        return index
+
+    def _convert_id_to_token(self, index: int) -> str:
+        return self.ids_to_tokens.get(index, str(self.unk_token))
+
+    def convert_tokens_to_string(self, tokens: list[str]) -> str:
+        return "".join(tokens)
+
+    def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str]:
+        """Write the vocabulary as `vocab.json` (token -> id, in id order)."""
+        if not os.path.isdir(save_directory):
+            raise ValueError(f"save_directory {save_directory!r} is not a directory.")
+        name = f"{filename_prefix}-{VOCAB_FILE_NAME}" if filename_prefix else VOCAB_FILE_NAME
+        path = os.path.join(save_directory, name)
+        ordered = dict(sorted(self.vocab.items(), key=lambda item: item[1]))
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(ordered, handle, ensure_ascii=False, indent=0)
+            handle.write("\n")
+        return (path,)
+
+
+def _checked_vocab(vocab, special_tokens: list[str]) -> dict[str, int]:
+    """Validate a token -> id mapping: string tokens, distinct ids 0..n-1, every special token present."""
+    if not isinstance(vocab, dict) or not vocab:
+        raise ValueError(f"the vocabulary must be a non-empty dict of token -> id, got {type(vocab).__name__}.")
+    bad = [(token, index) for token, index in vocab.items() if not isinstance(token, str) or type(index) is not int]
+    if bad:
+        raise ValueError(f"the vocabulary must map str tokens to int ids; bad entries: {bad[:5]}")
+    if sorted(vocab.values()) != list(range(len(vocab))):
+        raise ValueError(f"the vocabulary ids must be 0..{len(vocab) - 1}, each used once.")
+    missing = [token for token in special_tokens if token not in vocab]
+    if missing:
+        raise ValueError(f"special token(s) {missing} are not in the vocabulary.")
+    return dict(vocab)

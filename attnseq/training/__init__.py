@@ -1,0 +1,1 @@
+"""Training and data: built-in tasks, readers, tokenization pipeline, metrics, trainer and command line."""

@@ -1,0 +1,111 @@
+"""Evaluation metrics shipped as `evaluate` modules inside the package, and a `compute_metrics` for
+`Seq2SeqTrainer`.
+
+Each metric lives in its own folder (`exact_match/exact_match.py`, ...) and is loaded by path with
+`evaluate.load`, so nothing is downloaded; the results are kept in memory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+import evaluate
+import numpy as np
+from transformers import EvalPrediction
+
+METRICS_DIR = os.path.dirname(os.path.abspath(__file__))
+METRICS = ("exact_match", "token_accuracy", "bleu", "chrf")
+TEXT_METRICS = ("exact_match", "bleu", "chrf")
+IGNORE_INDEX = -100
+
+
+def metric_path(name: str) -> str:
+    """The folder of the packaged metric `name` (one of `METRICS`), for `evaluate.load`."""
+    if name not in METRICS:
+        raise ValueError(f"unknown metric {name!r}; allowed: {', '.join(map(repr, METRICS))}.")
+    return os.path.join(METRICS_DIR, name)
+
+
+def load_metric(name: str, **kwargs) -> evaluate.EvaluationModule:
+    """Load the packaged metric `name` (one of `METRICS`) with `evaluate.load`, offline and in memory."""
+    kwargs.setdefault("keep_in_memory", True)
+    return evaluate.load(metric_path(name), **kwargs)
+
+
+def build_compute_metrics(
+    tokenizer,
+    metrics: Sequence[str] = ("exact_match", "token_accuracy"),
+    decoder_start_token_id: int | None = None,
+    metric_kwargs: dict[str, dict] | None = None,
+) -> Callable[[EvalPrediction], dict[str, float]]:
+    """Build the `compute_metrics` of a `Seq2SeqTrainer` that evaluates with `predict_with_generate=True`.
+
+    The returned function receives generated ids (each row starting with the decoder start token, padded
+    with the pad id or -100) or logits, and labels padded with -100. It decodes both with
+    `skip_special_tokens=True` for the text metrics (`exact_match`, `bleu`, `chrf`) and aligns the ids with
+    the labels for `token_accuracy`.
+
+    Args:
+        tokenizer: the tokenizer of the targets (its pad id replaces -100 before decoding).
+        metrics: names from `METRICS`.
+        decoder_start_token_id: the id that starts every generated row and is dropped before comparing ids
+            with the labels; defaults to the tokenizer's bos id (the models' default decoder start).
+        metric_kwargs: extra arguments per metric name, e.g. `{"bleu": {"tokenize": "intl"}}`.
+    Returns:
+        A function from `EvalPrediction` to `{metric name: value}`; BLEU and chrF are on a 0-100 scale,
+        exact match and token accuracy are fractions.
+    """
+    names = [metrics] if isinstance(metrics, str) else list(metrics)
+    if not names:
+        raise ValueError(f"choose at least one metric of {', '.join(map(repr, METRICS))}.")
+    modules = {name: load_metric(name) for name in names}
+    metric_kwargs = dict(metric_kwargs or {})
+    unknown = sorted(set(metric_kwargs) - set(names))
+    if unknown:
+        raise ValueError(f"metric_kwargs names metric(s) {unknown} that are not among the chosen metrics {names}.")
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    start_id = tokenizer.bos_token_id if decoder_start_token_id is None else decoder_start_token_id
+
+    def compute_metrics(evaluation: EvalPrediction) -> dict[str, float]:
+        predictions = evaluation.predictions[0] if isinstance(evaluation.predictions, tuple) else evaluation.predictions
+        predictions = aligned_prediction_ids(np.asarray(predictions), start_id)
+        labels = np.asarray(evaluation.label_ids)
+        results: dict[str, float] = {}
+        if any(name in TEXT_METRICS for name in names):
+            texts = tokenizer.batch_decode(
+                np.where(predictions == IGNORE_INDEX, pad_id, predictions), skip_special_tokens=True
+            )
+            references = tokenizer.batch_decode(
+                np.where(labels == IGNORE_INDEX, pad_id, labels), skip_special_tokens=True
+            )
+        for name, module in modules.items():
+            if name in TEXT_METRICS:
+                output = module.compute(predictions=texts, references=references, **metric_kwargs.get(name, {}))
+            else:
+                output = module.compute(
+                    predictions=predictions.tolist(), references=labels.tolist(), **metric_kwargs.get(name, {})
+                )
+            results[name] = float(output[name])
+        return results
+
+    return compute_metrics
+
+
+def aligned_prediction_ids(predictions: np.ndarray, decoder_start_token_id: int | None) -> np.ndarray:
+    """Turn a model's predictions into ids aligned with its labels: logits `(batch, length, vocab)` become
+    their argmax; generated ids `(batch, length)` lose the first column when every row starts with the
+    decoder start token (as `generate` output of an encoder-decoder does)."""
+    if predictions.ndim == 3:
+        return predictions.argmax(-1)
+    if predictions.ndim != 2:
+        raise ValueError(
+            f"predictions must be ids (batch, length) or logits (batch, length, vocab), got shape {predictions.shape}."
+        )
+    if (
+        decoder_start_token_id is not None
+        and predictions.shape[1]
+        and (predictions[:, 0] == decoder_start_token_id).all()
+    ):
+        return predictions[:, 1:]
+    return predictions

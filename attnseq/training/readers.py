@@ -1,0 +1,363 @@
+"""Readers that turn text pairs into a `datasets.Dataset` with the string columns `source` and `target`.
+
+Files are read with `datasets.load_dataset` (the `text` and `csv` builders), so the result is backed by an
+Arrow file in the datasets cache and every later `map` over it is cached too; editing the file invalidates
+the cache. Each reader checks its rows: a row with a missing, non-string or empty source or target is a
+*bad row*, reported with its index (row i of a line-based file is line i + 1, or i + 2 below a header line;
+of a CSV file, record i after the header). With `bad_rows="error"` (the default) a `ValueError` lists the
+first bad rows; with `bad_rows="drop"` they are dropped and the count is logged.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+from functools import partial
+
+import numpy as np
+from datasets import Dataset, DatasetDict, Features, Value, load_dataset
+
+logger = logging.getLogger(__name__)
+
+COLUMNS = ("source", "target")
+BAD_ROW_ACTIONS = ("error", "drop")
+FORMATS = ("book", "tsv", "csv", "jsonl")
+EXTENSIONS = {".txt": "book", ".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}
+PAIR_FEATURES = Features({"source": Value("string"), "target": Value("string"), "problem": Value("string")})
+_STRING_TYPES = ("string", "large_string")
+_SHOWN_BAD_ROWS = 5
+
+
+def read_pairs(path: str | os.PathLike, format: str | None = None, **kwargs) -> Dataset:
+    """Read a file of text pairs; `format` is one of `FORMATS`, or `None` to pick it from the file extension
+    (`.txt` book, `.tsv`, `.csv`, `.jsonl`/`.json`). `kwargs` go to the reader of that format."""
+    if format is None:
+        extension = os.path.splitext(str(path))[1].lower()
+        if extension not in EXTENSIONS:
+            raise ValueError(
+                f"cannot tell the format of {str(path)!r} from its extension {extension!r}; known extensions: "
+                f"{', '.join(EXTENSIONS)}. Pass format= one of {', '.join(map(repr, FORMATS))}."
+            )
+        format = EXTENSIONS[extension]
+    readers = {"book": read_book_file, "tsv": read_tsv, "csv": read_csv, "jsonl": read_jsonl}
+    if format not in readers:
+        raise ValueError(f"format={format!r} is not supported; allowed: {', '.join(map(repr, FORMATS))}.")
+    return readers[format](path, **kwargs)
+
+
+def column_arguments(path: str | os.PathLike, source_column: str = "source", target_column: str = "target") -> dict:
+    """The column arguments of `read_pairs` for a file named on the command line.
+
+    Book files have no columns; a TSV file is read header-less (fields 0 and 1) unless other column
+    names than the defaults are given, which then name fields of its header line.
+    """
+    extension = os.path.splitext(str(path))[1].lower()
+    if EXTENSIONS.get(extension) == "book":
+        return {}
+    if EXTENSIONS.get(extension) == "tsv" and (source_column, target_column) == COLUMNS:
+        return {}
+    return {"source_column": source_column, "target_column": target_column}
+
+
+def read_book_file(path: str | os.PathLike, bad_rows: str = "error", cache_dir: str | None = None) -> Dataset:
+    """Read the format of the book's `addition.txt`/`date.txt`: one pair a line, question and answer split at
+    the first `_`, the spaces that pad both to a fixed width stripped (`"16+75  _91  "` -> `16+75`, `91`)."""
+    return _read_lines(path, _parse_book_lines, bad_rows, cache_dir)
+
+
+def read_tsv(
+    path: str | os.PathLike,
+    source_column: int | str = 0,
+    target_column: int | str = 1,
+    header: bool | None = None,
+    bad_rows: str = "error",
+    cache_dir: str | None = None,
+) -> Dataset:
+    """Read tab-separated pairs, one a line, with no quoting (a `"` is an ordinary character).
+
+    Columns are field positions (default: source in field 0, target in field 1; further fields, such as an
+    attribution column, are ignored) or names from a header line. `header=None` expects a header line when a
+    column is given by name; `header=True` skips the first line in either case.
+    """
+    _check_distinct(source_column, target_column)
+    if header is None:
+        header = isinstance(source_column, str) or isinstance(target_column, str)
+    positions = [source_column, target_column]
+    if header:
+        with open(path, encoding="utf-8") as handle:
+            names = handle.readline().rstrip("\r\n").split("\t")
+        positions = [_column_position(column, names, path) for column in positions]
+    for column in positions:
+        if isinstance(column, bool) or not isinstance(column, int) or column < 0:
+            raise ValueError(
+                f"TSV columns without a header line are field positions (0, 1, ...), got {column!r}; name columns "
+                "only with a header line."
+            )
+    _check_distinct(*positions)
+    parse = partial(_parse_tsv_lines, source_field=positions[0], target_field=positions[1])
+    return _read_lines(path, parse, bad_rows, cache_dir, skip_first_line=header)
+
+
+def read_csv(
+    path: str | os.PathLike,
+    source_column: str = "source",
+    target_column: str = "target",
+    bad_rows: str = "error",
+    cache_dir: str | None = None,
+) -> Dataset:
+    """Read a CSV file with a header row (standard quoting; fields may span lines). Every value is read as
+    text, so `"07"` stays `"07"` and `"NA"` stays `"NA"`; a missing value reads as empty (a bad row)."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        records = csv.reader(handle)
+        names = next(records, [])
+        has_rows = next((record for record in records if record), None) is not None
+    if not names:
+        raise ValueError(f"{str(path)!r} is empty; it needs a header line and at least one pair.")
+    _check_distinct(source_column, target_column)
+    for column in (source_column, target_column):
+        if column not in names:
+            raise ValueError(f"column {column!r} is not in the header of {str(path)!r}; its columns are {names}.")
+    if not has_rows:
+        raise ValueError(f"{str(path)!r} has a header line but no pairs.")
+    dataset = load_dataset(
+        "csv",
+        data_files=str(path),
+        split="train",
+        cache_dir=cache_dir,
+        usecols=[source_column, target_column],
+        features=Features({source_column: Value("string"), target_column: Value("string")}),
+        keep_default_na=False,
+        na_filter=False,
+    )
+    dataset = dataset.rename_columns({source_column: "source", target_column: "target"})
+    return check_pairs(dataset, bad_rows=bad_rows, name=str(path))
+
+
+def read_jsonl(
+    path: str | os.PathLike,
+    source_column: str = "source",
+    target_column: str = "target",
+    bad_rows: str = "error",
+    cache_dir: str | None = None,
+) -> Dataset:
+    """Read JSON Lines: one object a line with string values under `source_column` and `target_column`.
+
+    Lines are parsed one by one, so an invalid line, a missing key or a non-string value is a bad row with
+    its index rather than a failure of the whole file.
+    """
+    _check_distinct(source_column, target_column)
+    parse = partial(_parse_jsonl_lines, source_key=source_column, target_key=target_column)
+    return _read_lines(path, parse, bad_rows, cache_dir)
+
+
+def select_pairs(
+    dataset: Dataset | DatasetDict,
+    source_column: str = "source",
+    target_column: str = "target",
+    bad_rows: str = "error",
+) -> Dataset | DatasetDict:
+    """Take the pair columns of any `Dataset` or `DatasetDict` (e.g. a `load_dataset` result), rename them to
+    `source` and `target`, drop the other columns and check the rows (of every split).
+
+    A nested column is named with dots, e.g. `translation.de` for `{"translation": {"de": ..., "en": ...}}`.
+    """
+    if isinstance(dataset, DatasetDict):
+        return DatasetDict(
+            {
+                split: _select_pair_columns(part, source_column, target_column, bad_rows, name=split)
+                for split, part in dataset.items()
+            }
+        )
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"expected a datasets.Dataset or DatasetDict, got {type(dataset).__name__}.")
+    return _select_pair_columns(dataset, source_column, target_column, bad_rows, name="dataset")
+
+
+def check_pairs(dataset: Dataset, bad_rows: str = "error", name: str = "dataset") -> Dataset:
+    """Find the bad rows of a `source`/`target` dataset: a value that is missing (None) or empty, or a problem
+    a reader recorded in a `problem` column (which is removed). Raise a `ValueError` listing the first bad
+    rows with their indices (`bad_rows="error"`), or drop them and log how many (`bad_rows="drop"`)."""
+    if bad_rows not in BAD_ROW_ACTIONS:
+        raise ValueError(f"bad_rows={bad_rows!r} is not supported; allowed: {', '.join(map(repr, BAD_ROW_ACTIONS))}.")
+    missing = [column for column in COLUMNS if column not in dataset.column_names]
+    if missing:
+        raise ValueError(f"{name} has no column(s) {missing}; its columns are {dataset.column_names}.")
+    columns = [column for column in (*COLUMNS, "problem") if column in dataset.column_names]
+    found: list[tuple[int, str]] = []
+    offset = 0
+    for batch in dataset.select_columns(columns).iter(batch_size=10_000):
+        for row, (source, target, problem) in enumerate(
+            zip(batch["source"], batch["target"], batch.get("problem", [None] * len(batch["source"])))
+        ):
+            reason = problem or _pair_problem(source, target)
+            if reason:
+                found.append((offset + row, reason))
+        offset += len(batch["source"])
+    if "problem" in dataset.column_names:
+        dataset = dataset.remove_columns("problem")
+    if not found:
+        return dataset
+    listed = "; ".join(f"row {index}: {reason}" for index, reason in found[:_SHOWN_BAD_ROWS])
+    more = f" (first {_SHOWN_BAD_ROWS} shown)" if len(found) > _SHOWN_BAD_ROWS else ""
+    if bad_rows == "error":
+        raise ValueError(
+            f"{len(found)} of {len(dataset)} rows of {name} are bad{more}: {listed}. Fix them, or pass "
+            "bad_rows='drop' to drop them."
+        )
+    if len(found) == len(dataset):
+        raise ValueError(f"all {len(dataset)} rows of {name} are bad{more}, nothing is left: {listed}.")
+    logger.warning("dropped %d bad rows of %d from %s%s: %s", len(found), len(dataset), name, more, listed)
+    bad = {index for index, _ in found}
+    return dataset.select([index for index in range(len(dataset)) if index not in bad])
+
+
+def split_like_book(dataset: Dataset, seed: int = 1984) -> DatasetDict:
+    """The book's train/test split: shuffle the rows as `numpy.random.seed(seed); numpy.random.shuffle(...)`
+    does and keep the last `len // 10` rows as `test` (45,000 train and 5,000 test rows of the book's files)."""
+    indices = np.arange(len(dataset))
+    np.random.RandomState(seed).shuffle(indices)
+    split_at = len(dataset) - len(dataset) // 10
+    return DatasetDict({"train": dataset.select(indices[:split_at]), "test": dataset.select(indices[split_at:])})
+
+
+def split_dataset(
+    dataset: Dataset, validation_size: float | int = 0.1, test_size: float | int = 0.1, seed: int = 42
+) -> DatasetDict:
+    """Split one dataset at random into `train`, `validation` and `test`; each size is a fraction of all rows
+    (a float between 0 and 1) or a row count (an int)."""
+    total = len(dataset)
+    test_count = _row_count("test_size", test_size, total)
+    validation_count = _row_count("validation_size", validation_size, total)
+    if test_count + validation_count >= total:
+        raise ValueError(
+            f"test_size={test_size!r} and validation_size={validation_size!r} leave no training rows of {total}."
+        )
+    first = dataset.train_test_split(test_size=test_count, seed=seed)
+    second = first["train"].train_test_split(test_size=validation_count, seed=seed)
+    return DatasetDict({"train": second["train"], "validation": second["test"], "test": first["test"]})
+
+
+def _row_count(name: str, size: float | int, total: int) -> int:
+    if isinstance(size, float) and 0 < size < 1:
+        return max(1, round(size * total))
+    if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+        return size
+    raise ValueError(f"{name} must be a fraction between 0 and 1 or a positive row count, got {size!r}.")
+
+
+def _read_lines(path, parse, bad_rows: str, cache_dir: str | None, skip_first_line: bool = False) -> Dataset:
+    """Load a line-based file with the `text` builder and parse its lines into pairs with a batched map."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file: {str(path)!r}")
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"{str(path)!r} is empty; it needs at least one pair.")
+    lines = load_dataset("text", data_files=str(path), split="train", cache_dir=cache_dir)
+    if skip_first_line:
+        if len(lines) < 2:
+            raise ValueError(f"{str(path)!r} has a header line but no pairs.")
+        lines = lines.select(range(1, len(lines)))
+    pairs = lines.map(parse, batched=True, input_columns="text", remove_columns="text", features=PAIR_FEATURES)
+    return check_pairs(pairs, bad_rows=bad_rows, name=str(path))
+
+
+def _parse_book_lines(lines: list[str]) -> dict[str, list]:
+    sources, targets, problems = [], [], []
+    for line in lines:
+        question, separator, answer = line.rstrip("\r").partition("_")
+        sources.append(question.strip(" "))
+        targets.append(answer.strip(" ") if separator else None)
+        problems.append(None if separator else "no '_' between question and answer")
+    return {"source": sources, "target": targets, "problem": problems}
+
+
+def _parse_tsv_lines(lines: list[str], source_field: int, target_field: int) -> dict[str, list]:
+    sources, targets, problems = [], [], []
+    needed = max(source_field, target_field) + 1
+    for line in lines:
+        fields = line.rstrip("\r").split("\t")
+        if len(fields) < needed:
+            sources.append(None)
+            targets.append(None)
+            problems.append(f"{len(fields)} tab-separated field(s), needs at least {needed}")
+        else:
+            sources.append(fields[source_field])
+            targets.append(fields[target_field])
+            problems.append(None)
+    return {"source": sources, "target": targets, "problem": problems}
+
+
+def _parse_jsonl_lines(lines: list[str], source_key: str, target_key: str) -> dict[str, list]:
+    sources, targets, problems = [], [], []
+    for line in lines:
+        values, problem = [None, None], None
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            problem = f"invalid JSON ({error.msg} at character {error.pos})"
+        else:
+            if not isinstance(record, dict):
+                problem = f"a JSON value of type {type(record).__name__}, not an object"
+            else:
+                for position, (key, side) in enumerate(((source_key, "source"), (target_key, "target"))):
+                    value = record.get(key)
+                    if key not in record:
+                        problem = problem or f"no key {key!r} ({side})"
+                    elif value is not None and not isinstance(value, str):
+                        problem = (
+                            problem or f"{side} ({key!r}) is of type {type(value).__name__}, not a string: {value!r}"
+                        )
+                    else:
+                        values[position] = value
+        sources.append(values[0])
+        targets.append(values[1])
+        problems.append(problem)
+    return {"source": sources, "target": targets, "problem": problems}
+
+
+def _pair_problem(source, target) -> str | None:
+    """What is wrong with one pair of values, or None."""
+    for side, value in (("source", source), ("target", target)):
+        if value is None:
+            return f"{side} is missing (None)"
+        if not isinstance(value, str):
+            return f"{side} is of type {type(value).__name__}, not a string: {value!r}"
+        if not value:
+            return f"{side} is empty"
+    return None
+
+
+def _column_position(column: int | str, names: list[str], path) -> int:
+    if isinstance(column, int):
+        return column
+    if column not in names:
+        raise ValueError(f"column {column!r} is not in the header of {str(path)!r}; its columns are {names}.")
+    return names.index(column)
+
+
+def _check_distinct(source_column, target_column) -> None:
+    if source_column == target_column:
+        raise ValueError(f"source_column and target_column are both {source_column!r}; they must differ.")
+
+
+def _select_pair_columns(dataset: Dataset, source_column: str, target_column: str, bad_rows: str, name: str) -> Dataset:
+    _check_distinct(source_column, target_column)
+    wanted = (source_column, target_column)
+    if any(column not in dataset.column_names and "." in column for column in wanted):
+        dataset = dataset.flatten()
+    missing = [column for column in wanted if column not in dataset.column_names]
+    if missing:
+        raise ValueError(f"column(s) {missing} not in {name}; its columns are {dataset.column_names}.")
+    dataset = dataset.select_columns(list(wanted))
+    for column in wanted:
+        dtype = getattr(dataset.features[column], "dtype", type(dataset.features[column]).__name__)
+        if dtype == "null":
+            dataset = dataset.cast_column(column, Value("string"))
+        elif dtype not in _STRING_TYPES:
+            raise ValueError(
+                f"column {column!r} of {name} holds {dtype} values, not strings; convert it first, e.g. "
+                f"dataset.cast_column({column!r}, datasets.Value('string'))."
+            )
+    dataset = dataset.rename_columns({source_column: "source", target_column: "target"})
+    return check_pairs(dataset, bad_rows=bad_rows, name=name)

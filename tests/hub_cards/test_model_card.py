@@ -1,0 +1,160 @@
+"""Model cards: metadata the Hub accepts, the architecture and training sections, the attention
+picture, and a usage snippet that runs against the saved folder."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+
+import pytest
+import torch
+from hub_testing import EXAMPLE, FAMILIES, hub_server, save_checkpoint, tiny_tokenizer
+from huggingface_hub import ModelCard
+from matplotlib.image import imread
+from transformers import AutoModelForSeq2SeqLM
+
+from attnseq.hub_cards import card as card_module
+from attnseq.hub_cards import extract_usage_snippet, write_model_card
+from attnseq.hub_cards.commands import main_card
+
+LOG_HISTORY = [
+    {"loss": 2.5, "learning_rate": 0.001, "epoch": 0.5, "step": 5},
+    {"eval_loss": 2.25, "eval_exact_match": 0.125, "eval_runtime": 0.5, "eval_samples_per_second": 10.0,
+     "epoch": 0.5, "step": 5},
+    {"loss": 2.0, "learning_rate": 0.0005, "epoch": 1.0, "step": 10},
+    {"eval_loss": 1.75, "eval_exact_match": 0.375, "eval_runtime": 0.5, "epoch": 1.0, "step": 10},
+    {"train_runtime": 3.0, "train_loss": 2.2, "epoch": 1.0, "step": 10},
+]
+
+
+def run_snippet(code: str, checkpoint: str) -> str:
+    """Run a card's usage snippet with `checkpoint` pointing at a local folder; return what it printed."""
+    lines = code.splitlines()
+    assignments = [i for i, line in enumerate(lines) if line.startswith("checkpoint = ")]
+    assert len(assignments) == 1, code
+    lines[assignments[0]] = f"checkpoint = {checkpoint!r}"
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        exec(compile("\n".join(lines), "<usage snippet>", "exec"), {"__name__": "__main__"})
+    return output.getvalue()
+
+
+@pytest.fixture
+def trained_folder(tmp_path):
+    folder = save_checkpoint(tmp_path / "lstm", "lstm", attention="additive", bidirectional_encoder=True)
+    (folder / "trainer_state.json").write_text(json.dumps({
+        "log_history": LOG_HISTORY, "train_batch_size": 16, "num_train_epochs": 1, "max_steps": 10, "global_step": 10,
+    }))
+    return folder
+
+
+def test_card_metadata_is_accepted_by_the_hub_rules(trained_folder):
+    path = write_model_card(trained_folder, dataset="attnseq/addition", example=(EXAMPLE, "43+21"),
+                            repo_id="alice/addition", tags=["character-level"])
+    text = path.read_text()
+    assert hub_server.validate_card_metadata(text) == []
+    data = ModelCard.load(path).data
+    assert data.library_name == "attnseq" and data.license == "mit"
+    assert data.pipeline_tag == "text2text-generation"
+    assert data.tags == ["attnseq", "seq2seq_lstm", "seq2seq", "character-level"]
+    assert data.datasets == ["attnseq/addition"] and data.metrics == ["exact_match"]
+    results = {result.metric_type: result for result in data.eval_results}
+    assert set(results) == {"loss", "exact_match"}  # the last evaluation; runtimes are not results
+    assert results["exact_match"].metric_value == 0.375 and results["loss"].metric_value == 1.75
+    assert {result.dataset_type for result in data.eval_results} == {"attnseq/addition"}
+    assert data.model_name == "addition"
+
+
+def test_card_describes_architecture_training_and_attention(trained_folder):
+    text = write_model_card(trained_folder, example=(EXAMPLE, "43+21")).read_text()
+    model = AutoModelForSeq2SeqLM.from_pretrained(trained_folder)
+    architecture = text.split("## Architecture", 1)[1].split("## Training", 1)[0]
+    assert f"- Parameters: {model.num_parameters():,}" in architecture
+    options = [line.split("|")[1].strip(" `") for line in architecture.splitlines() if line.startswith("| `")]
+    assert options == ["vocab_size", "embedding_size", "hidden_size", "attention", "bidirectional_encoder"]
+    assert "| `attention` | `'additive'` | `'dot'` |" in architecture
+    assert "- train_batch_size: 16" in text and "- learning_rate (first logged): 0.001" in text
+    assert "| Training Loss | Epoch | Step | Validation Loss | Exact Match |" in text
+    assert len([line for line in text.splitlines() if line.startswith("| 2.5 ") or line.startswith("| 2.0 ")]) == 2
+    assert "![Attention weights of one example](attention_heatmap.png)" in text
+    assert f"turns `{EXAMPLE}` into" in text and "(reference: `43+21`)" in text
+    picture = imread(trained_folder / "attention_heatmap.png")
+    assert picture.ndim == 3 and picture.shape[0] > 100 and picture.shape[1] > 100
+    assert sorted(p.name for p in trained_folder.iterdir() if p.name.startswith(".")) == []  # no temp files left
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_usage_snippet_runs_against_the_saved_folder(tmp_path, family):
+    folder = save_checkpoint(tmp_path / family, family)
+    text = write_model_card(folder, example=EXAMPLE, max_new_tokens=6).read_text()
+    code = extract_usage_snippet(text)
+    assert "import attnseq" in code and "trust_remote_code" not in code
+    printed = run_snippet(code, str(folder))
+
+    tokenizer = tiny_tokenizer()
+    model = AutoModelForSeq2SeqLM.from_pretrained(folder)
+    expected = tokenizer.batch_decode(model.generate(**tokenizer([EXAMPLE], return_tensors="pt"), max_new_tokens=6),
+                                      skip_special_tokens=True)
+    assert printed == f"{expected}\n"
+
+
+def test_card_without_attention_tokenizer_or_example_says_why(tmp_path):
+    folder = save_checkpoint(tmp_path / "plain", "lstm", with_tokenizer=False, attention="none")
+    text = write_model_card(folder, example=EXAMPLE, max_new_tokens=4).read_text()
+    assert "no attention (`attention='none'`)" in text
+    assert "No training log" in text and "No evaluation results" in text
+    assert not (folder / "attention_heatmap.png").exists()
+    assert hub_server.validate_card_metadata(text) == []
+    assert "model-index" not in text  # no results, no model-index
+    printed = run_snippet(extract_usage_snippet(text), str(folder))  # ids in, ids out without a tokenizer
+    assert printed.startswith("[[") and len(json.loads(printed)[0]) <= 5
+
+    attentive = save_checkpoint(tmp_path / "attentive", "transformer")
+    text = write_model_card(attentive).read_text()
+    assert "No example was given" in text and not (attentive / "attention_heatmap.png").exists()
+
+
+def test_card_without_matplotlib_notes_it(tmp_path, monkeypatch):
+    folder = save_checkpoint(tmp_path / "lstm", "lstm")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` fail
+    text = write_model_card(folder, example=EXAMPLE, metrics={"test_exact_match": 0.5, "test_runtime": 1.0},
+                            dataset="attnseq/addition").read_text()
+    assert "matplotlib is not installed" in text and not (folder / "attention_heatmap.png").exists()
+    assert "Results on `attnseq/addition` (test split)" in text
+    assert [result.dataset_split for result in ModelCard.load(folder / "README.md").data.eval_results] == ["test"]
+
+
+def test_card_is_replaced_whole_or_not_at_all(trained_folder, monkeypatch):
+    (trained_folder / "README.md").write_text("old card\n")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("drawing failed")
+
+    monkeypatch.setattr(card_module, "_attention_section", broken)
+    with pytest.raises(RuntimeError, match="drawing failed"):
+        write_model_card(trained_folder, example=EXAMPLE)
+    assert (trained_folder / "README.md").read_text() == "old card\n"
+    monkeypatch.undo()
+    write_model_card(trained_folder, example=EXAMPLE)
+    assert (trained_folder / "README.md").read_text().startswith("---\n")
+    assert [p.name for p in trained_folder.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_card_command(trained_folder, tmp_path, capsys):
+    status = main_card([str(trained_folder), "--dataset", "attnseq/addition", "--example", EXAMPLE, "--target",
+                        "43+21", "--license", "apache-2.0", "--max-new-tokens", "5"])
+    assert status == 0 and capsys.readouterr().out.strip() == str(trained_folder / "README.md")
+    data = ModelCard.load(trained_folder / "README.md").data
+    assert data.license == "apache-2.0" and data.datasets == ["attnseq/addition"]
+    assert main_card([str(tmp_path / "missing")]) == 1
+    assert "is not a folder" in capsys.readouterr().err
+
+
+def test_attention_matrix_rows_are_distributions(tmp_path):
+    folder = save_checkpoint(tmp_path / "t", "transformer")
+    model = AutoModelForSeq2SeqLM.from_pretrained(folder)
+    source_tokens, output_tokens, weights = card_module.attention_matrix(model, tiny_tokenizer(), EXAMPLE, 5)
+    assert weights.shape == (len(output_tokens), len(source_tokens)) == (weights.shape[0], len(EXAMPLE) + 1)
+    assert torch.allclose(torch.from_numpy(weights).sum(-1), torch.ones(len(output_tokens)), atol=1e-5)

@@ -1,0 +1,133 @@
+"""The flat remote-code export and the refusal of pickle checkpoints (in this process; loading the
+export in a process without attnseq is covered by test_hub_push.py)."""
+
+from __future__ import annotations
+
+import ast
+import json
+
+import pytest
+import torch
+from hub_testing import FAMILIES, reference_logits, save_checkpoint
+from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
+
+from attnseq.hub_cards import ExportError, export_for_remote_code, push_folder, write_model_card
+from attnseq.hub_cards.commands import main_export, main_push
+from attnseq.hub_cards.export import rewrite_imports
+from attnseq.modeling.safe_loading import PickleCheckpointError
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_export_writes_a_flat_folder_with_same_folder_imports(tmp_path, family):
+    folder = save_checkpoint(tmp_path / "checkpoint", family)
+    write_model_card(folder, example="12+3", max_new_tokens=4)
+    (folder / "training_args.bin").write_bytes(b"pickle")
+    (folder / "optimizer.pt").write_bytes(b"pickle")
+    out = export_for_remote_code(folder, tmp_path / "export")
+
+    model_type = f"seq2seq_{family}"
+    names = {path.name for path in out.iterdir()}
+    assert {f"configuration_{model_type}.py", f"modeling_{model_type}.py", "attention.py", "config.json",
+            "model.safetensors", "generation_config.json", "tokenizer_config.json", "vocab.json", "README.md",
+            "tokenization_char.py"} <= names
+    assert not {"training_args.bin", "optimizer.pt"} & names
+    for path in out.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                assert not any(alias.name.split(".")[0] == "attnseq" for alias in node.names), path.name
+            if isinstance(node, ast.ImportFrom):
+                assert (node.module or "").split(".")[0] != "attnseq", (path.name, node.lineno)
+                if node.level:
+                    assert node.level == 1 and (out / f"{node.module}.py").is_file(), (path.name, node.module)
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_type"] == model_type
+    assert set(config["auto_map"]) == {"AutoConfig", "AutoModel", "AutoModelForSeq2SeqLM"}
+    for reference in config["auto_map"].values():
+        module, name = reference.split(".")
+        assert f"class {name}(" in (out / f"{module}.py").read_text()
+    tokenizer_config = json.loads((out / "tokenizer_config.json").read_text())
+    assert tokenizer_config["auto_map"]["AutoTokenizer"] == ["tokenization_char.CharTokenizer", None]
+    card = (out / "README.md").read_text()
+    assert "library_name: transformers" in card and "trust_remote_code=True" in card and "import attnseq\n" not in card
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_with_attnseq_the_export_loads_the_package_classes(tmp_path, family):
+    folder = save_checkpoint(tmp_path / "checkpoint", family)
+    out = export_for_remote_code(AutoModelForSeq2SeqLM.from_pretrained(folder), tmp_path / "export",
+                                 tokenizer=AutoTokenizer.from_pretrained(folder))
+    model = AutoModelForSeq2SeqLM.from_pretrained(out)
+    assert type(model).__module__ == f"attnseq.modeling.{family}"
+    assert torch.equal(reference_logits(out), reference_logits(folder))
+    assert type(AutoTokenizer.from_pretrained(out)).__module__ == "attnseq.tokenization.char"
+
+
+def test_export_replaces_the_folder_whole_or_not_at_all(tmp_path):
+    folder = save_checkpoint(tmp_path / "checkpoint", "lstm")
+    out = tmp_path / "export"
+    out.mkdir()
+    (out / "keep.txt").write_text("previous export")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text((folder / "config.json").read_text().replace("seq2seq_lstm", "bert"))
+    (broken / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes())
+    with pytest.raises(ValueError, match="'bert' is not an attnseq family"):
+        export_for_remote_code(broken, out)
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "checkpoint", "export"]  # no leftovers
+
+    export_for_remote_code(folder, out)
+    assert not (out / "keep.txt").exists() and (out / "modeling_seq2seq_lstm.py").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "checkpoint", "export"]
+
+
+def test_imports_that_cannot_be_flattened_are_named():
+    def flat(target):
+        return target.rpartition(".")[2]
+
+    source, targets = rewrite_imports(
+        "attnseq.modeling.demo",
+        "import torch\nfrom ..configuration.lstm import Seq2SeqLSTMConfig as Config\nif True:\n"
+        "    from attnseq.modeling.attention import (\n        masked_softmax,\n        weighted_sum,\n    )\n",
+        flat,
+    )
+    assert source == ("import torch\nfrom .lstm import Seq2SeqLSTMConfig as Config\nif True:\n"
+                      "    from .attention import masked_softmax, weighted_sum\n")
+    assert targets == ["attnseq.configuration.lstm", "attnseq.modeling.attention"]
+    for bad, message in [("import attnseq.modeling.attention\n", "cannot be flattened"),
+                         ("from . import attention\n", "from the package"),
+                         ("from .. import Seq2SeqLSTMConfig\n", "from the package"),
+                         ("x = 1; from .attention import masked_softmax\n", "lines of its own")]:
+        with pytest.raises(ExportError, match=message):
+            rewrite_imports("attnseq.modeling.demo", bad, flat)
+
+
+def _pickle_only(folder):
+    state = {"weight": torch.zeros(2)}
+    torch.save(state, folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+    return folder
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_pickle_only_checkpoints_are_refused(tmp_path, family):
+    folder = _pickle_only(save_checkpoint(tmp_path / "checkpoint", family))
+    with pytest.raises(PickleCheckpointError, match="pytorch_model.bin.*safetensors only"):
+        AutoModelForSeq2SeqLM.from_pretrained(folder)
+    with pytest.raises(PickleCheckpointError):
+        AutoModelForSeq2SeqLM.from_pretrained(folder / "pytorch_model.bin", config=AutoConfig.from_pretrained(folder))
+    with pytest.raises(ValueError, match=r"use_safetensors=False\) is not supported"):
+        AutoModelForSeq2SeqLM.from_pretrained(save_checkpoint(tmp_path / "ok", family), use_safetensors=False)
+    with pytest.raises(ExportError, match="no safetensors weights.*pytorch_model.bin"):
+        export_for_remote_code(folder, tmp_path / "export")
+    with pytest.raises(PickleCheckpointError):
+        push_folder(folder, "alice/never-created", token="unused")
+
+
+def test_export_and_push_commands_report_errors(tmp_path, capsys):
+    folder = save_checkpoint(tmp_path / "checkpoint", "lstm")
+    assert main_export([str(folder), str(tmp_path / "export")]) == 0
+    assert (tmp_path / "export" / "modeling_seq2seq_lstm.py").is_file()
+    _pickle_only(folder)
+    assert main_push([str(folder), "alice/x"]) == 1
+    assert "safetensors only" in capsys.readouterr().err

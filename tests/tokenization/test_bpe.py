@@ -1,0 +1,77 @@
+"""Subword tokenizers trained with `tokenizers`: special token ids, eos, round trips, shared or own vocabularies."""
+
+import random
+
+import pytest
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+from attnseq.tokenization import train_seq2seq_tokenizers, train_subword_tokenizer
+
+ENGLISH = "the a cat dog sat on mat log and saw ran big small red".split()
+GERMAN = "die eine Katze Hund saß auf Matte Klotz und sah lief groß klein rot".split()
+
+
+def sentences(words, count=300, seed=0):
+    rng = random.Random(seed)
+    return [" ".join(rng.choices(words, k=rng.randint(3, 8))) for _ in range(count)]
+
+
+@pytest.fixture(scope="module")
+def bpe():
+    return train_subword_tokenizer(sentences(ENGLISH), vocab_size=120)
+
+
+def test_special_tokens_have_ids_0_to_3_and_eos_is_appended(bpe):
+    assert isinstance(bpe, PreTrainedTokenizerFast)
+    assert [bpe.pad_token_id, bpe.bos_token_id, bpe.eos_token_id, bpe.unk_token_id] == [0, 1, 2, 3]
+    assert bpe.convert_ids_to_tokens([0, 1, 2, 3]) == ["<pad>", "<s>", "</s>", "<unk>"]
+    ids = bpe("the cat sat on the mat")["input_ids"]
+    assert ids[-1] == bpe.eos_token_id and bpe.eos_token_id not in ids[:-1]
+    assert bpe(text_target="a dog")["input_ids"][-1] == bpe.eos_token_id
+    # Frequent words become single pieces.
+    assert len(ids) < len("the cat sat on the mat".split()) * 2
+
+
+def test_decode_restores_the_text_and_unseen_characters_become_unk(bpe):
+    text = "the big red dog ran on a log"
+    assert bpe.decode(bpe(text)["input_ids"], skip_special_tokens=True) == text
+    assert bpe.unk_token_id in bpe("the zebra")["input_ids"]
+
+
+def test_save_and_load_with_auto_tokenizer(bpe, tmp_path):
+    bpe.save_pretrained(tmp_path)
+    loaded = AutoTokenizer.from_pretrained(tmp_path)
+    batch = ["the cat sat", "a small red log and a big mat"]
+    assert loaded(batch)["input_ids"] == bpe(batch)["input_ids"]
+    assert loaded.pad_token_id == 0 and loaded.eos_token_id == 2
+
+
+def test_unigram_model_has_the_same_special_tokens():
+    unigram = train_subword_tokenizer(sentences(ENGLISH) * 3, vocab_size=60, model="unigram")
+    assert [unigram.pad_token_id, unigram.bos_token_id, unigram.eos_token_id, unigram.unk_token_id] == [0, 1, 2, 3]
+    ids = unigram("a cat saw the dog")["input_ids"]
+    assert ids[-1] == 2
+    assert unigram.decode(ids, skip_special_tokens=True) == "a cat saw the dog"
+
+
+def test_shared_or_separate_vocabularies():
+    sources, targets = sentences(ENGLISH), sentences(GERMAN, seed=1)
+    source_tokenizer, target_tokenizer = train_seq2seq_tokenizers(sources, targets, vocab_size=150)
+    assert source_tokenizer is target_tokenizer
+    assert source_tokenizer.unk_token_id not in source_tokenizer("die Katze saß")["input_ids"]
+    source_tokenizer, target_tokenizer = train_seq2seq_tokenizers(sources, targets, shared=False, vocab_size=150)
+    assert source_tokenizer is not target_tokenizer
+    assert target_tokenizer.unk_token_id not in target_tokenizer(text_target="die Katze saß")["input_ids"]
+    assert source_tokenizer.unk_token_id in source_tokenizer("saß")["input_ids"]  # "ß" only occurs in targets
+    assert target_tokenizer.eos_token_id == source_tokenizer.eos_token_id == 2
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="allowed: 'bpe', 'unigram'"):
+        train_subword_tokenizer(["a b"], model="wordpiece")
+    with pytest.raises(ValueError, match="vocab_size"):
+        train_subword_tokenizer(["a b"], vocab_size=4)
+    with pytest.raises(TypeError, match="single string"):
+        train_subword_tokenizer("a b")
+    with pytest.raises(TypeError, match="text 1 is of type NoneType"):
+        train_subword_tokenizer(["a b", None])
