@@ -9,6 +9,7 @@ from transformers import PretrainedConfig
 from .validation import (
     check_bool,
     check_choice,
+    check_common_options,
     check_optional_positive_int,
     check_positive_int,
     check_positive_number,
@@ -88,6 +89,7 @@ class Seq2SeqLSTMConfig(PretrainedConfig):
 
     def __post_init__(self, **kwargs):
         reject_unknown_kwargs(type(self).__name__, kwargs, [f.name for f in fields(self)])
+        check_common_options(self, kwargs)
         check_positive_int("vocab_size", self.vocab_size)
         check_positive_int("embedding_size", self.embedding_size)
         check_positive_int("hidden_size", self.hidden_size)

@@ -3,8 +3,10 @@ the value and what is allowed."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
+import torch
 from transformers import GenerationConfig
 
 # Keys that transformers itself passes through a config's constructor (serialised state, loading
@@ -35,9 +37,53 @@ def reject_unknown_kwargs(config_name: str, kwargs: dict, known: Iterable[str]) 
     allowed = _TRANSFORMERS_KEYS | set(GenerationConfig._get_default_generation_params())
     unknown = sorted(key for key in kwargs if key not in allowed)
     if unknown:
+        hint = ""
+        if "model_type" in kwargs:
+            hint = (
+                f" (The options were read as model_type={kwargs['model_type']!r}; if they come from a config.json "
+                "of another model family, its model_type is wrong.)"
+            )
         raise ValueError(
             f"{config_name} got unknown option(s) {', '.join(map(repr, unknown))}; allowed options: "
-            f"{', '.join(sorted(known))}."
+            f"{', '.join(sorted(known))}.{hint}"
+        )
+
+
+def check_common_options(config, kwargs: dict) -> None:
+    """Check what every attnseq config shares with transformers' `PretrainedConfig`.
+
+    Call it from a config's `__post_init__` with the keyword arguments that were not fields, before
+    `PretrainedConfig.__post_init__` consumes them. A `model_type` read from a config.json must be the
+    config's own; the flags the models read must be booleans; `dtype` must name a floating torch dtype;
+    the models are encoder-decoders.
+    """
+    model_type = kwargs.get("model_type")
+    if model_type is not None and model_type != config.model_type:
+        raise ValueError(
+            f"{type(config).__name__} reads model_type {config.model_type!r}, but the config says "
+            f"model_type={model_type!r}. Load the checkpoint with AutoModelForSeq2SeqLM (after `import attnseq`), "
+            "or fix model_type in its config.json."
+        )
+    check_bool("use_cache", config.use_cache)
+    check_bool("output_hidden_states", config.output_hidden_states)
+    check_bool("return_dict", config.return_dict)
+    if kwargs.get("output_attentions") is not None:
+        check_bool("output_attentions", kwargs["output_attentions"])
+    if config.is_encoder_decoder is not True:
+        raise ValueError(
+            f"is_encoder_decoder={config.is_encoder_decoder!r} is not supported: {type(config).__name__} describes an "
+            "encoder-decoder; only is_encoder_decoder=True is allowed."
+        )
+    for name in ("dtype", "torch_dtype"):
+        value = getattr(config, name, None) if name == "dtype" else kwargs.get(name)
+        if value is None or (isinstance(value, torch.dtype) and value.is_floating_point):
+            continue
+        if isinstance(value, str) and isinstance(getattr(torch, value, None), torch.dtype):
+            if getattr(torch, value).is_floating_point:
+                continue
+        raise ValueError(
+            f"{name}={value!r} is not a floating-point torch dtype; allowed: None, a torch.dtype or its name, e.g. "
+            "'float32', 'bfloat16', 'float16'."
         )
 
 
@@ -64,8 +110,8 @@ def check_probability(name: str, value) -> float:
 
 
 def check_positive_number(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}.")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
     return float(value)
 
 

@@ -10,20 +10,44 @@ import torch
 
 
 def check_token_ids(name: str, ids: torch.Tensor, vocab_size: int, ignore_index: int | None = None) -> None:
-    """Raise `ValueError` unless `ids` is an integer tensor with values in [0, vocab_size)
-    (or equal to `ignore_index`)."""
-    if not isinstance(ids, torch.Tensor) or ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
-        kind = f"{type(ids).__name__} {getattr(ids, 'dtype', '')}".strip()
-        raise ValueError(f"{name} must be an integer tensor of token ids, got {kind}.")
+    """Raise `ValueError` unless `ids` is a `(batch, seq_len)` tensor of token ids in [0, vocab_size)
+    (or equal to `ignore_index`).
+
+    Token ids are `torch.long` or `torch.int` (what `nn.Embedding` reads); labels, checked with an
+    `ignore_index`, must be `torch.long` (what cross entropy reads). A batch needs at least one row and
+    one position: an empty text is never an empty row, the tokenizer encodes it as `[eos]`.
+    """
+    if not isinstance(ids, torch.Tensor):
+        raise ValueError(f"{name} must be a tensor of token ids (batch, seq_len), got {type(ids).__name__}.")
+    allowed_dtypes = (torch.long,) if ignore_index is not None else (torch.long, torch.int)
+    if ids.dtype not in allowed_dtypes:
+        allowed = " or ".join(str(dtype) for dtype in allowed_dtypes)
+        raise ValueError(f"{name} must be an integer tensor of token ids ({allowed}), got {ids.dtype}.")
     if ids.dim() != 2:
         raise ValueError(f"{name} must have shape (batch, seq_len), got shape {tuple(ids.shape)}.")
-    if ids.numel() == 0:
-        return
+    if 0 in ids.shape:
+        raise ValueError(
+            f"{name} has shape {tuple(ids.shape)}: it needs at least one row and one position (the tokenizer "
+            "encodes an empty text as [eos])."
+        )
     valid = ids if ignore_index is None else ids[ids != ignore_index]
     if valid.numel() and (valid.min() < 0 or valid.max() >= vocab_size):
         bad = valid[(valid < 0) | (valid >= vocab_size)][0].item()
         allowed = f"[0, {vocab_size})" + ("" if ignore_index is None else f" or {ignore_index}")
         raise ValueError(f"{name} contains token id {bad}, outside the vocabulary; allowed ids: {allowed}.")
+
+
+def check_batch_size(name: str, batch_size: int, source_batch_size: int) -> None:
+    """Raise `ValueError` unless the target-side input `name` has as many rows as the source.
+
+    Beam search and `num_return_sequences` expand the source rows themselves, so a caller never needs
+    to repeat them by hand.
+    """
+    if batch_size != source_batch_size:
+        raise ValueError(
+            f"{name} has {batch_size} row(s) but the source (input_ids or encoder_outputs) has "
+            f"{source_batch_size}; every source row needs exactly one target row."
+        )
 
 
 def normalize_attention_mask(attention_mask: torch.Tensor | None, input_ids: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,13 @@ from transformers.modeling_outputs import ModelOutput, Seq2SeqLMOutput, Seq2SeqM
 
 from ..configuration.lstm import Seq2SeqLSTMConfig
 from .attention import build_score, local_window, masked_softmax, weighted_sum
-from .inputs import check_contiguous, check_token_ids, normalize_attention_mask, shift_tokens_right
+from .inputs import (
+    check_batch_size,
+    check_contiguous,
+    check_token_ids,
+    normalize_attention_mask,
+    shift_tokens_right,
+)
 from .loading import CheckpointLoadingMixin
 
 DEFAULT_MAX_LENGTH = 128
@@ -465,9 +471,19 @@ class Seq2SeqLSTMModel(Seq2SeqLSTMPreTrainedModel):
         r"""Encode the source (unless `encoder_outputs` are given) and decode `decoder_input_ids`.
 
         Args:
-            input_ids: `(batch, src_len)` source ids.
-            attention_mask: `(batch, src_len)` 1 for real tokens, 0 for padding (right or left padding).
-            decoder_input_ids: `(batch, tgt_len)` target ids starting with `decoder_start_token_id`.
+            input_ids: `(batch, src_len)` source ids, `torch.long` or `torch.int`, in [0, vocab_size). There is
+                no length limit.
+            attention_mask: `(batch, src_len)` 1 for real tokens, 0 for padding (right or left padding), as an
+                integer, boolean or float tensor of 0s and 1s. A row of only padding (an empty source) is
+                allowed: its attention weights are all zero and the decoder starts from the encoder state after
+                one padding step.
+            decoder_input_ids: `(batch, tgt_len)` target ids starting with `decoder_start_token_id`, one row
+                per source row.
+
+        Raises:
+            ValueError: an input is not a 2-D integer tensor, has no rows or positions, holds an id outside the
+                vocabulary, or its shape does not match the source's; a mask holds values other than 0 and 1
+                or padding between real tokens.
             decoder_attention_mask: accepted for API compatibility; a recurrent decoder reads left to
                 right, so right padding of the target cannot change earlier positions.
             encoder_outputs: precomputed `Seq2SeqLSTMEncoderOutput` (generation passes it back in).
@@ -497,6 +513,7 @@ class Seq2SeqLSTMModel(Seq2SeqLSTMPreTrainedModel):
         if decoder_input_ids is None:
             raise ValueError("Pass decoder_input_ids, or labels to the ForConditionalGeneration model.")
         check_token_ids("decoder_input_ids", decoder_input_ids, self.config.vocab_size)
+        check_batch_size("decoder_input_ids", decoder_input_ids.size(0), encoder_outputs.last_hidden_state.size(0))
 
         cache = past_key_values if past_key_values is not None else self.decoder.start_cache(encoder_outputs)
         if not use_cache and past_key_values is not None:
@@ -586,6 +603,9 @@ class Seq2SeqLSTMForConditionalGeneration(Seq2SeqLSTMPreTrainedModel, Generation
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if labels is not None:
             check_token_ids("labels", labels, self.config.vocab_size, ignore_index=-100)
+            source = input_ids if input_ids is not None else encoder_outputs[0] if encoder_outputs is not None else None
+            if source is not None:
+                check_batch_size("labels", labels.size(0), source.size(0))
             if decoder_input_ids is None:
                 decoder_input_ids = self._shift_right(labels)
             use_cache = False if use_cache is None else use_cache

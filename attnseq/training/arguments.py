@@ -22,8 +22,15 @@ FAMILY_CONFIGS: dict[str, type[PretrainedConfig]] = {
     "transformer": Seq2SeqTransformerConfig,
 }
 # Set from the tokenizer, never by hand.
-_DERIVED = {"vocab_size", "pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id", "use_cache",
-            "is_encoder_decoder"}
+_DERIVED = {
+    "vocab_size",
+    "pad_token_id",
+    "bos_token_id",
+    "eos_token_id",
+    "decoder_start_token_id",
+    "use_cache",
+    "is_encoder_decoder",
+}
 _BASE_FIELDS = {f.name for f in dataclasses.fields(PretrainedConfig)}
 
 
@@ -66,8 +73,10 @@ class _ModelChoice:
     )
     model_name_or_path: str | None = field(
         default=None,
-        metadata={"help": "start from a saved checkpoint (local folder or Hub repo id): model, tokenizer and "
-                  "generation config come from it"},
+        metadata={
+            "help": "start from a saved checkpoint (local folder or Hub repo id): model, tokenizer and "
+            "generation config come from it"
+        },
     )
     revision: str | None = field(default=None, metadata={"help": "Hub revision of --model_name_or_path"})
 
@@ -101,7 +110,9 @@ class DataArguments:
         default=None,
         metadata={"help": "built-in task (addition, date, reverse); the default when no --train_file is given"},
     )
-    train_file: str | None = field(default=None, metadata={"help": "training pairs: .txt (book format), .tsv, .csv, .jsonl"})
+    train_file: str | None = field(
+        default=None, metadata={"help": "training pairs: .txt (book format), .tsv, .csv, .jsonl"}
+    )
     validation_file: str | None = field(default=None, metadata={"help": "validation pairs (default: split off train)"})
     test_file: str | None = field(default=None, metadata={"help": "test pairs (default: split off train)"})
     source_column: str = field(default="source", metadata={"help": "source column of CSV/JSONL/TSV-with-header files"})
@@ -115,15 +126,22 @@ class DataArguments:
         default=1000, metadata={"help": "validation rows evaluated during training (all test rows are evaluated)"}
     )
     task_seed: int = field(default=1234, metadata={"help": "seed of built-in task generation and file splits"})
-    tokenizer: str = field(default="char", metadata={"help": "tokenizer of a new model", "choices": ["char", "bpe", "unigram"]})
+    tokenizer: str = field(
+        default="char", metadata={"help": "tokenizer of a new model", "choices": ["char", "bpe", "unigram"]}
+    )
     subword_vocab_size: int = field(default=8000, metadata={"help": "vocabulary size of a bpe/unigram tokenizer"})
     max_source_length: int | None = field(default=None, metadata={"help": "most source tokens (eos included)"})
     max_target_length: int | None = field(default=None, metadata={"help": "most target tokens (eos included)"})
     overlong: str = field(
         default="truncate", metadata={"help": "rows over the length limits", "choices": ["truncate", "drop", "error"]}
     )
-    bad_rows: str = field(default="error", metadata={"help": "rows with a missing/empty/non-string value", "choices": ["error", "drop"]})
-    metrics: str = field(default="exact_match,token_accuracy", metadata={"help": "comma-separated: exact_match, token_accuracy, bleu, chrf"})
+    bad_rows: str = field(
+        default="error", metadata={"help": "rows with a missing/empty/non-string value", "choices": ["error", "drop"]}
+    )
+    metrics: str = field(
+        default="exact_match,token_accuracy",
+        metadata={"help": "comma-separated: exact_match, token_accuracy, bleu, chrf"},
+    )
     early_stopping_patience: int | None = field(
         default=None, metadata={"help": "stop after this many evaluations without improvement of metric_for_best_model"}
     )

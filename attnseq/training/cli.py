@@ -113,7 +113,11 @@ def _add_generation_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _generation_kwargs(args: argparse.Namespace) -> dict:
-    kwargs = {"num_beams": args.num_beams, "do_sample": args.do_sample, "num_return_sequences": args.num_return_sequences}
+    kwargs = {
+        "num_beams": args.num_beams,
+        "do_sample": args.do_sample,
+        "num_return_sequences": args.num_return_sequences,
+    }
     for name in ("top_k", "top_p", "temperature", "max_new_tokens"):
         if getattr(args, name) is not None:
             kwargs[name] = getattr(args, name)
@@ -151,8 +155,9 @@ def generate_command(argv: Sequence[str]) -> int:
     from .inference import generate_texts
 
     tokenizer, model = _load(args.checkpoint)
-    for outputs in generate_texts(model, tokenizer, texts, batch_size=args.batch_size, seed=args.seed,
-                                  **_generation_kwargs(args)):
+    for outputs in generate_texts(
+        model, tokenizer, texts, batch_size=args.batch_size, seed=args.seed, **_generation_kwargs(args)
+    ):
         print("\t".join(outputs))
     return 0
 
@@ -187,8 +192,9 @@ def evaluate_command(argv: Sequence[str]) -> int:
         pairs = pairs.select(range(min(args.max_samples, len(pairs))))
     tokenizer, model = _load(args.checkpoint)
     metrics = [name.strip() for name in args.metrics.split(",") if name.strip()]
-    results = evaluate_pairs(model, tokenizer, pairs, metrics=metrics, batch_size=args.batch_size,
-                             **_generation_kwargs(args))
+    results = evaluate_pairs(
+        model, tokenizer, pairs, metrics=metrics, batch_size=args.batch_size, **_generation_kwargs(args)
+    )
     print(json.dumps({"rows": len(pairs), **{k: round(v, 4) for k, v in results.items()}}))
     return 0
 

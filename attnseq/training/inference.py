@@ -37,6 +37,5 @@ def evaluate_pairs(
     ]
     references = list(pairs["target"])
     return {
-        name: float(load_metric(name).compute(predictions=predictions, references=references)[name])
-        for name in metrics
+        name: float(load_metric(name).compute(predictions=predictions, references=references)[name]) for name in metrics
     }

@@ -55,6 +55,7 @@ def load_pairs(data_args: DataArguments) -> DatasetDict:
         )
     if data_args.task is not None:
         raise ValueError("Pass either --task (a built-in task) or --train_file, not both.")
+
     def read_file(path):
         columns = column_arguments(path, data_args.source_column, data_args.target_column)
         return read_pairs(path, bad_rows=data_args.bad_rows, **columns)

@@ -1,0 +1,898 @@
+"""The small Transformer encoder-decoder of Vaswani et al. 2017, "Attention Is All You Need".
+
+An encoder of `encoder_layers` layers (self-attention, feed-forward) reads the source; a decoder of
+`decoder_layers` layers (masked self-attention, attention over the encoder states, feed-forward) predicts
+the target one token after the other. Every sub-layer is wrapped in a residual connection and a
+LayerNorm, after the sum (`norm_first=False`, the paper) or before the sub-layer (`norm_first=True`).
+
+Attention modules own their projections (`q_proj`, `k_proj`, `v_proj`, `out_proj`) and the cache; the
+math is a function picked by `config._attn_implementation` through transformers' attention interface:
+`"eager"` is our readable reference (`attention.dot_product_attention`), `"sdpa"` is PyTorch's fused
+`scaled_dot_product_attention`. Both take the same boolean masks (`True` = may attend) and agree to
+float precision. Attention weights exist only in the eager function: a call with `output_attentions=True`
+runs the eager function whatever `attn_implementation` says.
+
+Generation keeps keys and values in transformers' `EncoderDecoderCache`: the decoder self-attention cache
+grows by one position per step; the cross-attention keys and values are projected once per source and
+read back at every later step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from transformers import GenerationMixin, PreTrainedModel
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import (
+    BaseModelOutput,
+    BaseModelOutputWithPastAndCrossAttentions,
+    Seq2SeqLMOutput,
+    Seq2SeqModelOutput,
+)
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+from ..configuration.transformer import Seq2SeqTransformerConfig
+from .attention import dot_product_attention
+from .inputs import check_batch_size, check_token_ids, shift_tokens_right
+from .loading import CheckpointLoadingMixin
+
+IGNORE_INDEX = -100
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Pure functions: attention, positions, masks
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Attention(Q, K, V) = softmax(Q Kᵀ / √d_k) V (paper eq. 1), with the signature of transformers' interface.
+
+    Args:
+        query: `(batch, heads, tgt_len, head_dim)`.
+        key, value: `(batch, heads, src_len, head_dim)`.
+        attention_mask: boolean, broadcastable to `(batch, heads, tgt_len, src_len)`, `True` = may attend.
+
+    Returns:
+        `(output, weights)`: `(batch, tgt_len, heads, head_dim)` (the layout every attention function of the
+        interface returns) and `(batch, heads, tgt_len, src_len)`.
+    """
+    output, weights = dot_product_attention(
+        query, key, value, attention_mask, scale=scaling, dropout=dropout, training=module.training
+    )
+    return output.transpose(1, 2).contiguous(), weights
+
+
+def sinusoidal_positions(position_ids: torch.Tensor, dim: int, dtype: torch.dtype) -> torch.Tensor:
+    """PE(pos, 2i) = sin(pos / 10000^(2i/d)), PE(pos, 2i+1) = cos(pos / 10000^(2i/d)) (paper §3.5).
+
+    Computed on the fly, so any position works, including those longer than anything seen in training.
+
+    Args:
+        position_ids: `(batch, seq_len)` integer positions.
+        dim: the (even) model width d.
+
+    Returns:
+        `(batch, seq_len, dim)` position encodings in `dtype`.
+    """
+    exponents = torch.arange(0, dim, 2, device=position_ids.device, dtype=torch.float32) / dim
+    inverse_frequencies = torch.pow(10000.0, -exponents)  # (dim / 2,)
+    angles = position_ids.to(torch.float32).unsqueeze(-1) * inverse_frequencies  # (batch, seq, dim / 2)
+    encodings = torch.stack((angles.sin(), angles.cos()), dim=-1).flatten(-2)  # sin at 2i, cos at 2i + 1
+    return encodings.to(dtype)
+
+
+def positions_from_mask(attention_mask: torch.Tensor | None, seq_len: int, past_length: int, device) -> torch.Tensor:
+    """Position of every token among the real (unpadded) tokens before it, so padding never shifts positions.
+
+    Args:
+        attention_mask: `(batch, past_length + seq_len)` with 1 for tokens and 0 for padding, or `None`.
+
+    Returns:
+        `(batch, seq_len)` positions of the last `seq_len` tokens (`(1, seq_len)` without a mask).
+    """
+    if attention_mask is None:
+        return torch.arange(past_length, past_length + seq_len, device=device).unsqueeze(0)
+    positions = attention_mask.long().cumsum(-1) - 1
+    return positions[:, -seq_len:].clamp(min=0)
+
+
+def padding_mask(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+    """Key mask of a bidirectional attention: `(batch, src_len)` 1/0 -> boolean `(batch, 1, 1, src_len)`."""
+    if attention_mask is None:
+        return None
+    return attention_mask.bool()[:, None, None, :]
+
+
+def causal_mask(attention_mask: torch.Tensor | None, batch_size: int, tgt_len: int, past_length: int, device):
+    """Decoder self-attention mask: query t may see keys 0..past_length + t that are not padding (paper §3.2.3).
+
+    Args:
+        attention_mask: `(batch, past_length + tgt_len)` 1/0 over cached and current tokens, or `None`.
+
+    Returns:
+        Boolean `(batch, 1, tgt_len, past_length + tgt_len)`, `True` = may attend.
+    """
+    key_len = past_length + tgt_len
+    query_positions = torch.arange(past_length, key_len, device=device)
+    allowed = torch.arange(key_len, device=device)[None, :] <= query_positions[:, None]  # (tgt, key)
+    allowed = allowed[None, None].expand(batch_size, 1, tgt_len, key_len)
+    if attention_mask is not None:
+        allowed = allowed & attention_mask.bool()[:, None, None, :]
+    return allowed
+
+
+def boolean_padding_mask(name: str, mask: torch.Tensor | None, expected: tuple[int, int], what: str):
+    """Check a 2-D padding mask (1 or `True` = token, 0 or `False` = padding) and return it as booleans.
+
+    Raises `ValueError` naming `name` when the shape is not `expected` (`what` says why) or a value is not 0/1.
+    """
+    if mask is None:
+        return None
+    if not isinstance(mask, torch.Tensor):
+        raise ValueError(f"{name} must be a tensor, got {type(mask).__name__}.")
+    if tuple(mask.shape) != tuple(expected):
+        raise ValueError(f"{name} has shape {tuple(mask.shape)} but must be {tuple(expected)}, {what}.")
+    if mask.dtype != torch.bool and not bool(((mask == 0) | (mask == 1)).all()):
+        raise ValueError(f"{name} must hold only 0 and 1 (1 = token, 0 = padding).")
+    return mask.bool()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Modules
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+class Seq2SeqTransformerAttention(nn.Module):
+    """Multi-head attention (paper §3.2.2).
+
+    MultiHead(Q, K, V) = Concat(head_1, ..., head_h) W^O with head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V);
+    the h heads' projections are stored side by side in `q_proj`, `k_proj`, `v_proj` (d_model -> d_model)
+    and W^O is `out_proj`. Used as encoder self-attention, masked decoder self-attention and
+    decoder-to-encoder (cross) attention.
+    """
+
+    def __init__(
+        self,
+        config: Seq2SeqTransformerConfig,
+        num_heads: int,
+        layer_idx: int | None = None,
+        is_causal: bool = False,
+        is_cross_attention: bool = False,
+    ):
+        super().__init__()
+        self.config = config  # the attention function is looked up at call time from config._attn_implementation
+        self.num_heads = num_heads
+        self.head_dim = config.d_model // num_heads
+        self.scaling = self.head_dim**-0.5
+        self.dropout = config.attention_dropout
+        self.layer_idx = layer_idx
+        self.is_causal = is_causal
+        self.is_cross_attention = is_cross_attention
+        self.q_proj = nn.Linear(config.d_model, config.d_model)
+        self.k_proj = nn.Linear(config.d_model, config.d_model)
+        self.v_proj = nn.Linear(config.d_model, config.d_model)
+        self.out_proj = nn.Linear(config.d_model, config.d_model)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        key_value_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        past_key_values: EncoderDecoderCache | None = None,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Attend from `hidden_states` to itself (self-attention) or to `key_value_states` (cross-attention).
+
+        Args:
+            hidden_states: `(batch, tgt_len, d_model)` queries.
+            key_value_states: `(batch, src_len, d_model)` encoder states for cross-attention, else `None`.
+            attention_mask: boolean, broadcastable to `(batch, 1, tgt_len, src_len)`, `True` = may attend.
+            past_key_values: the decoder's cache; self-attention appends this step's keys and values to it,
+                cross-attention fills it on the first step and reads it back afterwards.
+            output_attentions: return the attention weights (computed by the eager function).
+
+        Returns:
+            `(output, weights)`: `(batch, tgt_len, d_model)` and `(batch, heads, tgt_len, src_len)` or `None`.
+        """
+        batch_size, tgt_len, _ = hidden_states.shape
+        query = self._split_heads(self.q_proj(hidden_states))
+        key, value = self._keys_and_values(
+            hidden_states if key_value_states is None else key_value_states, past_key_values
+        )
+        attention = self._attention_function(output_attentions)
+        output, weights = attention(
+            self,
+            query,
+            key,
+            value,
+            attention_mask,
+            dropout=self.dropout if self.training else 0.0,
+            scaling=self.scaling,
+        )
+        output = output.reshape(batch_size, tgt_len, -1)  # (batch, tgt, heads * head_dim): Concat(head_1..head_h)
+        return self.out_proj(output), weights if output_attentions else None
+
+    def _split_heads(self, states: torch.Tensor) -> torch.Tensor:
+        """`(batch, seq, d_model)` -> `(batch, heads, seq, head_dim)`."""
+        batch_size, seq_len, _ = states.shape
+        return states.view(batch_size, seq_len, self.num_heads, self.head_dim).transpose(1, 2)
+
+    def _keys_and_values(
+        self, states: torch.Tensor, cache: EncoderDecoderCache | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Projected keys and values `(batch, heads, key_len, head_dim)`, through the cache when there is one."""
+        if self.is_cross_attention and cache is not None and cache.is_updated.get(self.layer_idx, False):
+            layer = cache.cross_attention_cache.layers[self.layer_idx]
+            return layer.keys, layer.values  # projected once per source, on the first decoding step
+        key = self._split_heads(self.k_proj(states))
+        value = self._split_heads(self.v_proj(states))
+        if cache is None:
+            return key, value
+        if self.is_cross_attention:
+            key, value = cache.cross_attention_cache.update(key, value, self.layer_idx)
+            cache.is_updated[self.layer_idx] = True
+            return key, value
+        return cache.self_attention_cache.update(key, value, self.layer_idx)  # grows by tgt_len positions
+
+    def _attention_function(self, output_attentions: bool) -> Callable:
+        implementation = self.config._attn_implementation
+        if output_attentions or implementation in (None, "eager"):
+            return eager_attention_forward
+        return ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
+
+
+class Seq2SeqTransformerFeedForward(nn.Module):
+    """Position-wise feed-forward network FFN(x) = act(x W_1 + b_1) W_2 + b_2 (paper eq. 2)."""
+
+    def __init__(self, config: Seq2SeqTransformerConfig, ffn_dim: int):
+        super().__init__()
+        self.fc1 = nn.Linear(config.d_model, ffn_dim)
+        self.fc2 = nn.Linear(ffn_dim, config.d_model)
+        self.activation_fn = ACT2FN[config.activation_function]
+        self.activation_dropout = config.activation_dropout
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """`(batch, seq, d_model)` -> `(batch, seq, d_model)`."""
+        hidden_states = self.activation_fn(self.fc1(hidden_states))
+        hidden_states = nn.functional.dropout(hidden_states, p=self.activation_dropout, training=self.training)
+        return self.fc2(hidden_states)
+
+
+class Seq2SeqTransformerResidualLayer(GradientCheckpointingLayer):
+    """Residual connection and LayerNorm around each sub-layer (paper §3.1, §5.4).
+
+    Post-norm (the paper): x = LayerNorm(x + Dropout(Sublayer(x))).
+    Pre-norm (`norm_first`): x = x + Dropout(Sublayer(LayerNorm(x))).
+    """
+
+    def __init__(self, config: Seq2SeqTransformerConfig):
+        super().__init__()
+        self.norm_first = config.norm_first
+        self.dropout = config.dropout
+
+    def sublayer_input(self, norm: nn.LayerNorm, hidden_states: torch.Tensor) -> torch.Tensor:
+        return norm(hidden_states) if self.norm_first else hidden_states
+
+    def add_residual(self, norm: nn.LayerNorm, residual: torch.Tensor, sublayer_output: torch.Tensor) -> torch.Tensor:
+        hidden_states = residual + nn.functional.dropout(sublayer_output, p=self.dropout, training=self.training)
+        return hidden_states if self.norm_first else norm(hidden_states)
+
+
+class Seq2SeqTransformerEncoderLayer(Seq2SeqTransformerResidualLayer):
+    """Encoder layer: self-attention over the source, then the feed-forward network."""
+
+    def __init__(self, config: Seq2SeqTransformerConfig, layer_idx: int):
+        super().__init__(config)
+        self.self_attn = Seq2SeqTransformerAttention(config, config.encoder_attention_heads, layer_idx)
+        self.self_attn_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.feed_forward = Seq2SeqTransformerFeedForward(config, config.encoder_ffn_dim)
+        self.final_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+
+    def forward(
+        self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None, output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`(batch, src_len, d_model)` -> the same shape, and the self-attention weights or `None`.
+
+        `attention_mask` is boolean `(batch, 1, 1, src_len)` or `None`.
+        """
+        attended, weights = self.self_attn(
+            self.sublayer_input(self.self_attn_layer_norm, hidden_states),
+            attention_mask=attention_mask,
+            output_attentions=output_attentions,
+        )
+        hidden_states = self.add_residual(self.self_attn_layer_norm, hidden_states, attended)
+        transformed = self.feed_forward(self.sublayer_input(self.final_layer_norm, hidden_states))
+        return self.add_residual(self.final_layer_norm, hidden_states, transformed), weights
+
+
+class Seq2SeqTransformerDecoderLayer(Seq2SeqTransformerResidualLayer):
+    """Decoder layer: masked self-attention, attention over the encoder states, then the feed-forward network."""
+
+    def __init__(self, config: Seq2SeqTransformerConfig, layer_idx: int):
+        super().__init__(config)
+        heads = config.decoder_attention_heads
+        self.self_attn = Seq2SeqTransformerAttention(config, heads, layer_idx, is_causal=True)
+        self.self_attn_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.encoder_attn = Seq2SeqTransformerAttention(config, heads, layer_idx, is_cross_attention=True)
+        self.encoder_attn_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.feed_forward = Seq2SeqTransformerFeedForward(config, config.decoder_ffn_dim)
+        self.final_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor,
+        self_attention_mask: torch.Tensor,
+        encoder_attention_mask: torch.Tensor | None,
+        past_key_values: EncoderDecoderCache | None = None,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """One decoder layer.
+
+        Args:
+            hidden_states: `(batch, tgt_len, d_model)`.
+            encoder_hidden_states: `(batch, src_len, d_model)`; passed positionally so that gradient
+                checkpointing carries its gradient back to the encoder.
+            self_attention_mask: boolean `(batch, 1, tgt_len, past_len + tgt_len)`.
+            encoder_attention_mask: boolean `(batch, 1, 1, src_len)` or `None`.
+
+        Returns:
+            `(hidden_states, self_attention_weights, cross_attention_weights)`; the weights are `None` unless
+            `output_attentions`.
+        """
+        attended, self_weights = self.self_attn(
+            self.sublayer_input(self.self_attn_layer_norm, hidden_states),
+            attention_mask=self_attention_mask,
+            past_key_values=past_key_values,
+            output_attentions=output_attentions,
+        )
+        hidden_states = self.add_residual(self.self_attn_layer_norm, hidden_states, attended)
+        attended, cross_weights = self.encoder_attn(
+            self.sublayer_input(self.encoder_attn_layer_norm, hidden_states),
+            key_value_states=encoder_hidden_states,
+            attention_mask=encoder_attention_mask,
+            past_key_values=past_key_values,
+            output_attentions=output_attentions,
+        )
+        hidden_states = self.add_residual(self.encoder_attn_layer_norm, hidden_states, attended)
+        transformed = self.feed_forward(self.sublayer_input(self.final_layer_norm, hidden_states))
+        return self.add_residual(self.final_layer_norm, hidden_states, transformed), self_weights, cross_weights
+
+
+class Seq2SeqTransformerPositionEmbedding(nn.Module):
+    """Sinusoidal (paper §3.5) or learned position embeddings, `(batch, seq_len)` ids -> `(batch, seq_len, d_model)`.
+
+    Learned positions own a `(max_position_embeddings, d_model)` table and refuse longer sequences; sinusoidal
+    positions have no parameters and no length limit.
+    """
+
+    def __init__(self, config: Seq2SeqTransformerConfig):
+        super().__init__()
+        self.kind = config.position_embedding
+        self.dim = config.d_model
+        self.max_positions = config.max_position_embeddings
+        if self.kind == "learned":
+            self.weight = nn.Parameter(torch.empty(self.max_positions, self.dim))
+
+    def forward(self, position_ids: torch.Tensor, length: int, dtype: torch.dtype) -> torch.Tensor:
+        """`length` is the number of positions the sequence spans (cached plus current tokens)."""
+        if self.kind == "sinusoidal":
+            return sinusoidal_positions(position_ids, self.dim, dtype)
+        if length > self.max_positions:
+            raise ValueError(
+                f"A sequence of {length} tokens needs {length} positions, but position_embedding='learned' has only "
+                f"max_position_embeddings={self.max_positions}. Shorten the input, train with a larger "
+                "max_position_embeddings, or use position_embedding='sinusoidal'."
+            )
+        return nn.functional.embedding(position_ids, self.weight).to(dtype)
+
+
+class Seq2SeqTransformerStack(nn.Module):
+    """What the encoder and the decoder share: token and position embeddings, dropout, the final pre-norm LayerNorm.
+
+    Embedding: x = Dropout(E[token] · s + PE[position]) with s = √d_model when `scale_embedding` (paper §3.4).
+    """
+
+    def __init__(self, config: Seq2SeqTransformerConfig, embed_tokens: nn.Embedding):
+        super().__init__()
+        self.config = config
+        self.embed_tokens = embed_tokens
+        self.embed_positions = Seq2SeqTransformerPositionEmbedding(config)
+        self.embed_scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
+        self.dropout = config.dropout
+        self.layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.norm_first else None
+
+    @staticmethod
+    def input_shape(names: tuple[str, str], input_ids, inputs_embeds) -> tuple[int, int]:
+        """`(batch, seq_len)` of the one input given: ids `(batch, seq_len)` or vectors `(batch, seq_len, d_model)`."""
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError(f"Pass exactly one of {names[0]} and {names[1]}.")
+        name, given = (names[0], input_ids) if input_ids is not None else (names[1], inputs_embeds)
+        if not isinstance(given, torch.Tensor):
+            raise ValueError(f"{name} must be a tensor, got {type(given).__name__}.")
+        return tuple(given.shape[:2])
+
+    def embed(
+        self,
+        input_ids: torch.Tensor | None,
+        inputs_embeds: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        past_length: int = 0,
+        ids_name: str = "input_ids",
+    ) -> torch.Tensor:
+        """Token plus position embeddings `(batch, seq_len, d_model)` of `input_ids` `(batch, seq_len)`, or of
+        `inputs_embeds` `(batch, seq_len, d_model)` (token vectors as `embed_tokens` returns them, unscaled).
+
+        `attention_mask` is boolean `(batch, past_length + seq_len)` or `None`; positions count real tokens only.
+        """
+        if inputs_embeds is None:
+            check_token_ids(ids_name, input_ids, self.embed_tokens.num_embeddings)
+            inputs_embeds = self.embed_tokens(input_ids)
+        seq_len = inputs_embeds.size(1)
+        positions = positions_from_mask(attention_mask, seq_len, past_length, inputs_embeds.device)
+        position_embeds = self.embed_positions(positions, past_length + seq_len, inputs_embeds.dtype)
+        hidden_states = inputs_embeds * self.embed_scale + position_embeds
+        return nn.functional.dropout(hidden_states, p=self.dropout, training=self.training)
+
+    def final_norm(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """Pre-norm stacks end with a LayerNorm; post-norm stacks already end normalised."""
+        return hidden_states if self.layer_norm is None else self.layer_norm(hidden_states)
+
+    def resolve(self, value: bool | None, name: str) -> bool:
+        """A per-call flag, defaulting to the config's value."""
+        return bool(getattr(self.config, name)) if value is None else value
+
+
+class Seq2SeqTransformerEncoder(Seq2SeqTransformerStack):
+    """`encoder_layers` encoder layers over the embedded source."""
+
+    def __init__(self, config: Seq2SeqTransformerConfig, embed_tokens: nn.Embedding):
+        super().__init__(config, embed_tokens)
+        self.layers = nn.ModuleList(
+            Seq2SeqTransformerEncoderLayer(config, layer_idx) for layer_idx in range(config.encoder_layers)
+        )
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutput | tuple:
+        """Encode the source.
+
+        Args:
+            input_ids: `(batch, src_len)` source ids.
+            attention_mask: `(batch, src_len)`, 1 for tokens and 0 for padding.
+            inputs_embeds: `(batch, src_len, d_model)` token vectors instead of `input_ids`.
+
+        Returns:
+            `BaseModelOutput` with `last_hidden_state` `(batch, src_len, d_model)`; on request `hidden_states`
+            (the embeddings and every layer's output, `encoder_layers + 1` tensors) and `attentions`
+            (`(batch, heads, src_len, src_len)` per layer).
+        """
+        output_attentions = self.resolve(output_attentions, "output_attentions")
+        output_hidden_states = self.resolve(output_hidden_states, "output_hidden_states")
+        shape = self.input_shape(("input_ids", "inputs_embeds"), input_ids, inputs_embeds)
+        attention_mask = boolean_padding_mask("attention_mask", attention_mask, shape, "the shape of the source")
+        hidden_states = self.embed(input_ids, inputs_embeds, attention_mask)
+        mask = padding_mask(attention_mask)
+
+        all_hidden_states, all_attentions = [], []
+        for layer in self.layers:
+            if output_hidden_states:
+                all_hidden_states.append(hidden_states)
+            hidden_states, weights = layer(hidden_states, mask, output_attentions=output_attentions)
+            all_attentions.append(weights)
+        hidden_states = self.final_norm(hidden_states)
+        if output_hidden_states:
+            all_hidden_states.append(hidden_states)
+
+        output = BaseModelOutput(
+            last_hidden_state=hidden_states,
+            hidden_states=tuple(all_hidden_states) if output_hidden_states else None,
+            attentions=tuple(all_attentions) if output_attentions else None,
+        )
+        return output if self.resolve(return_dict, "return_dict") else output.to_tuple()
+
+
+class Seq2SeqTransformerDecoder(Seq2SeqTransformerStack):
+    """`decoder_layers` decoder layers over the embedded target prefix, attending to the encoder states."""
+
+    def __init__(self, config: Seq2SeqTransformerConfig, embed_tokens: nn.Embedding):
+        super().__init__(config, embed_tokens)
+        self.layers = nn.ModuleList(
+            Seq2SeqTransformerDecoderLayer(config, layer_idx) for layer_idx in range(config.decoder_layers)
+        )
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        encoder_hidden_states: torch.Tensor | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
+        past_key_values: EncoderDecoderCache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutputWithPastAndCrossAttentions | tuple:
+        """Decode the target prefix (all of it in training, the new tokens only with a cache).
+
+        Args:
+            input_ids: `(batch, tgt_len)` decoder input ids (`decoder_start_token_id` first).
+            attention_mask: `(batch, past_len + tgt_len)`, 1 for tokens and 0 for padding, covering the cached
+                tokens too.
+            encoder_hidden_states: `(batch, src_len, d_model)`.
+            encoder_attention_mask: `(batch, src_len)` source padding mask.
+            past_key_values: an `EncoderDecoderCache` from an earlier call (extended in place), or `None`.
+            inputs_embeds: `(batch, tgt_len, d_model)` token vectors instead of `input_ids`.
+            use_cache: create (when `past_key_values` is `None`) and return a cache.
+
+        Returns:
+            `BaseModelOutputWithPastAndCrossAttentions` with `last_hidden_state` `(batch, tgt_len, d_model)`,
+            `past_key_values`, and on request `hidden_states` (`decoder_layers + 1` tensors), `attentions`
+            (`(batch, heads, tgt_len, past_len + tgt_len)` per layer) and `cross_attentions`
+            (`(batch, heads, tgt_len, src_len)` per layer).
+        """
+        if encoder_hidden_states is None:
+            raise ValueError("The decoder needs encoder_hidden_states (the encoder's last_hidden_state).")
+        output_attentions = self.resolve(output_attentions, "output_attentions")
+        output_hidden_states = self.resolve(output_hidden_states, "output_hidden_states")
+        past_key_values = self._cache(past_key_values, self.resolve(use_cache, "use_cache"))
+        past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
+        names = ("decoder_input_ids", "decoder_inputs_embeds")
+        batch_size, tgt_len = self.input_shape(names, input_ids, inputs_embeds)
+        src_shape = encoder_hidden_states.shape[:2]
+        check_batch_size(names[0] if input_ids is not None else names[1], batch_size, src_shape[0])
+        attention_mask = boolean_padding_mask(
+            "decoder_attention_mask",
+            attention_mask,
+            (batch_size, past_length + tgt_len),
+            f"covering the {past_length} cached and {tgt_len} new decoder tokens",
+        )
+        encoder_attention_mask = boolean_padding_mask(
+            "attention_mask", encoder_attention_mask, src_shape, "the shape of the source"
+        )
+
+        hidden_states = self.embed(input_ids, inputs_embeds, attention_mask, past_length, "decoder_input_ids")
+        self_mask = causal_mask(attention_mask, batch_size, tgt_len, past_length, hidden_states.device)
+        cross_mask = padding_mask(encoder_attention_mask)
+
+        all_hidden_states, all_self_attentions, all_cross_attentions = [], [], []
+        for layer in self.layers:
+            if output_hidden_states:
+                all_hidden_states.append(hidden_states)
+            hidden_states, self_weights, cross_weights = layer(
+                hidden_states,
+                encoder_hidden_states,
+                self_mask,
+                cross_mask,
+                past_key_values=past_key_values,
+                output_attentions=output_attentions,
+            )
+            all_self_attentions.append(self_weights)
+            all_cross_attentions.append(cross_weights)
+        hidden_states = self.final_norm(hidden_states)
+        if output_hidden_states:
+            all_hidden_states.append(hidden_states)
+
+        output = BaseModelOutputWithPastAndCrossAttentions(
+            last_hidden_state=hidden_states,
+            past_key_values=past_key_values,
+            hidden_states=tuple(all_hidden_states) if output_hidden_states else None,
+            attentions=tuple(all_self_attentions) if output_attentions else None,
+            cross_attentions=tuple(all_cross_attentions) if output_attentions else None,
+        )
+        return output if self.resolve(return_dict, "return_dict") else output.to_tuple()
+
+    @staticmethod
+    def _cache(past_key_values, use_cache: bool) -> EncoderDecoderCache | None:
+        if past_key_values is None:
+            return EncoderDecoderCache(DynamicCache(), DynamicCache()) if use_cache else None
+        if not isinstance(past_key_values, EncoderDecoderCache):
+            raise ValueError(
+                f"past_key_values must be an EncoderDecoderCache (self-attention and cross-attention caches), got "
+                f"{type(past_key_values).__name__}."
+            )
+        return past_key_values
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Pretrained models
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+class Seq2SeqTransformerPreTrainedModel(CheckpointLoadingMixin, PreTrainedModel):
+    """Weight init, attention back-ends, gradient checkpointing and embedding ties shared by the model classes."""
+
+    config_class = Seq2SeqTransformerConfig
+    config: Seq2SeqTransformerConfig
+    base_model_prefix = "model"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flash_attn = False
+    _supports_flex_attn = False
+    # The masks are built here (boolean, True = may attend), not by transformers' mask interface.
+    _supports_attention_backend = False
+    _no_split_modules = ["Seq2SeqTransformerEncoderLayer", "Seq2SeqTransformerDecoderLayer"]
+    _skip_keys_device_placement = ["past_key_values"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Normal(0, init_std) for linear, embedding and learned position weights; zero biases and padding row;
+        LayerNorm to the identity."""
+        std = self.config.init_std
+        if isinstance(module, nn.Linear):
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
+                init.zeros_(module.weight[module.padding_idx])
+        elif isinstance(module, Seq2SeqTransformerPositionEmbedding) and module.kind == "learned":
+            init.normal_(module.weight, mean=0.0, std=std)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+
+    def get_expanded_tied_weights_keys(self, all_submodels: bool = False) -> dict:
+        """The `{target: source}` parameter ties of this model.
+
+        Two options decide them (`tie_word_embeddings` for the output layer, `share_encoder_decoder_embeddings`
+        for the decoder input embedding), so the mapping that `__init__` builds from the config in
+        `_tied_weights_keys` is returned as is rather than switched by `tie_word_embeddings` alone.
+        """
+        if all_submodels:
+            return super().get_expanded_tied_weights_keys(all_submodels=True)
+        return dict(self._tied_weights_keys or {})
+
+    def resize_token_embeddings(
+        self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None, mean_resizing: bool = True
+    ) -> nn.Embedding:
+        """Resize the vocabulary as `PreTrainedModel.resize_token_embeddings` does, the decoder's own token
+        embedding included when it is not shared with the encoder."""
+        embeddings = super().resize_token_embeddings(new_num_tokens, pad_to_multiple_of, mean_resizing)
+        decoder = self.get_decoder()
+        if decoder.embed_tokens.num_embeddings != embeddings.num_embeddings:
+            decoder.embed_tokens = self._get_resized_embeddings(
+                decoder.embed_tokens, embeddings.num_embeddings, mean_resizing=mean_resizing
+            )
+            self.tie_weights()
+        return embeddings
+
+    def _new_token_embedding(self) -> nn.Embedding:
+        return nn.Embedding(self.config.vocab_size, self.config.d_model, padding_idx=self.config.pad_token_id)
+
+
+class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
+    """The bare encoder-decoder: returns the decoder's last hidden states, no output layer."""
+
+    def __init__(self, config: Seq2SeqTransformerConfig):
+        super().__init__(config)
+        self.encoder = Seq2SeqTransformerEncoder(config, self._new_token_embedding())
+        self.decoder = Seq2SeqTransformerDecoder(config, self._new_token_embedding())
+        self._tied_weights_keys = (
+            {"decoder.embed_tokens.weight": "encoder.embed_tokens.weight"}
+            if config.share_encoder_decoder_embeddings
+            else {}
+        )
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.encoder.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.encoder.embed_tokens = value
+        if self.config.share_encoder_decoder_embeddings:
+            self.decoder.embed_tokens = value
+
+    def get_encoder(self, modality: str | None = None) -> Seq2SeqTransformerEncoder:
+        return self.encoder
+
+    def get_decoder(self) -> Seq2SeqTransformerDecoder:
+        return self.decoder
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        encoder_outputs: BaseModelOutput | tuple | None = None,
+        past_key_values: EncoderDecoderCache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> Seq2SeqModelOutput | tuple:
+        """Encode the source (unless `encoder_outputs` is given) and decode the target prefix.
+
+        Args:
+            input_ids: `(batch, src_len)` source ids.
+            attention_mask: `(batch, src_len)` source padding mask, 1 for tokens and 0 for padding.
+            decoder_input_ids: `(batch, tgt_len)` decoder inputs (the labels shifted right).
+            decoder_attention_mask: `(batch, past_len + tgt_len)` target padding mask; causality is always applied.
+            encoder_outputs: a `BaseModelOutput` (or tuple) from `get_encoder()`, to skip encoding.
+            past_key_values: `EncoderDecoderCache` from an earlier step of incremental decoding.
+            inputs_embeds, decoder_inputs_embeds: `(batch, len, d_model)` token vectors instead of ids.
+
+        Returns:
+            `Seq2SeqModelOutput`: `last_hidden_state` `(batch, tgt_len, d_model)`, `past_key_values`,
+            `encoder_last_hidden_state` `(batch, src_len, d_model)`, and on request the encoder and decoder
+            hidden states, `encoder_attentions`, `decoder_attentions` and `cross_attentions`.
+        """
+        if decoder_input_ids is None and decoder_inputs_embeds is None:
+            raise ValueError(
+                "Pass decoder_input_ids (the target shifted right, see prepare_decoder_input_ids_from_labels) or "
+                "decoder_inputs_embeds; Seq2SeqTransformerForConditionalGeneration builds them from labels."
+            )
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        if encoder_outputs is None:
+            encoder_outputs = self.encoder(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                inputs_embeds=inputs_embeds,
+                output_attentions=output_attentions,
+                output_hidden_states=output_hidden_states,
+                return_dict=True,
+            )
+        elif not isinstance(encoder_outputs, BaseModelOutput):
+            encoder_outputs = BaseModelOutput(*encoder_outputs)
+
+        decoder_outputs = self.decoder(
+            input_ids=decoder_input_ids,
+            attention_mask=decoder_attention_mask,
+            encoder_hidden_states=encoder_outputs.last_hidden_state,
+            encoder_attention_mask=attention_mask,
+            past_key_values=past_key_values,
+            inputs_embeds=decoder_inputs_embeds,
+            use_cache=use_cache,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        output = Seq2SeqModelOutput(
+            last_hidden_state=decoder_outputs.last_hidden_state,
+            past_key_values=decoder_outputs.past_key_values,
+            decoder_hidden_states=decoder_outputs.hidden_states,
+            decoder_attentions=decoder_outputs.attentions,
+            cross_attentions=decoder_outputs.cross_attentions,
+            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+            encoder_hidden_states=encoder_outputs.hidden_states,
+            encoder_attentions=encoder_outputs.attentions,
+        )
+        return output if return_dict else output.to_tuple()
+
+
+class Seq2SeqTransformerForConditionalGeneration(Seq2SeqTransformerPreTrainedModel, GenerationMixin):
+    """The encoder-decoder with an output layer over the vocabulary: training with `labels`, decoding with
+    `generate()` (greedy, beam search, sampling)."""
+
+    # Trainer passes `num_items_in_batch` so that the loss is a mean over all target tokens of an accumulated batch.
+    accepts_loss_kwargs = True
+
+    def __init__(self, config: Seq2SeqTransformerConfig):
+        super().__init__(config)
+        self.model = Seq2SeqTransformerModel(config)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        embedding = "encoder" if config.share_encoder_decoder_embeddings else "decoder"
+        self._tied_weights_keys = (
+            {"lm_head.weight": f"model.{embedding}.embed_tokens.weight"} if config.tie_word_embeddings else {}
+        )
+        self.post_init()
+
+    def get_encoder(self, modality: str | None = None) -> Seq2SeqTransformerEncoder:
+        return self.model.encoder
+
+    def get_decoder(self) -> Seq2SeqTransformerDecoder:
+        return self.model.decoder
+
+    def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        """`(batch, tgt_len)` labels -> decoder inputs `[decoder_start, y_1, ..., y_{T-1}]` (-100 becomes pad)."""
+        return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        encoder_outputs: BaseModelOutput | tuple | None = None,
+        past_key_values: EncoderDecoderCache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        num_items_in_batch: int | torch.Tensor | None = None,
+    ) -> Seq2SeqLMOutput | tuple:
+        """Next-token logits for every decoder position, and the loss when `labels` are given.
+
+        Args:
+            labels: `(batch, tgt_len)` target ids, `-100` where the loss should ignore a position. Without
+                `decoder_input_ids` they are shifted right into the decoder inputs.
+            num_items_in_batch: number of target tokens of the whole (accumulated) batch; the loss is then their
+                sum divided by it instead of this call's mean.
+            Other arguments: as [`Seq2SeqTransformerModel.forward`].
+
+        Returns:
+            `Seq2SeqLMOutput` with `logits` `(batch, tgt_len, vocab_size)`, `loss` (cross entropy ignoring -100)
+            when `labels` are given, and the outputs of [`Seq2SeqTransformerModel.forward`].
+        """
+        if labels is not None:
+            check_token_ids("labels", labels, self.config.vocab_size, ignore_index=IGNORE_INDEX)
+            if input_ids is not None:
+                check_batch_size("labels", labels.size(0), input_ids.size(0))
+            if use_cache is None:
+                use_cache = False
+            if decoder_input_ids is None and decoder_inputs_embeds is None:
+                decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+
+        outputs = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=decoder_attention_mask,
+            encoder_outputs=encoder_outputs,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            decoder_inputs_embeds=decoder_inputs_embeds,
+            use_cache=use_cache,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        logits = self.lm_head(outputs.last_hidden_state)
+        loss = None if labels is None else self._loss(logits, labels, num_items_in_batch)
+
+        output = Seq2SeqLMOutput(
+            loss=loss,
+            logits=logits,
+            past_key_values=outputs.past_key_values,
+            decoder_hidden_states=outputs.decoder_hidden_states,
+            decoder_attentions=outputs.decoder_attentions,
+            cross_attentions=outputs.cross_attentions,
+            encoder_last_hidden_state=outputs.encoder_last_hidden_state,
+            encoder_hidden_states=outputs.encoder_hidden_states,
+            encoder_attentions=outputs.encoder_attentions,
+        )
+        return output if return_dict else output.to_tuple()
+
+    @staticmethod
+    def _loss(logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch: int | torch.Tensor | None):
+        """Token-level cross entropy over `(batch, tgt_len, vocab)` logits, ignoring labels equal to -100."""
+        reduction = "mean" if num_items_in_batch is None else "sum"
+        loss = nn.functional.cross_entropy(
+            logits.float().flatten(0, 1),
+            labels.to(logits.device).flatten(),
+            ignore_index=IGNORE_INDEX,
+            reduction=reduction,
+        )
+        if num_items_in_batch is not None:
+            loss = loss / torch.as_tensor(num_items_in_batch, device=loss.device)
+        return loss
