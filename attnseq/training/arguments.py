@@ -85,6 +85,20 @@ ModelArguments = dataclasses.make_dataclass("ModelArguments", _model_option_fiel
 ModelArguments.__doc__ = "The model family (or a checkpoint to start from) and any of its config options."
 
 
+def allow_bare_flags(parser) -> None:
+    """Let a boolean config option be given bare (`--peeky` means `--peeky true`).
+
+    `HfArgumentParser` gives `bool | None` fields that default to None a required value; the model
+    options default to None ("the family's default") and should still read like flags.
+    """
+    for f in dataclasses.fields(ModelArguments):
+        if f.type == bool | None:
+            for option in (f"--{f.name}", f"--{f.name.replace('_', '-')}"):
+                action = parser._option_string_actions.get(option)
+                if action is not None:
+                    action.nargs, action.const = "?", True
+
+
 def config_overrides(model_args) -> dict[str, object]:
     """The config options the user set (not None), checked against the chosen family."""
     allowed = family_options(model_args.model)
@@ -93,6 +107,8 @@ def config_overrides(model_args) -> dict[str, object]:
         for f in dataclasses.fields(model_args)
         if f.name not in {g.name for g in dataclasses.fields(_ModelChoice)} and getattr(model_args, f.name) is not None
     }
+    if model_args.model_name_or_path is None:
+        chosen = {**MODEL_DEFAULTS[model_args.model], **chosen}
     foreign = sorted(set(chosen) - set(allowed))
     if foreign:
         raise ValueError(
@@ -117,8 +133,12 @@ class DataArguments:
     test_file: str | None = field(default=None, metadata={"help": "test pairs (default: split off train)"})
     source_column: str = field(default="source", metadata={"help": "source column of CSV/JSONL/TSV-with-header files"})
     target_column: str = field(default="target", metadata={"help": "target column of CSV/JSONL/TSV-with-header files"})
-    validation_size: float = field(default=0.05, metadata={"help": "fraction split off train for validation"})
-    test_size: float = field(default=0.1, metadata={"help": "fraction split off train for test"})
+    validation_size: float = field(
+        default=0.05, metadata={"help": "fraction (below 1) or row count (1 or more) split off train for validation"}
+    )
+    test_size: float = field(
+        default=0.1, metadata={"help": "fraction (below 1) or row count (1 or more) split off train for test"}
+    )
     num_train: int | None = field(default=None, metadata={"help": "rows of a built-in task's train split"})
     num_validation: int | None = field(default=None, metadata={"help": "rows of a built-in task's validation split"})
     num_test: int | None = field(default=None, metadata={"help": "rows of a built-in task's test split"})
@@ -152,16 +172,34 @@ class DataArguments:
         return [name.strip() for name in self.metrics.split(",") if name.strip()]
 
 
+# Sizes a new model of `attnseq train` gets unless the options are given: smaller and faster than
+# the configs' defaults (the book's), and they learn the built-in tasks in fewer steps.
+MODEL_DEFAULTS = {
+    "lstm": {"hidden_size": 128, "embedding_size": 64},
+    "transformer": {
+        "d_model": 128,
+        "encoder_layers": 2,
+        "decoder_layers": 2,
+        "encoder_ffn_dim": 512,
+        "decoder_ffn_dim": 512,
+        "norm_first": True,
+        "dropout": 0.0,
+    },
+}
+
+# Training defaults that depend on the family: the Transformer wants a smaller peak learning rate.
+FAMILY_TRAINING_DEFAULTS = {"lstm": {}, "transformer": {"learning_rate": 1e-3}}
+
 # Training defaults of `attnseq train` where they differ from transformers': the date task trains to
 # >= 99 % exact match in a few minutes on two CPU cores with these.
 TRAINING_DEFAULTS = {
     "output_dir": "outputs/attnseq-model",
-    "num_train_epochs": 4,
-    "per_device_train_batch_size": 128,
+    "num_train_epochs": 3,
+    "per_device_train_batch_size": 64,
     "per_device_eval_batch_size": 256,
-    "learning_rate": 3e-3,
+    "learning_rate": 5e-3,
     "lr_scheduler_type": "linear",
-    "warmup_steps": 0,
+    "warmup_steps": 100,
     "max_grad_norm": 5.0,
     "weight_decay": 0.0,
     "eval_strategy": "epoch",

@@ -45,18 +45,26 @@ def parse_train_arguments(argv: Sequence[str]):
     """`(model_args, data_args, training_args)` from flags, or from one JSON/YAML file plus flags."""
     from transformers import HfArgumentParser, Seq2SeqTrainingArguments
 
-    from .arguments import TRAINING_DEFAULTS, DataArguments, ModelArguments
+    from .arguments import FAMILY_TRAINING_DEFAULTS, TRAINING_DEFAULTS, DataArguments, ModelArguments, allow_bare_flags
 
     parser = HfArgumentParser((ModelArguments, DataArguments, Seq2SeqTrainingArguments), prog="attnseq train")
+    allow_bare_flags(parser)
     parser.set_defaults(**TRAINING_DEFAULTS)
     argv = list(argv)
-    given = dict(TRAINING_DEFAULTS)
+    from_file: dict = {}
     if argv and argv[0].endswith((".json", ".yaml", ".yml")):
-        given.update(_read_arguments_file(argv.pop(0)))
-        parser.set_defaults(**given)
+        from_file = _read_arguments_file(argv.pop(0))
+        parser.set_defaults(**from_file)
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
-    user_chose_output_dir = "--output_dir" in argv or given.get("output_dir") != TRAINING_DEFAULTS["output_dir"]
-    if not user_chose_output_dir:
+
+    def user_chose(name: str) -> bool:
+        flags = (f"--{name}", f"--{name.replace('_', '-')}")
+        return name in from_file or any(arg.split("=")[0] in flags for arg in argv)
+
+    for name, value in FAMILY_TRAINING_DEFAULTS[model_args.model].items():
+        if not user_chose(name):
+            setattr(training_args, name, value)
+    if not user_chose("output_dir"):
         task = data_args.task or ("date" if data_args.train_file is None else "custom")
         training_args.output_dir = os.path.join("outputs", f"{task}-{model_args.model}")
     return model_args, data_args, training_args

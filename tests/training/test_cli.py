@@ -32,7 +32,7 @@ def run_attnseq(*args, stdin=None, check=True, cwd=None):
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli") / "reverse-lstm"
-    result = run_attnseq("train", *TINY, "--output_dir", str(folder), "--attention", "additive")
+    result = run_attnseq("train", *TINY, "--output_dir", str(folder), "--attention", "additive", "--peeky")
     assert "test metrics:" in result.stdout and "(reference " in result.stdout
     return folder
 
@@ -42,7 +42,7 @@ def test_train_writes_a_checkpoint_that_loads(checkpoint):
     assert {"config.json", "model.safetensors", "generation_config.json", "README.md", "vocab.json"} <= names
     assert "test_results.json" in names
     model = AutoModelForSeq2SeqLM.from_pretrained(checkpoint)
-    assert model.config.attention == "additive" and model.config.hidden_size == 16
+    assert model.config.attention == "additive" and model.config.hidden_size == 16 and model.config.peeky
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     assert type(tokenizer).__name__ == "CharTokenizer"
     card = (checkpoint / "README.md").read_text()
@@ -78,7 +78,8 @@ def test_fine_tune_from_a_checkpoint_on_a_user_tsv(checkpoint, tmp_path):
     out_dir = tmp_path / "tuned"
     run_attnseq(
         "train", "--model_name_or_path", str(checkpoint), "--train_file", str(tmp_path / "pairs.tsv"),
-        "--num_train_epochs", "1", "--output_dir", str(out_dir), "--disable_tqdm", "true", "--show_examples", "0",
+        "--num_train_epochs", "2", "--warmup_steps", "0", "--output_dir", str(out_dir), "--disable_tqdm", "true",
+        "--show_examples", "0",
     )
     tuned = AutoModelForSeq2SeqLM.from_pretrained(out_dir)
     original = AutoModelForSeq2SeqLM.from_pretrained(checkpoint)
