@@ -122,3 +122,17 @@ def test_two_process_accelerate_training_writes_one_checkpoint(tmp_path):
     assert state["global_step"] == 5
     model = AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "ddp")
     assert model.config.hidden_size == 16
+
+
+def test_early_stopping_and_tensorboard_logs(tmp_path):
+    pytest.importorskip("tensorboard")
+    out_dir = tmp_path / "stopped"
+    # a learning rate of 0 never improves exact match: patience 1 stops after the second evaluation
+    run_attnseq(
+        "train", *TINY, "--num_train_epochs", "6", "--learning_rate", "0", "--early_stopping_patience", "1",
+        "--report_to", "tensorboard", "--output_dir", str(out_dir),
+    )
+    state = json.loads((out_dir / "trainer_state.json").read_text())
+    assert state["epoch"] == 2.0
+    events = [name for _, _, files in os.walk(out_dir / "runs") for name in files if name.startswith("events.out")]
+    assert events
