@@ -69,22 +69,23 @@ def check_common_options(config, kwargs: dict) -> None:
     check_bool("return_dict", config.return_dict)
     if kwargs.get("output_attentions") is not None:
         check_bool("output_attentions", kwargs["output_attentions"])
+    implementation = kwargs.get("attn_implementation")
+    if implementation is not None and not isinstance(implementation, str):
+        raise ValueError(
+            f"attn_implementation must be None or a name such as 'eager' or 'sdpa', got {implementation!r}."
+        )
     if config.is_encoder_decoder is not True:
         raise ValueError(
             f"is_encoder_decoder={config.is_encoder_decoder!r} is not supported: {type(config).__name__} describes an "
             "encoder-decoder; only is_encoder_decoder=True is allowed."
         )
-    for name in ("dtype", "torch_dtype"):
-        value = getattr(config, name, None) if name == "dtype" else kwargs.get(name)
-        if value is None or (isinstance(value, torch.dtype) and value.is_floating_point):
-            continue
-        if isinstance(value, str) and isinstance(getattr(torch, value, None), torch.dtype):
-            if getattr(torch, value).is_floating_point:
-                continue
-        raise ValueError(
-            f"{name}={value!r} is not a floating-point torch dtype; allowed: None, a torch.dtype or its name, e.g. "
-            "'float32', 'bfloat16', 'float16'."
-        )
+    for name, value in (("dtype", config.dtype), ("torch_dtype", kwargs.get("torch_dtype"))):
+        resolved = getattr(torch, value, None) if isinstance(value, str) else value
+        if value is not None and not (isinstance(resolved, torch.dtype) and resolved.is_floating_point):
+            raise ValueError(
+                f"{name}={value!r} is not a floating-point torch dtype; allowed: None, a torch.dtype or its name, "
+                "e.g. 'float32', 'bfloat16', 'float16'."
+            )
 
 
 def check_choice(name: str, value, allowed: tuple[str, ...]) -> str:
@@ -111,7 +112,7 @@ def check_probability(name: str, value) -> float:
 
 def check_positive_number(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
+        raise ValueError(f"{name} must be a positive number (finite), got {value!r}.")
     return float(value)
 
 

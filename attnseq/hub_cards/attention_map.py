@@ -23,7 +23,13 @@ def attention_matrix(model, tokenizer, source: str, max_new_tokens: int = DEFAUL
     """
     import torch
 
-    inputs = tokenizer([source], return_tensors="pt").to(model.device)
+    from ..modeling.inputs import position_limit
+
+    limit = position_limit(model.config)
+    if limit is not None:  # learned positions: never ask for more positions than the model has
+        max_new_tokens = min(max_new_tokens, limit)
+    truncation = {} if limit is None else {"truncation": True, "max_length": limit}
+    inputs = tokenizer([source], return_tensors="pt", **truncation).to(model.device)
     was_training = model.training
     model.eval()
     try:

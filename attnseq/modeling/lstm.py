@@ -172,13 +172,33 @@ class Seq2SeqLSTMStack(nn.Module):
         """
         x, finals, layer_outputs = inputs, [], []
         for i, rnn in enumerate(self.layers):
-            y, final = rnn(x if i == 0 else self.dropout(x), _to_torch_state(states[i]))
+            layer_input = x if i == 0 else self.dropout(x)
+            if layer_input.size(1) == 1:
+                final = _single_step(rnn, layer_input[:, 0], states[i])
+                y = final[0].unsqueeze(1)
+            else:
+                y, final = rnn(layer_input, _to_torch_state(states[i]))
+                final = _from_torch_state(final)
             if self.residual and i > 0:
                 y = y + x
-            finals.append(_from_torch_state(final))
+            finals.append(final)
             layer_outputs.append(y)
             x = y
         return x, finals, layer_outputs
+
+
+def _single_step(rnn: nn.RNNBase, inputs: torch.Tensor, state: RNNState) -> RNNState:
+    """One time step of a one-layer `nn.LSTM`/`nn.GRU` with its own weights: `(batch, input)` -> `(h, c)`.
+
+    The same equations as `rnn` over a sequence of length one, through the cell kernel: a whole-sequence
+    call prepares its weights for the fused kernel on every call, which costs several times the step itself
+    when the decoder runs one token at a time (generation, input feeding).
+    """
+    h, c = state
+    weights = (rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0)
+    if c is None:
+        return torch.gru_cell(inputs, h, *weights), None
+    return torch.lstm_cell(inputs, (h, c), *weights)
 
 
 class Seq2SeqLSTMEncoder(nn.Module):

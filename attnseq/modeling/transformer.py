@@ -65,12 +65,18 @@ def eager_attention_forward(
     Args:
         query: `(batch, heads, tgt_len, head_dim)`.
         key, value: `(batch, heads, src_len, head_dim)`.
-        attention_mask: boolean, broadcastable to `(batch, heads, tgt_len, src_len)`, `True` = may attend.
+        attention_mask: boolean, broadcastable to `(batch, heads, tgt_len, src_len)`, `True` = may attend; or
+            `None`: every key for a bidirectional module, causal attention for a causal one (`module.is_causal`).
 
     Returns:
         `(output, weights)`: `(batch, tgt_len, heads, head_dim)` (the layout every attention function of the
         interface returns) and `(batch, heads, tgt_len, src_len)`.
     """
+    tgt_len, key_len = query.size(2), key.size(2)
+    if attention_mask is None and getattr(module, "is_causal", False) and tgt_len > 1:
+        # the decoder passes no mask when causality is the only constraint: query t sees keys up to
+        # key_len - tgt_len + t, like sdpa's `is_causal` (which needs no past) and transformers' convention
+        attention_mask = torch.ones(tgt_len, key_len, dtype=torch.bool, device=query.device).tril(key_len - tgt_len)
     output, weights = dot_product_attention(
         query, key, value, attention_mask, scale=scaling, dropout=dropout, training=module.training
     )
@@ -112,8 +118,11 @@ def positions_from_mask(attention_mask: torch.Tensor | None, seq_len: int, past_
 
 
 def padding_mask(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
-    """Key mask of a bidirectional attention: `(batch, src_len)` 1/0 -> boolean `(batch, 1, 1, src_len)`."""
-    if attention_mask is None:
+    """Key mask of a bidirectional attention: `(batch, src_len)` 1/0 -> boolean `(batch, 1, 1, src_len)`.
+
+    `None` when nothing is padded: an all-True mask changes no result but keeps sdpa off its fastest kernels.
+    """
+    if attention_mask is None or bool(attention_mask.all()):
         return None
     return attention_mask.bool()[:, None, None, :]
 
@@ -125,8 +134,12 @@ def causal_mask(attention_mask: torch.Tensor | None, batch_size: int, tgt_len: i
         attention_mask: `(batch, past_length + tgt_len)` 1/0 over cached and current tokens, or `None`.
 
     Returns:
-        Boolean `(batch, 1, tgt_len, past_length + tgt_len)`, `True` = may attend.
+        Boolean `(batch, 1, tgt_len, past_length + tgt_len)`, `True` = may attend; or `None` when nothing is padded
+        and the mask is implied: one new token sees every key, and a prefix without cache is plain causal
+        attention, which the attention functions apply themselves (`is_causal`, see `eager_attention_forward`).
     """
+    if (attention_mask is None or bool(attention_mask.all())) and (tgt_len == 1 or past_length == 0):
+        return None
     key_len = past_length + tgt_len
     query_positions = torch.arange(past_length, key_len, device=device)
     allowed = torch.arange(key_len, device=device)[None, :] <= query_positions[:, None]  # (tgt, key)

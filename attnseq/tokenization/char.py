@@ -16,6 +16,8 @@ from collections.abc import Iterable
 
 from transformers import PreTrainedTokenizer
 
+from ..atomic import UPLOAD_ARGUMENTS, staged_folder
+
 logger = logging.getLogger(__name__)
 
 VOCAB_FILE_NAME = "vocab.json"
@@ -143,6 +145,32 @@ class CharTokenizer(PreTrainedTokenizer):
 
     def convert_tokens_to_string(self, tokens: list[str]) -> str:
         return "".join(tokens)
+
+    def save_pretrained(
+        self,
+        save_directory,
+        legacy_format: bool | None = None,
+        filename_prefix: str | None = None,
+        push_to_hub: bool = False,
+        **kwargs,
+    ) -> tuple[str, ...]:
+        """Save like `PreTrainedTokenizer.save_pretrained`, but whole or not at all.
+
+        The tokenizer files are written into a temporary folder next to `save_directory` and renamed into it
+        only once all are complete, so a failed save leaves the previous tokenizer files intact; other files
+        in the folder (the model's) are kept. With `push_to_hub=True` the tokenizer is then uploaded with
+        `push_to_hub` (`repo_id`, `commit_message`, `private`, `token`, `create_pr`, `revision`).
+
+        Returns:
+            The paths of the saved files inside `save_directory`.
+        """
+        hub = {name: kwargs.pop(name) for name in UPLOAD_ARGUMENTS if name in kwargs} if push_to_hub else {}
+        with staged_folder(save_directory) as staging:
+            files = super().save_pretrained(staging, legacy_format=legacy_format, filename_prefix=filename_prefix)
+        files = tuple(os.path.join(save_directory, os.path.relpath(file, staging)) for file in files)
+        if push_to_hub:
+            self.push_to_hub(hub.pop("repo_id", os.path.basename(os.path.abspath(save_directory))), **hub)
+        return files
 
     def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str]:
         """Write the vocabulary as `vocab.json` (token -> id, in id order)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 
 from datasets import DatasetDict
 from transformers import (
@@ -19,10 +20,15 @@ from transformers import (
     PreTrainedModel,
     Seq2SeqTrainer,
     Seq2SeqTrainingArguments,
+    enable_full_determinism,
+    set_seed,
 )
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ..configuration.lstm import Seq2SeqLSTMConfig
 from ..configuration.transformer import Seq2SeqTransformerConfig
+from ..modeling.inputs import position_limit
 from ..modeling.lstm import Seq2SeqLSTMForConditionalGeneration
 from ..modeling.transformer import Seq2SeqTransformerForConditionalGeneration
 from ..tokenization.bpe import train_subword_tokenizer
@@ -100,16 +106,15 @@ def build_tokenizer_and_model(model_args, data_args: DataArguments, pairs: Datas
 
 
 def tokenized_splits(pairs: DatasetDict, tokenizer, model: PreTrainedModel, data_args: DataArguments) -> DatasetDict:
-    """Token ids of every split; the source limit defaults to the model's position limit if it has one."""
-    max_source_length = data_args.max_source_length
-    limit = getattr(model.config, "max_position_embeddings", None)
-    if max_source_length is None and limit is not None and getattr(model.config, "position_embedding", "") == "learned":
-        max_source_length = limit
+    """Token ids of every split; the source and target limits default to the model's position limit if it has
+    one (learned positions), so that no row is longer than the model allows."""
+    limit = position_limit(model.config)
+    max_source_length, max_target_length = data_args.max_source_length, data_args.max_target_length
     return tokenize_pairs(
         pairs,
         tokenizer,
-        max_source_length=max_source_length,
-        max_target_length=data_args.max_target_length,
+        max_source_length=limit if max_source_length is None else max_source_length,
+        max_target_length=limit if max_target_length is None else max_target_length,
         overlong=data_args.overlong,
     )
 
@@ -125,6 +130,9 @@ def build_trainer(
     longest_target = max(len(ids) for ids in tokenized["train"]["labels"])
     if training_args.generation_max_length is None:
         training_args.generation_max_length = longest_target + 8
+        limit = position_limit(model.config)
+        if limit is not None:  # the decoder start token and `limit` generated tokens
+            training_args.generation_max_length = min(training_args.generation_max_length, limit + 1)
     evaluation = tokenized.get("validation")
     if evaluation is not None and data_args.max_eval_samples is not None:
         evaluation = evaluation.select(range(min(len(evaluation), data_args.max_eval_samples)))
@@ -161,7 +169,15 @@ def decode_examples(model, tokenizer, pairs, count: int, max_length: int) -> lis
 
 
 def train(model_args, data_args: DataArguments, training_args: Seq2SeqTrainingArguments) -> dict[str, float]:
-    """The whole job of `attnseq train`; returns the test metrics."""
+    """The whole job of `attnseq train`; returns the test metrics.
+
+    The seed is set before the model is built, so that two runs with the same `--seed` start from the same
+    weights and end with the same weights (`--full_determinism` also makes torch use deterministic kernels).
+    """
+    if training_args.full_determinism:
+        enable_full_determinism(training_args.seed)
+    else:
+        set_seed(training_args.seed)
     pairs = load_pairs(data_args)
     tokenizer, model = build_tokenizer_and_model(model_args, data_args, pairs)
     tokenized = tokenized_splits(pairs, tokenizer, model, data_args)
@@ -169,7 +185,10 @@ def train(model_args, data_args: DataArguments, training_args: Seq2SeqTrainingAr
     if trainer.is_world_process_zero():
         parameters = sum(p.numel() for p in model.parameters())
         print(f"{type(model).__name__}: {parameters:,} parameters; {len(tokenized['train']):,} training pairs")
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    resume = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+    if resume is not None and trainer.is_world_process_zero():
+        print(f"resuming from {resume}")
+    trainer.train(resume_from_checkpoint=resume)
     metrics = {}
     if "test" in tokenized and len(tokenized["test"]):
         metrics = trainer.evaluate(tokenized["test"], metric_key_prefix="test")
@@ -190,6 +209,57 @@ def train(model_args, data_args: DataArguments, training_args: Seq2SeqTrainingAr
         }
         trainer.create_model_card()
     return metrics
+
+
+RESUME_LAST = ("true", "last", "yes")
+RESUME_NONE = ("", "false", "no", "none")
+_CHECKPOINT_FOLDER = re.compile(rf"{PREFIX_CHECKPOINT_DIR}-(\d+)")
+
+
+def resolve_resume_checkpoint(value: str | bool | None, output_dir: str) -> str | None:
+    """The checkpoint folder `--resume_from_checkpoint VALUE` names.
+
+    `true`/`last` (or `True`) mean the newest complete `checkpoint-N` folder in `output_dir`; a folder the
+    Trainer was still writing when the run was killed (it has no `trainer_state.json`, written last) is
+    skipped with a warning. `false`/`none`/empty mean no resumption. Anything else is a checkpoint folder.
+
+    Raises:
+        ValueError: no complete checkpoint in `output_dir`, or the named folder is not a complete checkpoint.
+    """
+    if value is None or value is False or (isinstance(value, str) and value.strip().lower() in RESUME_NONE):
+        return None
+    if value is True or value.strip().lower() in RESUME_LAST:
+        folders = [
+            os.path.join(output_dir, name)
+            for name in (os.listdir(output_dir) if os.path.isdir(output_dir) else [])
+            if _CHECKPOINT_FOLDER.fullmatch(name) and os.path.isdir(os.path.join(output_dir, name))
+        ]
+        folders.sort(key=lambda folder: int(_CHECKPOINT_FOLDER.fullmatch(os.path.basename(folder)).group(1)))
+        for folder in reversed(folders):
+            if _is_complete_checkpoint(folder):
+                return folder
+            logger.warning(
+                "skipping %s: it has no %s, so its run was stopped while saving it", folder, TRAINER_STATE_NAME
+            )
+        raise ValueError(
+            f"--resume_from_checkpoint {value}: {output_dir} holds no complete checkpoint-N folder to resume from "
+            "(checkpoints are written every --save_steps steps with --save_strategy steps, or every epoch)."
+        )
+    if not os.path.isdir(value):
+        raise ValueError(
+            f"--resume_from_checkpoint {value!r} is not a folder; pass a checkpoint-N folder, or 'last' for the newest "
+            "one in --output_dir."
+        )
+    if not _is_complete_checkpoint(value):
+        raise ValueError(
+            f"--resume_from_checkpoint {value!r} is not a complete Trainer checkpoint: it has no {TRAINER_STATE_NAME} "
+            "(the Trainer writes it last). Pass an earlier checkpoint, or 'last'."
+        )
+    return value
+
+
+def _is_complete_checkpoint(folder: str) -> bool:
+    return os.path.isfile(os.path.join(folder, TRAINER_STATE_NAME))
 
 
 def dataset_name(data_args: DataArguments) -> str:

@@ -226,7 +226,7 @@ def split_dataset(
     dataset: Dataset, validation_size: float | int = 0.1, test_size: float | int = 0.1, seed: int = 42
 ) -> DatasetDict:
     """Split one dataset at random into `train`, `validation` and `test`; each size is a fraction of all rows
-    (a float between 0 and 1) or a row count (an int)."""
+    (a float between 0 and 1) or a row count (an int, or a whole float such as 4.0)."""
     total = len(dataset)
     test_count = _row_count("test_size", test_size, total)
     validation_count = _row_count("validation_size", validation_size, total)
@@ -242,6 +242,8 @@ def split_dataset(
 def _row_count(name: str, size: float | int, total: int) -> int:
     if isinstance(size, float) and 0 < size < 1:
         return max(1, round(size * total))
+    if isinstance(size, float) and size >= 1 and size.is_integer():
+        return int(size)  # a count given on the command line, where the option is a float
     if isinstance(size, int) and not isinstance(size, bool) and size > 0:
         return size
     raise ValueError(f"{name} must be a fraction between 0 and 1 or a positive row count, got {size!r}.")
