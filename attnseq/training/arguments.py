@@ -194,7 +194,7 @@ FAMILY_TRAINING_DEFAULTS = {"lstm": {}, "transformer": {"learning_rate": 1e-3}}
 # >= 99 % exact match in a few minutes on two CPU cores with these.
 TRAINING_DEFAULTS = {
     "output_dir": "outputs/attnseq-model",
-    "num_train_epochs": 3,
+    "num_train_epochs": 2,
     "per_device_train_batch_size": 64,
     "per_device_eval_batch_size": 256,
     "learning_rate": 5e-3,
