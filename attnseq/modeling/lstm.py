@@ -435,10 +435,11 @@ class Seq2SeqLSTMPreTrainedModel(CheckpointLoadingMixin, PreTrainedModel):
         return False
 
     def _init_weights(self, module: nn.Module) -> None:
-        """The book's init unless `init_std` is set: embeddings randn/100, weights randn/√fan_in, biases zero."""
+        """Word vectors N(0, `embedding_init_std`²); weights randn/√fan_in as in the book (or N(0, `init_std`²)
+        when set); biases zero."""
         std = self.config.init_std
         if isinstance(module, nn.Embedding):
-            init.normal_(module.weight, mean=0.0, std=0.01 if std is None else std)
+            init.normal_(module.weight, mean=0.0, std=self.config.embedding_init_std)
             if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
                 init.zeros_(module.weight[module.padding_idx])
         elif isinstance(module, nn.Linear):

@@ -22,6 +22,7 @@ from attnseq.configuration.lstm import Seq2SeqLSTMConfig
         ({"attention_window": 0}, "attention_window"),
         ({"attentional_size": -1}, "attentional_size"),
         ({"init_std": 0}, "init_std"),
+        ({"embedding_init_std": -1.0}, "embedding_init_std must be a positive number"),
         ({"peeky": "yes"}, "peeky must be True or False"),
         ({"pad_token_id": 99, "vocab_size": 10}, r"pad_token_id must be an integer in \[0, vocab_size=10\)"),
         ({"decoder_start_token_id": -1}, "decoder_start_token_id"),
