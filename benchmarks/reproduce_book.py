@@ -10,13 +10,18 @@ What is the same as the book:
     * the data and the split: `read_book_file` and `split_like_book` (numpy seed 1984 shuffle, the last
       10 % = 5,000 rows as test, 45,000 for training);
     * the sizes: word vectors 16, hidden size 128 (addition) or 256 (date), one LSTM layer each side, the
-      book's weight init (`init_std=None`), the decoder starting from the encoder's final h with c = 0;
+      book's weight init for the RNN and linear layers (`init_std=None`), the decoder starting from the
+      encoder's final h with c = 0;
     * the training: full teacher forcing, Adam (lr 1e-3, betas (0.9, 0.999), eps 1e-7), gradients clipped
       to a global norm of 5.0, batches of 128 in a new random order every epoch, the last partial batch
       dropped (351 steps an epoch);
     * the metric: exact match of the greedy decoding on every test row, evaluated after every epoch.
 
-What differs, and why it does not change the comparison:
+What differs:
+    * The word vectors start from N(0, 1) (`embedding_init_std=1.0`, the model's default) where the book
+      uses randn/100. This is the one deliberate improvement: with the book's 0.01, dot attention on the
+      dates needs 3 epochs for 97.9 % (50.1 % after 2, like the book's 51.7 %); with 1.0 it reaches 99.5 %
+      after one epoch and 100 % after two. Pass `--book_embedding_init` to use the book's value.
     * Padding. The book pads every question and answer with spaces to a fixed width, keeps those spaces as
       characters (they enter the encoder, the targets and the loss) and counts them in its exact-match check.
       Our readers strip the padding; sources are padded with a pad token the encoder skips (so a reversed
@@ -271,7 +276,9 @@ def _to_tensors(split: Dataset, tokenizer: CharTokenizer, seen: set[tuple[str, s
     )
 
 
-def build_model(task: str, variant: Variant, tokenizer: CharTokenizer) -> torch.nn.Module:
+def build_model(
+    task: str, variant: Variant, tokenizer: CharTokenizer, embedding_init_std: float = 1.0
+) -> torch.nn.Module:
     special_ids = dict(
         vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,
@@ -282,7 +289,11 @@ def build_model(task: str, variant: Variant, tokenizer: CharTokenizer) -> torch.
         config = Seq2SeqTransformerConfig(**TRANSFORMER_OPTIONS, **special_ids, **variant.options)
         return Seq2SeqTransformerForConditionalGeneration(config)
     config = Seq2SeqLSTMConfig(
-        embedding_size=EMBEDDING_SIZE, hidden_size=TASKS[task].hidden_size, **special_ids, **variant.options
+        embedding_size=EMBEDDING_SIZE,
+        hidden_size=TASKS[task].hidden_size,
+        embedding_init_std=embedding_init_std,
+        **special_ids,
+        **variant.options,
     )
     return Seq2SeqLSTMForConditionalGeneration(config)
 
@@ -331,11 +342,18 @@ def exact_matches(model, tokenizer: CharTokenizer, data: EncodedSplit) -> torch.
     return torch.tensor(hits, dtype=torch.bool)
 
 
-def run_variant(task: str, variant: Variant, data: TaskData, seed: int, max_epochs: int | None = None) -> Result:
+def run_variant(
+    task: str,
+    variant: Variant,
+    data: TaskData,
+    seed: int,
+    max_epochs: int | None = None,
+    embedding_init_std: float = 1.0,
+) -> Result:
     """Train one variant, evaluating on the test split after every epoch, until it reaches its goal or has
     run its epochs."""
     torch.manual_seed(seed)
-    model = build_model(task, variant, data.tokenizer)
+    model = build_model(task, variant, data.tokenizer, embedding_init_std)
     # fused: the same Adam update, computed in one pass over the parameters instead of one op at a time
     optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, betas=ADAM_BETAS, eps=ADAM_EPS, fused=True)
     generator = torch.Generator().manual_seed(seed)
@@ -406,6 +424,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--limit_rows", type=int, default=None, help="use only the first N lines of each file (a quick check)"
     )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (see the module docstring)")
+    parser.add_argument(
+        "--book_embedding_init", action="store_true", help="start the word vectors from randn/100 as the book does"
+    )
     args = parser.parse_args(argv)
     if args.max_epochs is not None and args.max_epochs < 1:
         parser.error("--max_epochs must be at least 1")
@@ -437,7 +458,9 @@ def main(argv: list[str] | None = None) -> list[Result]:
     # The book's variants first, then the other options; the tables keep the order of TASKS.
     order = sorted(selected, key=lambda pair: BOOK_CURVES.get((pair[0], pair[1].name)) is None)
     finished = {
-        (task, variant.name): run_variant(task, variant, data[task], args.seed, args.max_epochs)
+        (task, variant.name): run_variant(
+            task, variant, data[task], args.seed, args.max_epochs, 0.01 if args.book_embedding_init else 1.0
+        )
         for task, variant in order
     }
     results = [finished[(task, variant.name)] for task, variant in selected]
