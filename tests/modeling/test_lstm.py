@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import torch
+from seq2seq_testing import reversal_batch
 from transformers import AutoModel, AutoModelForSeq2SeqLM
 
 import attnseq  # noqa: F401  (registers the model types)
@@ -241,19 +242,6 @@ def test_float_masks_and_all_padding_rows_work():
     empty = model(input_ids=torch.zeros(1, 3, dtype=torch.long), attention_mask=torch.zeros(1, 3),
                   decoder_input_ids=decoder_input_ids[:1], output_attentions=True)
     assert torch.isfinite(empty.logits).all() and torch.all(empty.cross_attentions[0] == 0)
-
-
-def reversal_batch(generator, batch_size, min_len=3, max_len=8, letters=10):
-    """Random strings of `letters` symbols (ids 3..) and their reversal + EOS, right-padded."""
-    lengths = torch.randint(min_len, max_len + 1, (batch_size,), generator=generator)
-    sources = torch.full((batch_size, max_len), PAD)
-    labels = torch.full((batch_size, max_len + 1), -100)
-    for row, length in enumerate(lengths.tolist()):
-        tokens = torch.randint(3, 3 + letters, (length,), generator=generator)
-        sources[row, :length] = tokens
-        labels[row, :length] = tokens.flip(0)
-        labels[row, length] = EOS
-    return sources, (sources != PAD).long(), labels
 
 
 @pytest.mark.slow

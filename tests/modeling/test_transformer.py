@@ -10,6 +10,7 @@ import sys
 
 import pytest
 import torch
+from seq2seq_testing import reversal_batch
 from transformers import AutoModel, AutoModelForSeq2SeqLM
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from transformers.modeling_outputs import Seq2SeqModelOutput
@@ -670,19 +671,6 @@ def test_a_decoder_mask_must_cover_the_cached_tokens():
 # ----------------------------------------------------------------------------------------------------------------------
 # Learning
 # ----------------------------------------------------------------------------------------------------------------------
-
-
-def reversal_batch(generator, batch_size, min_len=3, max_len=8, letters=10):
-    """Random strings of `letters` symbols (ids 3..) and their reversal + EOS, right-padded."""
-    lengths = torch.randint(min_len, max_len + 1, (batch_size,), generator=generator)
-    sources = torch.full((batch_size, max_len), PAD)
-    labels = torch.full((batch_size, max_len + 1), -100)
-    for row, length in enumerate(lengths.tolist()):
-        tokens = torch.randint(3, 3 + letters, (length,), generator=generator)
-        sources[row, :length] = tokens
-        labels[row, :length] = tokens.flip(0)
-        labels[row, length] = EOS
-    return sources, (sources != PAD).long(), labels
 
 
 @pytest.mark.slow
