@@ -14,7 +14,7 @@ from .validation import (
     check_positive_int,
     check_positive_number,
     check_probability,
-    check_token_id,
+    check_special_tokens,
     reject_unknown_kwargs,
 )
 
@@ -110,10 +110,7 @@ class Seq2SeqLSTMConfig(PretrainedConfig):
         if self.init_std is not None:
             self.init_std = check_positive_number("init_std", self.init_std)
         self.embedding_init_std = check_positive_number("embedding_init_std", self.embedding_init_std)
-        if self.decoder_start_token_id is None:
-            self.decoder_start_token_id = self.bos_token_id
-        for name in ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id"):
-            check_token_id(name, getattr(self, name), self.vocab_size)
+        check_special_tokens(self)
         self._check_combinations()
         super().__post_init__(**kwargs)
 

@@ -13,7 +13,7 @@ from .validation import (
     check_positive_int,
     check_positive_number,
     check_probability,
-    check_token_id,
+    check_special_tokens,
     reject_unknown_kwargs,
 )
 
@@ -119,10 +119,7 @@ class Seq2SeqTransformerConfig(PretrainedConfig):
         check_bool("use_cache", self.use_cache)
         self.layer_norm_eps = check_positive_number("layer_norm_eps", self.layer_norm_eps)
         self.init_std = check_positive_number("init_std", self.init_std)
-        if self.decoder_start_token_id is None:
-            self.decoder_start_token_id = self.bos_token_id
-        for name in ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id"):
-            check_token_id(name, getattr(self, name), self.vocab_size)
+        check_special_tokens(self)
         self._check_combinations()
         super().__post_init__(**kwargs)
 

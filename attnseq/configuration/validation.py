@@ -126,3 +126,11 @@ def check_token_id(name: str, value, vocab_size: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < vocab_size:
         raise ValueError(f"{name} must be an integer in [0, vocab_size={vocab_size}), got {value!r}.")
     return value
+
+
+def check_special_tokens(config) -> None:
+    """Default `decoder_start_token_id` to `bos_token_id`, then check every special id against the vocabulary."""
+    if config.decoder_start_token_id is None:
+        config.decoder_start_token_id = config.bos_token_id
+    for name in ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id"):
+        check_token_id(name, getattr(config, name), config.vocab_size)
