@@ -32,6 +32,7 @@ from .inputs import (
     shift_tokens_right,
 )
 from .loading import CheckpointLoadingMixin
+from .loop_gradients import LoopLinear
 
 DEFAULT_MAX_LENGTH = 128
 RNNState = tuple[torch.Tensor, torch.Tensor | None]  # (h, c) of one layer, each (batch, hidden); c is None for GRU
@@ -380,7 +381,17 @@ class Seq2SeqLSTMDecoder(nn.Module):
         return features, weights, hidden_states
 
     def _step_loop(self, embeddings, summary, hs, mask, cache):
-        """Input feeding: step t reads the attentional vector of step t-1 (Luong et al. 2015, §3.3)."""
+        """Input feeding: step t reads the attentional vector of step t-1 (Luong et al. 2015, §3.3).
+
+        With gradients and more than one step this runs `_step_loop_for_training`, the same arithmetic with
+        fewer, larger weight-gradient products; this plain loop is the reference it is tested against.
+        """
+        if embeddings.size(1) > 1 and torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters()):
+            return self._step_loop_for_training(embeddings, summary, hs, mask, cache)
+        return self._reference_step_loop(embeddings, summary, hs, mask, cache)
+
+    def _reference_step_loop(self, embeddings, summary, hs, mask, cache):
+        """One `Seq2SeqLSTMStack` call and one `_attend` call per target step."""
         features, weights, layer_outputs = [], [], []
         for t in range(embeddings.size(1)):
             parts = [embeddings[:, t], cache.feed] + ([summary[:, t]] if summary is not None else [])
@@ -394,8 +405,76 @@ class Seq2SeqLSTMDecoder(nn.Module):
         layer_outputs = [torch.cat(per_layer, dim=1) for per_layer in zip(*layer_outputs)]
         return torch.cat(features, dim=1), torch.cat(weights, dim=1), layer_outputs
 
-    def _attend(self, outputs, summary, hs, mask, keys):
-        """Attention over ``hs`` and the output-layer input for decoder outputs `(batch, tgt, hidden)`."""
+    def _step_loop_for_training(self, embeddings, summary, hs, mask, cache):
+        """`_reference_step_loop` for a backward pass: the recurrent and attentional weights get their gradients
+        in one product each after the loop (`LoopLinear`), and the embedding and peeky columns of the first
+        layer's input weight are applied to all steps at once before it.
+
+        Args and returns as `_reference_step_loop`: embeddings `(batch, steps, emb)`, summary `(batch, steps,
+        hidden)` or None.
+        """
+        batch, steps, embedding_size = embeddings.shape
+        lstm = self.config.cell == "lstm"
+        feed_size = self.config.output_features
+
+        def per_step(bias: torch.Tensor) -> torch.Tensor:  # (out,) -> (steps, batch, out)
+            return bias.expand(steps, batch, -1)
+
+        layers = []  # per layer: LoopLinear for the input (and hidden) gates, and one for the hidden gates (GRU)
+        for i, rnn in enumerate(self.rnn.layers):
+            w_ih, w_hh, b_ih, b_hh = rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0
+            if i == 0:  # input [embedding; feed; summary]: only the feed is known step by step
+                known = embeddings if summary is None else torch.cat([embeddings, summary], dim=-1)
+                w_known = torch.cat([w_ih[:, :embedding_size], w_ih[:, embedding_size + feed_size :]], dim=1)
+                input_biases = nn.functional.linear(known.transpose(0, 1), w_known, b_ih)  # (steps, batch, gates)
+                w_step = w_ih[:, embedding_size : embedding_size + feed_size]
+            else:
+                input_biases, w_step = per_step(b_ih), w_ih
+            if lstm:  # gates = W_ih x + b_ih + W_hh h + b_hh
+                layers.append((LoopLinear(input_biases + b_hh, [w_step, w_hh]), None))
+            else:  # GRU keeps the hidden part apart: n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+                layers.append((LoopLinear(input_biases, [w_step]), LoopLinear(per_step(b_hh), [w_hh])))
+        projection = None
+        if self.attentional_proj is not None:
+            weight = self.attentional_proj.weight
+            projection = LoopLinear(weight.new_zeros(1, 1, 1).expand(steps, batch, weight.size(0)), [weight])
+
+        states = list(cache.states)
+        features, weights, layer_outputs = [], [], [[] for _ in layers]
+        for t in range(steps):
+            x = cache.feed
+            for i, (gates, hidden_gates) in enumerate(layers):
+                layer_input = x if i == 0 else self.rnn.dropout(x)
+                h, c = states[i]
+                if lstm:
+                    in_gate, forget_gate, cell_gate, out_gate = gates.step(t, layer_input, h).chunk(4, dim=1)
+                    c = torch.sigmoid(forget_gate) * c + torch.sigmoid(in_gate) * torch.tanh(cell_gate)
+                    h = torch.sigmoid(out_gate) * torch.tanh(c)
+                else:
+                    input_r, input_z, input_n = gates.step(t, layer_input).chunk(3, dim=1)
+                    hidden_r, hidden_z, hidden_n = hidden_gates.step(t, h).chunk(3, dim=1)
+                    reset = torch.sigmoid(input_r + hidden_r)
+                    update = torch.sigmoid(input_z + hidden_z)
+                    h = (1 - update) * torch.tanh(input_n + reset * hidden_n) + update * h
+                states[i] = (h, c)
+                y = h + x if self.rnn.residual and i > 0 else h
+                layer_outputs[i].append(y.unsqueeze(1))
+                x = y
+            step_summary = None if summary is None else summary[:, t : t + 1]
+            project = None if projection is None else (lambda v, t=t: projection.step(t, v[:, 0]).unsqueeze(1))
+            step_features, step_weights = self._attend(x.unsqueeze(1), step_summary, hs, mask, cache.keys, project)
+            cache.feed = step_features[:, 0]
+            features.append(step_features)
+            weights.append(step_weights)
+        cache.states = states
+        layer_outputs = [torch.cat(per_layer, dim=1) for per_layer in layer_outputs]
+        return torch.cat(features, dim=1), torch.cat(weights, dim=1), layer_outputs
+
+    def _attend(self, outputs, summary, hs, mask, keys, project=None):
+        """Attention over ``hs`` and the output-layer input for decoder outputs `(batch, tgt, hidden)`.
+
+        `project` replaces `attentional_proj` (the training step loop passes its `LoopLinear` step).
+        """
         parts, weights = [outputs], None
         if self.score is not None:
             scores = self.score(outputs, keys)  # (batch, tgt, src)
@@ -416,7 +495,7 @@ class Seq2SeqLSTMDecoder(nn.Module):
             parts.append(summary)
         features = torch.cat(parts, dim=-1)
         if self.attentional_proj is not None:
-            features = torch.tanh(self.attentional_proj(features))
+            features = torch.tanh((project or self.attentional_proj)(features))
         return features, weights
 
 

@@ -320,3 +320,41 @@ def test_truncated_weights_file_is_a_clear_error(tmp_path):
     weights.write_bytes(weights.read_bytes()[:200])
     with pytest.raises(OSError, match="model.safetensors.*(truncated|corrupt)"):
         AutoModelForSeq2SeqLM.from_pretrained(tmp_path)
+
+
+INPUT_FEEDING_VARIANTS = [
+    {"attention": "dot"},
+    {"attention": "additive", "attentional_size": 10},
+    {"attention": "general", "cell": "gru", "peeky": True},
+    {"attention": "dot", "attention_window": 2, "peeky": True, "attentional_size": 10},
+    {"attention": "scaled_dot", "num_decoder_layers": 3, "residual": True, "dropout": 0.3, "cell": "gru"},
+    {"attention": "general", "num_decoder_layers": 2, "dropout": 0.3, "bidirectional_encoder": True},
+]
+
+
+@pytest.mark.parametrize("options", INPUT_FEEDING_VARIANTS, ids=variant_id)
+def test_training_step_loop_equals_the_reference_loop(options, monkeypatch):
+    """With gradients, input feeding runs `_step_loop_for_training` (weight gradients once after the loop); the
+    loss, logits, hidden states and every parameter gradient must equal the plain per-step loop's."""
+    from attnseq.modeling.lstm import Seq2SeqLSTMDecoder
+
+    sources, mask = random_sources([6, 4, 5])
+    labels = torch.randint(3, VOCAB, (3, 7), generator=torch.Generator().manual_seed(3))
+    results = []
+    for reference in (False, True):
+        if reference:
+            monkeypatch.setattr(Seq2SeqLSTMDecoder, "_step_loop_for_training", Seq2SeqLSTMDecoder._reference_step_loop)
+        model = tiny_model(input_feeding=True, **options).double().train()
+        torch.manual_seed(5)  # the same dropout masks in both runs
+        out = model(input_ids=sources, attention_mask=mask, labels=labels, output_hidden_states=True)
+        out.loss.backward()
+        grads = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
+        results.append((out, grads))
+    (fast, fast_grads), (slow, slow_grads) = results
+    torch.testing.assert_close(fast.loss, slow.loss, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(fast.logits, slow.logits, rtol=1e-12, atol=1e-12)
+    for fast_state, slow_state in zip(fast.decoder_hidden_states, slow.decoder_hidden_states, strict=True):
+        torch.testing.assert_close(fast_state, slow_state, rtol=1e-12, atol=1e-12)
+    assert fast_grads.keys() == slow_grads.keys()
+    for name in slow_grads:
+        torch.testing.assert_close(fast_grads[name], slow_grads[name], rtol=1e-10, atol=1e-12, msg=name)
