@@ -424,8 +424,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--limit_rows", type=int, default=None, help="use only the first N lines of each file (a quick check)"
     )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (see the module docstring)")
-    parser.add_argument(
-        "--book_embedding_init", action="store_true", help="start the word vectors from randn/100 as the book does"
+    init = parser.add_mutually_exclusive_group()
+    init.add_argument(
+        "--embedding_init_std", type=float, default=1.0, help="standard deviation of the initial word vectors"
+    )
+    init.add_argument(
+        "--book_embedding_init",
+        dest="embedding_init_std",
+        action="store_const",
+        const=0.01,
+        help="start the word vectors from randn/100 as the book does (--embedding_init_std 0.01)",
     )
     args = parser.parse_args(argv)
     if args.max_epochs is not None and args.max_epochs < 1:
@@ -459,7 +467,7 @@ def main(argv: list[str] | None = None) -> list[Result]:
     order = sorted(selected, key=lambda pair: BOOK_CURVES.get((pair[0], pair[1].name)) is None)
     finished = {
         (task, variant.name): run_variant(
-            task, variant, data[task], args.seed, args.max_epochs, 0.01 if args.book_embedding_init else 1.0
+            task, variant, data[task], args.seed, args.max_epochs, args.embedding_init_std
         )
         for task, variant in order
     }
