@@ -103,3 +103,18 @@ def test_exact_match_needs_the_whole_answer_and_eos(reproduce_book, data_dir):
 
     hits = reproduce_book.exact_matches(Echo(), data.tokenizer, data.test)
     assert hits.tolist() == [False, False] + [True] * (len(data.test) - 2)
+
+
+def test_goal_and_init_options(reproduce_book, data_dir):
+    data = reproduce_book.load_task(str(data_dir), "addition")
+    variant = reproduce_book.Variant(
+        "reversed", "+ reversed source", "lstm", {"attention": "none"}, goal=100.0, max_epochs=2, book_figure=0.0
+    )
+    assert len(reproduce_book.run_variant("addition", variant, data, seed=0, book_goal=True).curve) == 1
+    assert len(reproduce_book.run_variant("addition", variant, data, seed=0).curve) == 2
+
+    assert reproduce_book.parse_args([]).embedding_init_std == 1.0
+    assert reproduce_book.parse_args(["--book_embedding_init"]).embedding_init_std == 0.01
+    assert reproduce_book.parse_args(["--embedding_init_std", "0.1", "--goal", "book"]).goal == "book"
+    with pytest.raises(SystemExit):
+        reproduce_book.parse_args(["--book_embedding_init", "--embedding_init_std", "0.1"])
