@@ -268,6 +268,23 @@ def joey_python() -> tuple[str | None, str]:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
+def forward_multiply_adds(input_feeding: bool) -> int:
+    """Multiply-adds of one training batch's forward pass, counted from the sizes (backward is about twice this).
+
+    Encoder (both directions), the "general" keys W hs, the decoder LSTM (whose input grows by the 512-wide
+    attentional vector with input feeding), scores and contexts, the attentional layer and the output layer.
+    """
+    per_direction = HIDDEN // 2
+    encoder = 2 * SRC_LEN * BATCH * 4 * per_direction * (EMBEDDING + per_direction)
+    keys = SRC_LEN * BATCH * HIDDEN * HIDDEN
+    decoder_input = EMBEDDING + HIDDEN + (HIDDEN if input_feeding else 0)
+    decoder = TGT_LEN * BATCH * 4 * HIDDEN * decoder_input
+    attention = 2 * TGT_LEN * BATCH * SRC_LEN * HIDDEN
+    attentional = TGT_LEN * BATCH * HIDDEN * 2 * HIDDEN
+    output = TGT_LEN * BATCH * VOCAB * HIDDEN
+    return encoder + keys + decoder + attention + attentional + output
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds per contender (after a warm-up)")
@@ -282,10 +299,12 @@ def main() -> None:
     print(f"Machine: {machine_summary()}\n")
     times = interleaved({"fused": ours_training_step(False), "loop": ours_training_step(True)}, args.repeats)
     fused, loop = (BATCH * TGT_LEN / median(times[name]) for name in ("fused", "loop"))
+    arithmetic = forward_multiply_adds(True) / forward_multiply_adds(False)
     print("Training step, target tokens/s:\n")
     print(
         markdown_table(
-            ["fused (no input feeding)", "step loop (input feeding)", "fused / loop (×)"], [[fused, loop, fused / loop]]
+            ["fused (no input feeding)", "step loop (input feeding)", "fused / loop (×)", "multiply-adds loop / fused"],
+            [[fused, loop, fused / loop, arithmetic]],
         )
     )
 

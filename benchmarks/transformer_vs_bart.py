@@ -33,6 +33,12 @@ Workloads, each in `attn_implementation="eager"` and `"sdpa"`:
 
 The contenders are interleaved (ours, BART, BART, ours, ...) after a warm-up; the table gives medians and
 the ratio ours / BART (> 1 means ours is faster, or for memory: BART / ours > 1 means ours needs less).
+
+`--compile` adds the training step with both models wrapped in `torch.compile` (inductor, sdpa), interleaved
+with our uncompiled model, to show what compilation pays; the first (warm-up) call of each compiled
+model includes the compile time, which is printed. Command for the table in benchmarks/README.md:
+
+    .venv/bin/python benchmarks/transformer_vs_bart.py --repeats 3 --compile --implementations --no-memory
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 import torch
 from transformers import BartConfig, BartForConditionalGeneration
@@ -101,14 +108,15 @@ def batch(batch_size: int, seed: int = 1) -> dict[str, torch.Tensor]:
     }
 
 
-def training_step(model, inputs):
-    """A closure running forward + backward + AdamW step on `inputs`."""
+def training_step(model, inputs, compiled: bool = False):
+    """A closure running forward + backward + AdamW step on `inputs` (through `torch.compile` if `compiled`)."""
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    forward = torch.compile(model) if compiled else model
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        model(**inputs).loss.backward()
+        forward(**inputs).loss.backward()
         optimizer.step()
 
     return step
@@ -137,15 +145,38 @@ def generation(model, inputs, num_beams: int):
 def workload(spec: dict):
     model = build(spec["family"], spec["d_model"], spec["implementation"])
     if spec["task"] == "train":
-        return training_step(model, batch(BATCH))
+        return training_step(model, batch(BATCH), spec.get("compiled", False))
     return generation(model, batch(spec["batch"]), spec.get("beams", 1))
+
+
+def compiled_training_rows(repeats: int) -> list[list]:
+    """Training-step rows with both models under `torch.compile`, and ours compiled against ours uncompiled."""
+    rows = []
+    for d_model in (256, 512):
+        spec = {"task": "train", "d_model": d_model, "implementation": "sdpa"}
+        contenders = {
+            "ours": workload({**spec, "family": "ours", "compiled": True}),
+            "bart": workload({**spec, "family": "bart", "compiled": True}),
+            "ours uncompiled": workload({**spec, "family": "ours"}),
+        }
+        for name, step in contenders.items():  # the first call compiles; timed apart from the rounds
+            started = time.perf_counter()
+            step()
+            print(f"d_model {d_model}, {name}: first step (compiles) {time.perf_counter() - started:.1f} s", flush=True)
+        times = interleaved(contenders, repeats)
+        ours, bart, plain = (BATCH * TGT_LEN / median(times[name]) for name in contenders)
+        workload_name = f"train step, d_model {d_model}"
+        rows.append(["sdpa + torch.compile", workload_name, "target tokens/s", ours, bart, ours / bart])
+        rows.append(["ours: compiled vs not", workload_name, "target tokens/s", ours, plain, ours / plain])
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds per contender (after a warm-up)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: stable timings on a shared CPU)")
-    parser.add_argument("--implementations", nargs="+", default=["eager", "sdpa"])
+    parser.add_argument("--implementations", nargs="*", default=["eager", "sdpa"])
+    parser.add_argument("--compile", action="store_true", help="also time the training step under torch.compile")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -195,6 +226,8 @@ def main() -> None:
                 what = f"train step, d_model {spec['d_model']}" if spec["task"] == "train" else "greedy, batch 32"
                 ratio = bart / ours if ours and bart else "n/a"
                 rows.append([implementation, f"peak memory, {what}", "MiB above start", ours, bart, ratio])
+    if args.compile:
+        rows += compiled_training_rows(args.repeats)
     print(markdown_table(["attention", "workload", "unit", "attnseq", "BART", "speed-up (×)"], rows))
     print(
         f"\nMedians of {args.repeats} interleaved runs, {args.threads} torch thread(s). Speed-up: ours/BART for "
