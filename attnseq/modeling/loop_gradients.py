@@ -25,6 +25,7 @@ class _LoopWeightGradients(torch.autograd.Function):
     @staticmethod
     def forward(ctx, biases: torch.Tensor, recorded: tuple[list[torch.Tensor], ...], *weights: torch.Tensor):
         ctx.recorded = recorded  # filled by the loop after this call, read in backward
+        ctx.weight_dtypes = [weight.dtype for weight in weights]
         return biases.view_as(biases)
 
     @staticmethod
@@ -32,10 +33,16 @@ class _LoopWeightGradients(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         flat = grad.flatten(0, 1)  # (steps * batch, out)
         weight_grads = []
-        for inputs, needed in zip(ctx.recorded, ctx.needs_input_grad[2:]):
+        for inputs, dtype, needed in zip(ctx.recorded, ctx.weight_dtypes, ctx.needs_input_grad[2:]):
             if len(inputs) != grad.size(0):
                 raise RuntimeError(f"LoopLinear recorded {len(inputs)} steps but the loop had {grad.size(0)}.")
-            weight_grads.append(flat.t().mm(torch.stack(inputs).flatten(0, 1)) if needed else None)
+            if not needed:
+                weight_grads.append(None)
+                continue
+            # under autocast the steps multiplied in a lower precision; the product uses the gradient's dtype
+            # as autograd's would, and the result is cast back to the weight's dtype
+            inputs = torch.stack(inputs).flatten(0, 1).to(flat.dtype)
+            weight_grads.append(flat.t().mm(inputs).to(dtype))
         return (grad, None, *weight_grads)
 
 

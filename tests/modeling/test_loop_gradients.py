@@ -55,3 +55,21 @@ def test_bad_bias_shape_and_skipped_steps_are_errors():
     out = layer.step(0, torch.ones(4, 2))  # step 1 never runs
     with pytest.raises(RuntimeError, match="recorded 1 steps but the loop had 2"):
         out.sum().backward()
+
+
+def test_bfloat16_autocast_gives_float32_gradients_close_to_autograds():
+    steps, batch, n_in, n_out = 4, 8, 16, 16
+    results = []
+    for loop_linear in (False, True):
+        torch.manual_seed(2)
+        w_x = torch.randn(n_out, n_in, requires_grad=True)
+        w_h = (0.3 * torch.randn(n_out, n_out)).requires_grad_(True)
+        x0 = torch.randn(batch, n_in)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            biases = torch.nn.functional.linear(torch.randn(steps, batch, n_in), torch.randn(n_out, n_in))
+            out = recurrence((w_x, w_h), biases, x0, steps, loop_linear)
+        out.float().sum().backward()
+        assert w_x.grad.dtype == w_h.grad.dtype == torch.float32
+        results.append((w_x.grad, w_h.grad))
+    for reference, deferred in zip(*results):
+        torch.testing.assert_close(deferred, reference, rtol=0.05, atol=0.05)
