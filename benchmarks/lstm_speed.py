@@ -2,7 +2,7 @@
 
 Command that produced the tables in benchmarks/README.md:
 
-    .venv/bin/python benchmarks/lstm_speed.py --repeats 5
+    .venv/bin/python benchmarks/lstm_speed.py --repeats 3
 
 Model (both sides of every comparison): vocabulary 1000, word vectors 256, hidden size 512, one LSTM
 layer each side, a bidirectional encoder (256 per direction), Luong's "general" attention score

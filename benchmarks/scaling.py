@@ -2,7 +2,7 @@
 
 Command that produced the table and `benchmarks/scaling.png` in benchmarks/README.md:
 
-    .venv/bin/python benchmarks/scaling.py --repeats 3
+    .venv/bin/python benchmarks/scaling.py --repeats 2 --lengths 16 64 256 1024
 
 Models: the Transformer at d_model 256 (3 + 3 layers, 4 heads, feed-forward 1024, sinusoidal positions so
 that any length works, `attn_implementation="sdpa"`) and the attention LSTM at hidden size 256 (word vectors

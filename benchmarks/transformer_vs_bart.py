@@ -2,7 +2,7 @@
 
 Command that produced the tables in benchmarks/README.md:
 
-    .venv/bin/python benchmarks/transformer_vs_bart.py --repeats 5
+    .venv/bin/python benchmarks/transformer_vs_bart.py --repeats 3
 
 Both models are built from the same sizes and choices:
 

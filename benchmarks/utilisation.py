@@ -2,7 +2,7 @@
 
 Command that produced the table in benchmarks/README.md:
 
-    .venv/bin/python benchmarks/utilisation.py --repeats 5
+    .venv/bin/python benchmarks/utilisation.py --repeats 3
 
 * Peak: a large square `torch.mm` (4096 × 4096, float32) timed in this run, 2·n³ FLOPs per call.
 * Model FLOPs: the floating-point operations of one training step's forward and backward pass as
