@@ -6,7 +6,8 @@ file or a mix of old and new files. `staged_folder` has the files written into a
 next to the destination instead, flushes them to disk and only then renames each one into place with
 `os.replace`, which is atomic: a failure before the renames leaves the previous checkpoint untouched and
 removes the temporary folder. Other files in the destination (tokenizer files next to the model, the
-Trainer's `checkpoint-*` folders) are kept.
+Trainer's `checkpoint-*` folders) are kept. `replaced_file` does the same for one file (a model card, a
+heatmap).
 """
 
 from __future__ import annotations
@@ -52,6 +53,23 @@ def staged_folder(destination: str | os.PathLike) -> Iterator[Path]:
         _flush_folder(destination)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def replaced_file(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path next to `path` to write into; on success rename it over `path` (readable by all,
+    like a file written in place), on failure remove it and leave `path` as it was."""
+    path = Path(path)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def _flush(path: Path) -> None:

@@ -7,9 +7,9 @@ matplotlib's object API (no pyplot state), written to a temporary file and renam
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
+
+from ..atomic import replaced_file
 
 DEFAULT_MAX_NEW_TOKENS = 32
 
@@ -64,13 +64,5 @@ def write_attention_heatmap(path: Path, source_tokens, output_tokens, weights, t
     axes.set_ylabel("output")
     axes.set_title(title, fontsize=9)
     figure.colorbar(image, ax=axes, shrink=0.8)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(handle)
-    try:
+    with replaced_file(path, suffix=".png") as tmp:
         figure.savefig(tmp, format="png")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

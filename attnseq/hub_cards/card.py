@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .. import __version__
+from ..atomic import replaced_file
 from .attention_map import DEFAULT_MAX_NEW_TOKENS, attention_matrix, write_attention_heatmap
 from .families import Family, family_of
 
@@ -38,20 +37,6 @@ _NOT_METRICS = {"runtime", "samples_per_second", "steps_per_second", "epoch", "s
 # trainer_state.json fields that describe the training run.
 _STATE_HYPERPARAMETERS = ("train_batch_size", "num_train_epochs", "max_steps", "global_step", "logging_steps",
                           "eval_steps", "save_steps")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary file next to `path`, then rename it over `path`."""
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _read_log_history(folder: Path) -> list[dict] | None:
@@ -353,7 +338,8 @@ def write_model_card(
     ])
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n")
     path = folder / CARD_NAME
-    _atomic_write(path, str(card).encode("utf-8"))
+    with replaced_file(path) as tmp:
+        tmp.write_text(str(card), encoding="utf-8")
     return path
 
 
@@ -377,7 +363,8 @@ def update_card_for_remote_code(folder) -> Path:
     card.text = card.text[:start] + _usage_section(remote, remote_code=True) + card.text[end:]
     card.data.library_name = "transformers"
     card.data.tags = list(dict.fromkeys([*(card.data.tags or []), "custom_code"]))
-    _atomic_write(path, str(card).encode("utf-8"))
+    with replaced_file(path) as tmp:
+        tmp.write_text(str(card), encoding="utf-8")
     return path
 
 
@@ -388,7 +375,8 @@ def set_card_checkpoint(folder, checkpoint: str) -> Path:
     start, end = text.index(USAGE_START), text.index(USAGE_END)
     section = re.sub(r"(?m)^checkpoint = .*$", lambda _: f"checkpoint = {_python_string(checkpoint)}",
                      text[start:end], count=1)
-    _atomic_write(path, (text[:start] + section + text[end:]).encode("utf-8"))
+    with replaced_file(path) as tmp:
+        tmp.write_text(text[:start] + section + text[end:], encoding="utf-8")
     return path
 
 

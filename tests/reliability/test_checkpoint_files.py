@@ -29,7 +29,7 @@ from attnseq import (
     Seq2SeqTransformerConfig,
     Seq2SeqTransformerForConditionalGeneration,
 )
-from attnseq.atomic import STAGING_INFIX
+from attnseq.atomic import STAGING_INFIX, replaced_file
 from attnseq.hub_cards import export_for_remote_code
 
 TOKENIZER = CharTokenizer.from_texts(["0123456789+"])
@@ -268,3 +268,18 @@ def test_checkpoints_never_need_trust_remote_code_where_attnseq_is_installed(tmp
         assert type(config).__module__.startswith("attnseq.configuration")
         assert type(loaded) is type(model) and type(tokenizer) is CharTokenizer
         assert torch.equal(logits(loaded), logits(model))
+
+
+def test_a_file_is_replaced_whole_or_not_at_all(tmp_path):
+    path = tmp_path / "README.md"
+    path.write_text("old card\n")
+    with pytest.raises(OSError, match="disk full"):
+        with replaced_file(path) as tmp:
+            tmp.write_text("half a new ca")
+            raise OSError(28, "disk full")
+    assert path.read_text() == "old card\n" and sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
+
+    with replaced_file(path) as tmp:
+        tmp.write_text("new card\n")
+    assert path.read_text() == "new card\n" and sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
+    assert path.stat().st_mode & 0o777 == 0o644
