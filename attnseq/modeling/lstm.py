@@ -423,16 +423,19 @@ class Seq2SeqLSTMDecoder(nn.Module):
         layers = []  # per layer: LoopLinear for the input (and hidden) gates, and one for the hidden gates (GRU)
         for i, rnn in enumerate(self.rnn.layers):
             w_ih, w_hh, b_ih, b_hh = rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0
+            # LSTM gates = W_ih x + b_ih + W_hh h + b_hh; a GRU keeps the hidden part apart, for
+            # n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+            bias = b_ih + b_hh if lstm else b_ih
             if i == 0:  # input [embedding; feed; summary]: only the feed is known step by step
                 known = embeddings if summary is None else torch.cat([embeddings, summary], dim=-1)
                 w_known = torch.cat([w_ih[:, :embedding_size], w_ih[:, embedding_size + feed_size :]], dim=1)
-                input_biases = nn.functional.linear(known.transpose(0, 1), w_known, b_ih)  # (steps, batch, gates)
+                input_biases = nn.functional.linear(known.transpose(0, 1), w_known, bias)  # (steps, batch, gates)
                 w_step = w_ih[:, embedding_size : embedding_size + feed_size]
             else:
-                input_biases, w_step = per_step(b_ih), w_ih
-            if lstm:  # gates = W_ih x + b_ih + W_hh h + b_hh
-                layers.append((LoopLinear(input_biases + b_hh, [w_step, w_hh]), None))
-            else:  # GRU keeps the hidden part apart: n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+                input_biases, w_step = per_step(bias), w_ih
+            if lstm:
+                layers.append((LoopLinear(input_biases, [w_step, w_hh]), None))
+            else:
                 layers.append((LoopLinear(input_biases, [w_step]), LoopLinear(per_step(b_hh), [w_hh])))
         projection = None
         if self.attentional_proj is not None:

@@ -340,9 +340,15 @@ def test_training_step_loop_equals_the_reference_loop(options, monkeypatch):
 
     sources, mask = random_sources([6, 4, 5])
     labels = torch.randint(3, VOCAB, (3, 7), generator=torch.Generator().manual_seed(3))
+    training_loop = Seq2SeqLSTMDecoder._step_loop_for_training
+    calls = []
+    monkeypatch.setattr(
+        Seq2SeqLSTMDecoder, "_step_loop_for_training", lambda *args: calls.append(1) or training_loop(*args)
+    )
     results = []
     for reference in (False, True):
         if reference:
+            assert calls == [1]  # the first run took the training loop
             monkeypatch.setattr(Seq2SeqLSTMDecoder, "_step_loop_for_training", Seq2SeqLSTMDecoder._reference_step_loop)
         model = tiny_model(input_feeding=True, **options).double().train()
         torch.manual_seed(5)  # the same dropout masks in both runs
