@@ -135,7 +135,6 @@ class Variant:
     options: dict = field(default_factory=dict)
     goal: float | None = None  # stop once exact match on the test split (%) reaches this
     max_epochs: int = 10
-    book_figure: float | None = None  # the book's final figure, the goal with `--goal book`
 
 
 @dataclass(frozen=True)
@@ -157,7 +156,7 @@ def _book_variant(task: str, name: str, label: str, options: dict, project_targe
     after the book's epochs."""
     curve = BOOK_CURVES[(task, name)]
     goal = curve[-1] if project_target is None else max(curve[-1], project_target)
-    return Variant(name, label, "lstm", options, goal=goal, max_epochs=len(curve), book_figure=curve[-1])
+    return Variant(name, label, "lstm", options, goal=goal, max_epochs=len(curve))
 
 
 def _other_variants(goal: float, max_epochs: int) -> tuple[Variant, ...]:
@@ -374,6 +373,8 @@ def run_variant(
     unseen = data.test.unseen
     result = Result(task, variant, [], [], int(unseen.sum()), len(data.test), 0.0)
     started = time.perf_counter()
+    book_curve = BOOK_CURVES.get((task, variant.name))
+    goal = book_curve[-1] if book_goal and book_curve else variant.goal
     for epoch in range(1, epochs + 1):
         loss = train_epoch(model, optimizer, data.train, generator)
         hits = exact_matches(model, data.tokenizer, data.test)
@@ -385,7 +386,6 @@ def run_variant(
             f"(unseen rows {result.unseen_curve[-1]:.2f} %), {result.seconds:.0f} s",
             flush=True,
         )
-        goal = variant.book_figure if book_goal and variant.book_figure is not None else variant.goal
         if goal is not None and result.curve[-1] >= goal:
             break
     return result
