@@ -29,13 +29,7 @@ PAD, BOS, EOS = 0, 1, 2
 IMPLEMENTATIONS = ["eager", "sdpa"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, and a shared CPU makes more threads much slower still."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_config(**options) -> Seq2SeqTransformerConfig:

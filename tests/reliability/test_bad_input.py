@@ -28,12 +28,7 @@ VOCAB = len(TOKENIZER)
 BOS, EOS = TOKENIZER.bos_token_id, TOKENIZER.eos_token_id
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def lstm(**options):

@@ -29,13 +29,7 @@ MODEL_CLASSES = {"lstm": Seq2SeqLSTMForConditionalGeneration, "transformer": Seq
 TOLERANCE = 1e-4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, and a shared CPU makes more threads much slower still."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def build(family: str, options: dict, seed: int = 0):

@@ -29,12 +29,7 @@ TINY_TASK = ["--task", "reverse", "--num_train", "64", "--num_validation", "8", 
              "--per_device_train_batch_size", "16", "--logging_steps", "1"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def weights(folder) -> dict[str, torch.Tensor]:
