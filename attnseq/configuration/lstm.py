@@ -64,7 +64,7 @@ class Seq2SeqLSTMConfig(PretrainedConfig):
     """
 
     model_type = "seq2seq_lstm"
-    keys_to_ignore_at_inference = ["past_key_values"]
+    keys_to_ignore_at_inference = ["cache"]
 
     vocab_size: int = 64
     embedding_size: int = 16

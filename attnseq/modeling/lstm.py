@@ -29,12 +29,18 @@ from .inputs import (
     check_contiguous,
     check_token_ids,
     normalize_attention_mask,
-    shift_tokens_right,
 )
 from .loading import CheckpointLoadingMixin
 from .loop_gradients import LoopLinear
+from .seq2seq import (
+    Seq2SeqLMMixin,
+    Seq2SeqVocabularyMixin,
+    init_token_embedding,
+    lm_output,
+    renamed_cache_argument,
+    seq2seq_loss,
+)
 
-DEFAULT_MAX_LENGTH = 128
 RNNState = tuple[torch.Tensor, torch.Tensor | None]  # (h, c) of one layer, each (batch, hidden); c is None for GRU
 
 
@@ -62,9 +68,13 @@ class Seq2SeqLSTMCache:
     Holds, for the `batch` rows being decoded (beams included), every decoder layer's `(h, c)`, the
     last attentional vector (for input feeding), and the per-source tensors computed once: the
     projected attention keys and the peeky summary. `reorder_cache` follows beam search.
+
+    Like a Mamba state (transformers' "linear" cache layers) it has a fixed size and cannot be cropped
+    back to an earlier step: `generate()` then feeds it only the newest token.
     """
 
     is_compileable = False
+    is_croppable = False
 
     def __init__(
         self,
@@ -103,10 +113,30 @@ class Seq2SeqLSTMCache:
     def __len__(self) -> int:
         return len(self.states)
 
+    @property
+    def is_linear(self) -> list[bool]:
+        """Per decoder layer: a recurrent state of fixed size, not a key/value cache that grows."""
+        return [True] * len(self.states)
+
 
 def _make_rnn(cell: str, input_size: int, hidden_size: int) -> nn.RNNBase:
     rnn_class = nn.LSTM if cell == "lstm" else nn.GRU
     return rnn_class(input_size, hidden_size, num_layers=1, batch_first=True)
+
+
+def run_rnn(rnn: nn.RNNBase, inputs: torch.Tensor, state=None):
+    """`rnn(inputs, state)` for a fused `nn.LSTM`/`nn.GRU`, in float32 under CPU autocast.
+
+    oneDNN's fused recurrent kernel has no bfloat16 form on CPUs without native bfloat16 (AVX2-only machines
+    raise "could not create a primitive descriptor for the LSTM forward propagation primitive"), so under CPU
+    autocast the recurrence always runs in float32, on every CPU alike; the layers around it keep autocast.
+    """
+    if inputs.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        with torch.autocast("cpu", enabled=False):
+            if state is not None:
+                state = tuple(t.float() for t in state) if isinstance(state, tuple) else state.float()
+            return rnn(inputs.float(), state)
+    return rnn(inputs, state)
 
 
 def _to_torch_state(state: RNNState):
@@ -178,7 +208,7 @@ class Seq2SeqLSTMStack(nn.Module):
                 final = _single_step(rnn, layer_input[:, 0], states[i])
                 y = final[0].unsqueeze(1)
             else:
-                y, final = rnn(layer_input, _to_torch_state(states[i]))
+                y, final = run_rnn(rnn, layer_input, _to_torch_state(states[i]))
                 final = _from_torch_state(final)
             if self.residual and i > 0:
                 y = y + x
@@ -227,9 +257,9 @@ class Seq2SeqLSTMEncoder(nn.Module):
         self,
         input_ids: torch.LongTensor,
         attention_mask: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool = True,
-        **kwargs,
     ) -> Seq2SeqLSTMEncoderOutput:
         """Encode a batch.
 
@@ -237,6 +267,10 @@ class Seq2SeqLSTMEncoder(nn.Module):
             input_ids: `(batch, src_len)` token ids.
             attention_mask: `(batch, src_len)` 1 for real tokens, 0 for padding; the real tokens of a
                 row must be contiguous (right or left padding). None means no padding.
+            output_attentions: part of the encoder interface `generate()` calls; a recurrent encoder has no
+                attention, so `attentions` is always None.
+            output_hidden_states: also return the embeddings and every layer's states, in source order. Each
+                is the tensor the next layer reads, so gradients reach it (`retain_grad()` works).
 
         Returns:
             `Seq2SeqLSTMEncoderOutput` with `last_hidden_state` `(batch, src_len, hidden)` in source order.
@@ -244,53 +278,76 @@ class Seq2SeqLSTMEncoder(nn.Module):
         check_token_ids("input_ids", input_ids, self.config.vocab_size)
         attention_mask = normalize_attention_mask(attention_mask, input_ids)
         check_contiguous(attention_mask)
-        batch, src_len = input_ids.shape
-        lengths = attention_mask.sum(1)
-        padded = bool((lengths < src_len).any())
-        if padded:
-            permutation = _source_permutation(attention_mask, self.config.reverse_source)
-            inverse = torch.empty_like(permutation).scatter_(
-                1, permutation, torch.arange(src_len, device=input_ids.device).expand(batch, -1)
-            )
-            # the backward direction: each row's real tokens reversed, padding behind them
-            real = torch.arange(src_len, device=input_ids.device) < lengths[:, None]
-            backward_order = _source_permutation(real, reverse=True)
-            input_ids = input_ids.gather(1, permutation)
-        elif self.config.reverse_source:
-            input_ids = input_ids.flip(1)
+        order = _ReadingOrder(attention_mask, self.config.reverse_source)
+        batch = input_ids.size(0)
+        last = (order.lengths - 1).clamp(min=0)  # an empty source keeps the state after one padding step
+        rows = torch.arange(batch, device=input_ids.device)
 
-        def to_source_order(t: torch.Tensor) -> torch.Tensor:
-            if padded:
-                return _gather_time(t, inverse).masked_fill(~attention_mask.unsqueeze(-1), 0.0)
-            return t.flip(1) if self.config.reverse_source else t
-
-        embeddings = self.dropout(self.embed_tokens(input_ids))  # (batch, src, emb), real tokens first
-        last = (lengths - 1).clamp(min=0)  # an empty source keeps the state after one padding step
-        x, finals, hidden_states = embeddings, [], [to_source_order(embeddings)] if output_hidden_states else None
+        x = self.dropout(self.embed_tokens(input_ids))  # (batch, src, emb) in source order
+        finals, hidden_states = [], [x] if output_hidden_states else None
         for i, rnn in enumerate(self.layers):
-            layer_input = x if i == 0 else self.dropout(x)
-            y, _ = rnn(layer_input)
-            final = y[torch.arange(batch), last]
+            layer_input = order.to_reading(x if i == 0 else self.dropout(x))  # real tokens first
+            y, _ = run_rnn(rnn, layer_input)
+            final = y[rows, last]
             if self.reverse_layers is not None:
-                if padded:
-                    y_back, _ = self.reverse_layers[i](_gather_time(layer_input, backward_order))
-                    y_back = _gather_time(y_back, backward_order)
-                else:
-                    y_back = self.reverse_layers[i](layer_input.flip(1))[0].flip(1)
+                y_back = order.backward(self.reverse_layers[i], layer_input)
                 final = torch.cat([final, y_back[:, 0]], dim=-1)
                 y = torch.cat([y, y_back], dim=-1)
+            y = order.to_source(y)
             if self.config.residual and i > 0:
                 y = y + x
-                final = final + x[torch.arange(batch), last]
+                final = final + order.to_reading(x)[rows, last]
             finals.append(final)
             if output_hidden_states:
-                hidden_states.append(to_source_order(y))
+                hidden_states.append(y)
             x = y
         return Seq2SeqLSTMEncoderOutput(
-            last_hidden_state=to_source_order(x),
+            last_hidden_state=x,
             final_hidden=torch.stack(finals, dim=1),
             hidden_states=tuple(hidden_states) if output_hidden_states else None,
         )
+
+
+class _ReadingOrder:
+    """The order in which the encoder reads each source row, and the way back to source order.
+
+    The forward RNN reads each row's real tokens first (reversed with `reverse_source`), so that one fused call
+    per layer serves a padded batch: padding comes after every real token and cannot change a real state. The
+    backward direction reads each row's real tokens from the other end, padding behind them again.
+    """
+
+    def __init__(self, mask: torch.Tensor, reverse: bool):
+        """`mask`: `(batch, src_len)` boolean, each row's real tokens contiguous."""
+        batch, src_len = mask.shape
+        self.mask, self.reverse = mask, reverse
+        self.lengths = mask.sum(1)
+        self.padded = bool((self.lengths < src_len).any())
+        if self.padded:
+            self.permutation = _source_permutation(mask, reverse)
+            self.inverse = torch.empty_like(self.permutation).scatter_(
+                1, self.permutation, torch.arange(src_len, device=mask.device).expand(batch, -1)
+            )
+            real = torch.arange(src_len, device=mask.device) < self.lengths[:, None]
+            self.backward_order = _source_permutation(real, reverse=True)
+
+    def to_reading(self, t: torch.Tensor) -> torch.Tensor:
+        """`(batch, src_len, features)` in source order -> in reading order."""
+        if self.padded:
+            return _gather_time(t, self.permutation)
+        return t.flip(1) if self.reverse else t
+
+    def to_source(self, t: torch.Tensor) -> torch.Tensor:
+        """`(batch, src_len, features)` in reading order -> in source order, zeros at padding positions."""
+        if self.padded:
+            return _gather_time(t, self.inverse).masked_fill(~self.mask.unsqueeze(-1), 0.0)
+        return t.flip(1) if self.reverse else t
+
+    def backward(self, rnn: nn.RNNBase, layer_input: torch.Tensor) -> torch.Tensor:
+        """Run the backward-direction `rnn` over `layer_input` `(batch, src_len, features)` (reading order) and
+        return its outputs in reading order: position j holds the state after reading the row from its end to j."""
+        if self.padded:
+            return _gather_time(run_rnn(rnn, _gather_time(layer_input, self.backward_order))[0], self.backward_order)
+        return run_rnn(rnn, layer_input.flip(1))[0].flip(1)
 
 
 class Seq2SeqLSTMDecoder(nn.Module):
@@ -502,14 +559,14 @@ class Seq2SeqLSTMDecoder(nn.Module):
         return features, weights
 
 
-class Seq2SeqLSTMPreTrainedModel(CheckpointLoadingMixin, PreTrainedModel):
+class Seq2SeqLSTMPreTrainedModel(CheckpointLoadingMixin, Seq2SeqVocabularyMixin, PreTrainedModel):
     config_class = Seq2SeqLSTMConfig
     config: Seq2SeqLSTMConfig
     base_model_prefix = "model"
     main_input_name = "input_ids"
     supports_gradient_checkpointing = False
     _is_stateful = True
-    _skip_keys_device_placement = ["past_key_values"]
+    _skip_keys_device_placement = ["cache"]
 
     @classmethod
     def _supports_default_dynamic_cache(cls) -> bool:
@@ -521,9 +578,7 @@ class Seq2SeqLSTMPreTrainedModel(CheckpointLoadingMixin, PreTrainedModel):
         when set); biases zero."""
         std = self.config.init_std
         if isinstance(module, nn.Embedding):
-            init.normal_(module.weight, mean=0.0, std=self.config.embedding_init_std)
-            if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
-                init.zeros_(module.weight[module.padding_idx])
+            init_token_embedding(module, self.config.embedding_init_std)
         elif isinstance(module, nn.Linear):
             init.normal_(module.weight, mean=0.0, std=module.in_features**-0.5 if std is None else std)
             if module.bias is not None:
@@ -534,9 +589,6 @@ class Seq2SeqLSTMPreTrainedModel(CheckpointLoadingMixin, PreTrainedModel):
                     init.normal_(param, mean=0.0, std=param.size(1) ** -0.5 if std is None else std)
                 else:
                     init.zeros_(param)
-
-    def _shift_right(self, labels: torch.LongTensor) -> torch.LongTensor:
-        return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
 
 
 class Seq2SeqLSTMModel(Seq2SeqLSTMPreTrainedModel):
@@ -557,6 +609,10 @@ class Seq2SeqLSTMModel(Seq2SeqLSTMPreTrainedModel):
     def get_encoder(self, modality: str | None = None) -> Seq2SeqLSTMEncoder:
         return self.encoder
 
+    def get_decoder(self) -> Seq2SeqLSTMDecoder:
+        return self.decoder
+
+    @renamed_cache_argument
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -564,12 +620,11 @@ class Seq2SeqLSTMModel(Seq2SeqLSTMPreTrainedModel):
         decoder_input_ids: torch.LongTensor | None = None,
         decoder_attention_mask: torch.Tensor | None = None,
         encoder_outputs: Seq2SeqLSTMEncoderOutput | tuple | None = None,
-        past_key_values: Seq2SeqLSTMCache | None = None,
+        cache: Seq2SeqLSTMCache | None = None,
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
-        **kwargs,
     ) -> Seq2SeqModelOutput | tuple:
         r"""Encode the source (unless `encoder_outputs` are given) and decode `decoder_input_ids`.
 
@@ -582,22 +637,23 @@ class Seq2SeqLSTMModel(Seq2SeqLSTMPreTrainedModel):
                 one padding step.
             decoder_input_ids: `(batch, tgt_len)` target ids starting with `decoder_start_token_id`, one row
                 per source row.
+            decoder_attention_mask: accepted for API compatibility; a recurrent decoder reads left to
+                right, so right padding of the target cannot change earlier positions.
+            encoder_outputs: precomputed `Seq2SeqLSTMEncoderOutput` (generation passes it back in).
+            cache: a `Seq2SeqLSTMCache` holding the decoder state after earlier tokens; then
+                `decoder_input_ids` holds only the new tokens. (`past_key_values` is its deprecated name.)
+            use_cache: return the advanced state as `cache`; without it a given `cache` is left as it was.
+            output_attentions: return the attention weights as `cross_attentions`, one tensor
+                `(batch, 1, tgt_len, src_len)`.
+            output_hidden_states: return the encoder's and the decoder's embeddings and layer outputs.
+
+        Returns:
+            `Seq2SeqModelOutput` whose `last_hidden_state` is `(batch, tgt_len, output_features)`.
 
         Raises:
             ValueError: an input is not a 2-D integer tensor, has no rows or positions, holds an id outside the
                 vocabulary, or its shape does not match the source's; a mask holds values other than 0 and 1
                 or padding between real tokens.
-            decoder_attention_mask: accepted for API compatibility; a recurrent decoder reads left to
-                right, so right padding of the target cannot change earlier positions.
-            encoder_outputs: precomputed `Seq2SeqLSTMEncoderOutput` (generation passes it back in).
-            past_key_values: a `Seq2SeqLSTMCache` holding the decoder state after earlier tokens;
-                then `decoder_input_ids` holds only the new tokens.
-            use_cache: return the advanced state as `past_key_values`.
-            output_attentions: return the attention weights as `cross_attentions`, one tensor
-                `(batch, 1, tgt_len, src_len)`.
-
-        Returns:
-            `Seq2SeqModelOutput` whose `last_hidden_state` is `(batch, tgt_len, output_features)`.
         """
         output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
         output_hidden_states = (
@@ -617,21 +673,25 @@ class Seq2SeqLSTMModel(Seq2SeqLSTMPreTrainedModel):
             raise ValueError("Pass decoder_input_ids, or labels to the ForConditionalGeneration model.")
         check_token_ids("decoder_input_ids", decoder_input_ids, self.config.vocab_size)
         check_batch_size("decoder_input_ids", decoder_input_ids.size(0), encoder_outputs.last_hidden_state.size(0))
+        if cache is not None and not isinstance(cache, Seq2SeqLSTMCache):
+            raise ValueError(
+                f"cache must be a Seq2SeqLSTMCache (the decoder's recurrent state), got {type(cache).__name__}."
+            )
 
-        cache = past_key_values if past_key_values is not None else self.decoder.start_cache(encoder_outputs)
-        if not use_cache and past_key_values is not None:
-            cache = _copy_cache(cache)  # without use_cache the caller's state must not advance
+        state = cache if cache is not None else self.decoder.start_cache(encoder_outputs)
+        if not use_cache and cache is not None:
+            state = _copy_cache(state)  # without use_cache the caller's state must not advance
         features, weights, decoder_hidden_states = self.decoder(
             decoder_input_ids,
             encoder_outputs.last_hidden_state,
             attention_mask,
-            cache,
+            state,
             output_hidden_states=output_hidden_states,
         )
         cross_attentions = (weights.unsqueeze(1),) if output_attentions and weights is not None else None
         output = Seq2SeqModelOutput(
             last_hidden_state=features,
-            past_key_values=cache if use_cache else None,
+            cache=state if use_cache else None,
             decoder_hidden_states=decoder_hidden_states,
             cross_attentions=cross_attentions,
             encoder_last_hidden_state=encoder_outputs.last_hidden_state,
@@ -644,7 +704,7 @@ def _copy_cache(cache: Seq2SeqLSTMCache) -> Seq2SeqLSTMCache:
     return Seq2SeqLSTMCache(list(cache.states), cache.feed, cache.keys, cache.summary, cache.seen_tokens)
 
 
-class Seq2SeqLSTMForConditionalGeneration(Seq2SeqLSTMPreTrainedModel, GenerationMixin):
+class Seq2SeqLSTMForConditionalGeneration(Seq2SeqLMMixin, Seq2SeqLSTMPreTrainedModel, GenerationMixin):
     """The encoder-decoder with the output layer (the book's `Affine` + softmax) and `generate()`."""
 
     _tied_weights_keys = {"lm_head.weight": "model.decoder.embed_tokens.weight"}
@@ -655,15 +715,18 @@ class Seq2SeqLSTMForConditionalGeneration(Seq2SeqLSTMPreTrainedModel, Generation
         self.output_dropout = nn.Dropout(config.dropout)
         self.lm_head = nn.Linear(config.output_features, config.vocab_size, bias=True)
         self.post_init()
-        if self.generation_config is not None and self.generation_config.max_length in (None, 20):
-            # generate() otherwise stops after 20 tokens, too few for character-level targets.
-            self.generation_config.max_length = DEFAULT_MAX_LENGTH
 
     def get_encoder(self, modality: str | None = None) -> Seq2SeqLSTMEncoder:
         return self.model.encoder
 
+    def get_decoder(self) -> Seq2SeqLSTMDecoder:
+        return self.model.decoder
+
     def get_input_embeddings(self) -> nn.Embedding:
         return self.model.encoder.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.model.encoder.embed_tokens = value
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head
@@ -671,10 +734,7 @@ class Seq2SeqLSTMForConditionalGeneration(Seq2SeqLSTMPreTrainedModel, Generation
     def set_output_embeddings(self, new_embeddings: nn.Linear) -> None:
         self.lm_head = new_embeddings
 
-    def prepare_decoder_input_ids_from_labels(self, labels: torch.LongTensor) -> torch.LongTensor:
-        """Labels `(batch, tgt_len)` -> decoder inputs: start token, then labels shifted right (-100 -> pad)."""
-        return self._shift_right(labels)
-
+    @renamed_cache_argument
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -682,13 +742,13 @@ class Seq2SeqLSTMForConditionalGeneration(Seq2SeqLSTMPreTrainedModel, Generation
         decoder_input_ids: torch.LongTensor | None = None,
         decoder_attention_mask: torch.Tensor | None = None,
         encoder_outputs: Seq2SeqLSTMEncoderOutput | tuple | None = None,
-        past_key_values: Seq2SeqLSTMCache | None = None,
+        cache: Seq2SeqLSTMCache | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
-        **kwargs,
+        num_items_in_batch: int | torch.Tensor | None = None,
     ) -> Seq2SeqLMOutput | tuple:
         r"""Logits for every target position, and the loss when `labels` are given.
 
@@ -696,6 +756,8 @@ class Seq2SeqLSTMForConditionalGeneration(Seq2SeqLSTMPreTrainedModel, Generation
             labels: `(batch, tgt_len)` target ids; -100 marks positions the loss ignores. When
                 `decoder_input_ids` are not given they are `labels` shifted right behind
                 `decoder_start_token_id`.
+            num_items_in_batch: number of counted label positions of the whole (accumulated) batch; the loss is
+                then their sum divided by it instead of this call's mean (`Trainer` passes it).
             Other arguments: see [`Seq2SeqLSTMModel.forward`].
 
         Returns:
@@ -705,41 +767,27 @@ class Seq2SeqLSTMForConditionalGeneration(Seq2SeqLSTMPreTrainedModel, Generation
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if labels is not None:
-            check_token_ids("labels", labels, self.config.vocab_size, ignore_index=-100)
             source = input_ids if input_ids is not None else encoder_outputs[0] if encoder_outputs is not None else None
-            if source is not None:
-                check_batch_size("labels", labels.size(0), source.size(0))
+            self.check_labels(labels, None if source is None else source.size(0))
             if decoder_input_ids is None:
-                decoder_input_ids = self._shift_right(labels)
+                decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
             use_cache = False if use_cache is None else use_cache
         outputs = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
             decoder_input_ids=decoder_input_ids,
             encoder_outputs=encoder_outputs,
-            past_key_values=past_key_values,
+            cache=cache,
             use_cache=use_cache,
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
             return_dict=True,
         )
         logits = self.lm_head(self.output_dropout(outputs.last_hidden_state))
-        loss = None
-        if labels is not None:
-            loss = nn.functional.cross_entropy(
-                logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=-100
-            )
-        output = Seq2SeqLMOutput(
-            loss=loss,
-            logits=logits,
-            past_key_values=outputs.past_key_values,
-            decoder_hidden_states=outputs.decoder_hidden_states,
-            cross_attentions=outputs.cross_attentions,
-            encoder_last_hidden_state=outputs.encoder_last_hidden_state,
-            encoder_hidden_states=outputs.encoder_hidden_states,
-        )
+        loss = None if labels is None else seq2seq_loss(logits, labels, num_items_in_batch)
+        output = lm_output(loss, logits, outputs)
         return output if return_dict else output.to_tuple()
 
-    def _reorder_cache(self, past_key_values: Seq2SeqLSTMCache, beam_idx: torch.LongTensor) -> Seq2SeqLSTMCache:
-        past_key_values.reorder_cache(beam_idx)
-        return past_key_values
+    def _reorder_cache(self, cache: Seq2SeqLSTMCache, beam_idx: torch.LongTensor) -> Seq2SeqLSTMCache:
+        cache.reorder_cache(beam_idx)
+        return cache

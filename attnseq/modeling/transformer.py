@@ -39,11 +39,16 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from ..configuration.transformer import Seq2SeqTransformerConfig
 from .attention import dot_product_attention
-from .inputs import check_batch_size, check_token_ids, shift_tokens_right
+from .inputs import check_batch_size, check_token_ids
 from .loading import CheckpointLoadingMixin
-
-IGNORE_INDEX = -100
-
+from .seq2seq import (
+    Seq2SeqLMMixin,
+    Seq2SeqVocabularyMixin,
+    init_token_embedding,
+    lm_output,
+    renamed_cache_argument,
+    seq2seq_loss,
+)
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Pure functions: attention, positions, masks
@@ -206,7 +211,7 @@ class Seq2SeqTransformerAttention(nn.Module):
         hidden_states: torch.Tensor,
         key_value_states: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
-        past_key_values: EncoderDecoderCache | None = None,
+        cache: EncoderDecoderCache | None = None,
         output_attentions: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Attend from `hidden_states` to itself (self-attention) or to `key_value_states` (cross-attention).
@@ -215,7 +220,7 @@ class Seq2SeqTransformerAttention(nn.Module):
             hidden_states: `(batch, tgt_len, d_model)` queries.
             key_value_states: `(batch, src_len, d_model)` encoder states for cross-attention, else `None`.
             attention_mask: boolean, broadcastable to `(batch, 1, tgt_len, src_len)`, `True` = may attend.
-            past_key_values: the decoder's cache; self-attention appends this step's keys and values to it,
+            cache: the decoder's cache; self-attention appends this step's keys and values to it,
                 cross-attention fills it on the first step and reads it back afterwards.
             output_attentions: return the attention weights (computed by the eager function).
 
@@ -224,9 +229,7 @@ class Seq2SeqTransformerAttention(nn.Module):
         """
         batch_size, tgt_len, _ = hidden_states.shape
         query = self._split_heads(self.q_proj(hidden_states))
-        key, value = self._keys_and_values(
-            hidden_states if key_value_states is None else key_value_states, past_key_values
-        )
+        key, value = self._keys_and_values(hidden_states if key_value_states is None else key_value_states, cache)
         attention = self._attention_function(output_attentions)
         output, weights = attention(
             self,
@@ -352,7 +355,7 @@ class Seq2SeqTransformerDecoderLayer(Seq2SeqTransformerResidualLayer):
         encoder_hidden_states: torch.Tensor,
         self_attention_mask: torch.Tensor,
         encoder_attention_mask: torch.Tensor | None,
-        past_key_values: EncoderDecoderCache | None = None,
+        cache: EncoderDecoderCache | None = None,
         output_attentions: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """One decoder layer.
@@ -371,7 +374,7 @@ class Seq2SeqTransformerDecoderLayer(Seq2SeqTransformerResidualLayer):
         attended, self_weights = self.self_attn(
             self.sublayer_input(self.self_attn_layer_norm, hidden_states),
             attention_mask=self_attention_mask,
-            past_key_values=past_key_values,
+            cache=cache,
             output_attentions=output_attentions,
         )
         hidden_states = self.add_residual(self.self_attn_layer_norm, hidden_states, attended)
@@ -379,7 +382,7 @@ class Seq2SeqTransformerDecoderLayer(Seq2SeqTransformerResidualLayer):
             self.sublayer_input(self.encoder_attn_layer_norm, hidden_states),
             key_value_states=encoder_hidden_states,
             attention_mask=encoder_attention_mask,
-            past_key_values=past_key_values,
+            cache=cache,
             output_attentions=output_attentions,
         )
         hidden_states = self.add_residual(self.encoder_attn_layer_norm, hidden_states, attended)
@@ -541,7 +544,7 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerStack):
         attention_mask: torch.Tensor | None = None,
         encoder_hidden_states: torch.Tensor | None = None,
         encoder_attention_mask: torch.Tensor | None = None,
-        past_key_values: EncoderDecoderCache | None = None,
+        cache: EncoderDecoderCache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
@@ -556,13 +559,13 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerStack):
                 tokens too.
             encoder_hidden_states: `(batch, src_len, d_model)`.
             encoder_attention_mask: `(batch, src_len)` source padding mask.
-            past_key_values: an `EncoderDecoderCache` from an earlier call (extended in place), or `None`.
+            cache: an `EncoderDecoderCache` from an earlier call (extended in place), or `None`.
             inputs_embeds: `(batch, tgt_len, d_model)` token vectors instead of `input_ids`.
-            use_cache: create (when `past_key_values` is `None`) and return a cache.
+            use_cache: create (when `cache` is `None`) and return a cache.
 
         Returns:
             `BaseModelOutputWithPastAndCrossAttentions` with `last_hidden_state` `(batch, tgt_len, d_model)`,
-            `past_key_values`, and on request `hidden_states` (`decoder_layers + 1` tensors), `attentions`
+            `cache`, and on request `hidden_states` (`decoder_layers + 1` tensors), `attentions`
             (`(batch, heads, tgt_len, past_len + tgt_len)` per layer) and `cross_attentions`
             (`(batch, heads, tgt_len, src_len)` per layer).
         """
@@ -570,8 +573,8 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerStack):
             raise ValueError("The decoder needs encoder_hidden_states (the encoder's last_hidden_state).")
         output_attentions = self.resolve(output_attentions, "output_attentions")
         output_hidden_states = self.resolve(output_hidden_states, "output_hidden_states")
-        past_key_values = self._cache(past_key_values, self.resolve(use_cache, "use_cache"))
-        past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
+        cache = self._cache(cache, self.resolve(use_cache, "use_cache"))
+        past_length = cache.get_seq_length() if cache is not None else 0
         names = ("decoder_input_ids", "decoder_inputs_embeds")
         batch_size, tgt_len = self.input_shape(names, input_ids, inputs_embeds)
         src_shape = encoder_hidden_states.shape[:2]
@@ -599,7 +602,7 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerStack):
                 encoder_hidden_states,
                 self_mask,
                 cross_mask,
-                past_key_values=past_key_values,
+                cache=cache,
                 output_attentions=output_attentions,
             )
             all_self_attentions.append(self_weights)
@@ -610,7 +613,7 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerStack):
 
         output = BaseModelOutputWithPastAndCrossAttentions(
             last_hidden_state=hidden_states,
-            past_key_values=past_key_values,
+            cache=cache,
             hidden_states=tuple(all_hidden_states) if output_hidden_states else None,
             attentions=tuple(all_self_attentions) if output_attentions else None,
             cross_attentions=tuple(all_cross_attentions) if output_attentions else None,
@@ -618,15 +621,20 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerStack):
         return output if self.resolve(return_dict, "return_dict") else output.to_tuple()
 
     @staticmethod
-    def _cache(past_key_values, use_cache: bool) -> EncoderDecoderCache | None:
-        if past_key_values is None:
+    def _cache(cache, use_cache: bool) -> EncoderDecoderCache | None:
+        if cache is None:
             return EncoderDecoderCache(DynamicCache(), DynamicCache()) if use_cache else None
-        if not isinstance(past_key_values, EncoderDecoderCache):
+        if not isinstance(cache, EncoderDecoderCache):
             raise ValueError(
-                f"past_key_values must be an EncoderDecoderCache (self-attention and cross-attention caches), got "
-                f"{type(past_key_values).__name__}."
+                f"cache must be an EncoderDecoderCache (self-attention and cross-attention caches), got "
+                f"{type(cache).__name__}."
             )
-        return past_key_values
+        if cache.is_compileable:
+            raise ValueError(
+                "cache holds a static (pre-allocated) cache, which the Transformer does not support; pass an "
+                "EncoderDecoderCache of two DynamicCache objects, or let generate() create one."
+            )
+        return cache
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -634,7 +642,7 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerStack):
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-class Seq2SeqTransformerPreTrainedModel(CheckpointLoadingMixin, PreTrainedModel):
+class Seq2SeqTransformerPreTrainedModel(CheckpointLoadingMixin, Seq2SeqVocabularyMixin, PreTrainedModel):
     """Weight init, attention back-ends, gradient checkpointing and embedding ties shared by the model classes."""
 
     config_class = Seq2SeqTransformerConfig
@@ -648,7 +656,7 @@ class Seq2SeqTransformerPreTrainedModel(CheckpointLoadingMixin, PreTrainedModel)
     # The masks are built here (boolean, True = may attend), not by transformers' mask interface.
     _supports_attention_backend = False
     _no_split_modules = ["Seq2SeqTransformerEncoderLayer", "Seq2SeqTransformerDecoderLayer"]
-    _skip_keys_device_placement = ["past_key_values"]
+    _skip_keys_device_placement = ["cache"]
 
     def _init_weights(self, module: nn.Module) -> None:
         """Normal(0, init_std) for linear, embedding and learned position weights; zero biases and padding row;
@@ -659,9 +667,7 @@ class Seq2SeqTransformerPreTrainedModel(CheckpointLoadingMixin, PreTrainedModel)
             if module.bias is not None:
                 init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
-            init.normal_(module.weight, mean=0.0, std=std)
-            if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
-                init.zeros_(module.weight[module.padding_idx])
+            init_token_embedding(module, std)
         elif isinstance(module, Seq2SeqTransformerPositionEmbedding) and module.kind == "learned":
             init.normal_(module.weight, mean=0.0, std=std)
         elif isinstance(module, nn.LayerNorm):
@@ -678,20 +684,6 @@ class Seq2SeqTransformerPreTrainedModel(CheckpointLoadingMixin, PreTrainedModel)
         if all_submodels:
             return super().get_expanded_tied_weights_keys(all_submodels=True)
         return dict(self._tied_weights_keys or {})
-
-    def resize_token_embeddings(
-        self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None, mean_resizing: bool = True
-    ) -> nn.Embedding:
-        """Resize the vocabulary as `PreTrainedModel.resize_token_embeddings` does, the decoder's own token
-        embedding included when it is not shared with the encoder."""
-        embeddings = super().resize_token_embeddings(new_num_tokens, pad_to_multiple_of, mean_resizing)
-        decoder = self.get_decoder()
-        if decoder.embed_tokens.num_embeddings != embeddings.num_embeddings:
-            decoder.embed_tokens = self._get_resized_embeddings(
-                decoder.embed_tokens, embeddings.num_embeddings, mean_resizing=mean_resizing
-            )
-            self.tie_weights()
-        return embeddings
 
     def _new_token_embedding(self) -> nn.Embedding:
         return nn.Embedding(self.config.vocab_size, self.config.d_model, padding_idx=self.config.pad_token_id)
@@ -725,6 +717,7 @@ class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
     def get_decoder(self) -> Seq2SeqTransformerDecoder:
         return self.decoder
 
+    @renamed_cache_argument
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -732,7 +725,7 @@ class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
         decoder_input_ids: torch.LongTensor | None = None,
         decoder_attention_mask: torch.Tensor | None = None,
         encoder_outputs: BaseModelOutput | tuple | None = None,
-        past_key_values: EncoderDecoderCache | None = None,
+        cache: EncoderDecoderCache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
@@ -748,11 +741,11 @@ class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
             decoder_input_ids: `(batch, tgt_len)` decoder inputs (the labels shifted right).
             decoder_attention_mask: `(batch, past_len + tgt_len)` target padding mask; causality is always applied.
             encoder_outputs: a `BaseModelOutput` (or tuple) from `get_encoder()`, to skip encoding.
-            past_key_values: `EncoderDecoderCache` from an earlier step of incremental decoding.
+            cache: `EncoderDecoderCache` from an earlier step of incremental decoding.
             inputs_embeds, decoder_inputs_embeds: `(batch, len, d_model)` token vectors instead of ids.
 
         Returns:
-            `Seq2SeqModelOutput`: `last_hidden_state` `(batch, tgt_len, d_model)`, `past_key_values`,
+            `Seq2SeqModelOutput`: `last_hidden_state` `(batch, tgt_len, d_model)`, `cache`,
             `encoder_last_hidden_state` `(batch, src_len, d_model)`, and on request the encoder and decoder
             hidden states, `encoder_attentions`, `decoder_attentions` and `cross_attentions`.
         """
@@ -779,7 +772,7 @@ class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
             attention_mask=decoder_attention_mask,
             encoder_hidden_states=encoder_outputs.last_hidden_state,
             encoder_attention_mask=attention_mask,
-            past_key_values=past_key_values,
+            cache=cache,
             inputs_embeds=decoder_inputs_embeds,
             use_cache=use_cache,
             output_attentions=output_attentions,
@@ -788,7 +781,7 @@ class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
         )
         output = Seq2SeqModelOutput(
             last_hidden_state=decoder_outputs.last_hidden_state,
-            past_key_values=decoder_outputs.past_key_values,
+            cache=decoder_outputs.cache,
             decoder_hidden_states=decoder_outputs.hidden_states,
             decoder_attentions=decoder_outputs.attentions,
             cross_attentions=decoder_outputs.cross_attentions,
@@ -799,12 +792,12 @@ class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
 
-class Seq2SeqTransformerForConditionalGeneration(Seq2SeqTransformerPreTrainedModel, GenerationMixin):
+class Seq2SeqTransformerForConditionalGeneration(Seq2SeqLMMixin, Seq2SeqTransformerPreTrainedModel, GenerationMixin):
     """The encoder-decoder with an output layer over the vocabulary: training with `labels`, decoding with
     `generate()` (greedy, beam search, sampling)."""
 
-    # Trainer passes `num_items_in_batch` so that the loss is a mean over all target tokens of an accumulated batch.
-    accepts_loss_kwargs = True
+    # The key/value cache grows with every step (DynamicCache); static caches need 4-D masks the model does not take.
+    supported_cache_implementations = (None, "dynamic")
 
     def __init__(self, config: Seq2SeqTransformerConfig):
         super().__init__(config)
@@ -822,10 +815,7 @@ class Seq2SeqTransformerForConditionalGeneration(Seq2SeqTransformerPreTrainedMod
     def get_decoder(self) -> Seq2SeqTransformerDecoder:
         return self.model.decoder
 
-    def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
-        """`(batch, tgt_len)` labels -> decoder inputs `[decoder_start, y_1, ..., y_{T-1}]` (-100 becomes pad)."""
-        return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
-
+    @renamed_cache_argument
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -833,7 +823,7 @@ class Seq2SeqTransformerForConditionalGeneration(Seq2SeqTransformerPreTrainedMod
         decoder_input_ids: torch.LongTensor | None = None,
         decoder_attention_mask: torch.Tensor | None = None,
         encoder_outputs: BaseModelOutput | tuple | None = None,
-        past_key_values: EncoderDecoderCache | None = None,
+        cache: EncoderDecoderCache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
@@ -857,9 +847,8 @@ class Seq2SeqTransformerForConditionalGeneration(Seq2SeqTransformerPreTrainedMod
             when `labels` are given, and the outputs of [`Seq2SeqTransformerModel.forward`].
         """
         if labels is not None:
-            check_token_ids("labels", labels, self.config.vocab_size, ignore_index=IGNORE_INDEX)
-            if input_ids is not None:
-                check_batch_size("labels", labels.size(0), input_ids.size(0))
+            source = input_ids if input_ids is not None else inputs_embeds
+            self.check_labels(labels, None if source is None else source.size(0))
             if use_cache is None:
                 use_cache = False
             if decoder_input_ids is None and decoder_inputs_embeds is None:
@@ -872,7 +861,7 @@ class Seq2SeqTransformerForConditionalGeneration(Seq2SeqTransformerPreTrainedMod
             decoder_input_ids=decoder_input_ids,
             decoder_attention_mask=decoder_attention_mask,
             encoder_outputs=encoder_outputs,
-            past_key_values=past_key_values,
+            cache=cache,
             inputs_embeds=inputs_embeds,
             decoder_inputs_embeds=decoder_inputs_embeds,
             use_cache=use_cache,
@@ -881,31 +870,7 @@ class Seq2SeqTransformerForConditionalGeneration(Seq2SeqTransformerPreTrainedMod
             return_dict=True,
         )
         logits = self.lm_head(outputs.last_hidden_state)
-        loss = None if labels is None else self._loss(logits, labels, num_items_in_batch)
+        loss = None if labels is None else seq2seq_loss(logits, labels, num_items_in_batch)
 
-        output = Seq2SeqLMOutput(
-            loss=loss,
-            logits=logits,
-            past_key_values=outputs.past_key_values,
-            decoder_hidden_states=outputs.decoder_hidden_states,
-            decoder_attentions=outputs.decoder_attentions,
-            cross_attentions=outputs.cross_attentions,
-            encoder_last_hidden_state=outputs.encoder_last_hidden_state,
-            encoder_hidden_states=outputs.encoder_hidden_states,
-            encoder_attentions=outputs.encoder_attentions,
-        )
+        output = lm_output(loss, logits, outputs)
         return output if return_dict else output.to_tuple()
-
-    @staticmethod
-    def _loss(logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch: int | torch.Tensor | None):
-        """Token-level cross entropy over `(batch, tgt_len, vocab)` logits, ignoring labels equal to -100."""
-        reduction = "mean" if num_items_in_batch is None else "sum"
-        loss = nn.functional.cross_entropy(
-            logits.float().flatten(0, 1),
-            labels.to(logits.device).flatten(),
-            ignore_index=IGNORE_INDEX,
-            reduction=reduction,
-        )
-        if num_items_in_batch is not None:
-            loss = loss / torch.as_tensor(num_items_in_batch, device=loss.device)
-        return loss

@@ -110,10 +110,10 @@ def test_cached_steps_equal_one_teacher_forced_forward(options):
             encoder_outputs=encoder_outputs,
             attention_mask=mask,
             decoder_input_ids=decoder_input_ids[:, t : t + 1],
-            past_key_values=cache,
+            cache=cache,
             use_cache=True,
         )
-        cache = out.past_key_values
+        cache = out.cache
         step_logits.append(out.logits)
     assert isinstance(cache, Seq2SeqLSTMCache) and cache.get_seq_length() == decoder_input_ids.size(1)
     torch.testing.assert_close(torch.cat(step_logits, dim=1), full.logits, atol=1e-5, rtol=0)
@@ -123,9 +123,9 @@ def test_forward_without_use_cache_leaves_the_callers_cache_alone():
     model = tiny_model()
     sources, mask = random_sources([4])
     first = model(input_ids=sources, decoder_input_ids=torch.tensor([[BOS]]), use_cache=True)
-    cache = first.past_key_values
+    cache = first.cache
     before = [h.clone() for h, _ in cache.states]
-    model(input_ids=sources, decoder_input_ids=torch.tensor([[5]]), past_key_values=cache, use_cache=False)
+    model(input_ids=sources, decoder_input_ids=torch.tensor([[5]]), cache=cache, use_cache=False)
     assert all(torch.equal(h, b) for (h, _), b in zip(cache.states, before))
 
 
@@ -289,7 +289,7 @@ def test_save_load_in_a_fresh_process_gives_identical_logits(tmp_path):
     assert sorted(os.listdir(tmp_path / "checkpoint")) == ["config.json", "generation_config.json", "model.safetensors"]
     generation = json.loads((tmp_path / "checkpoint" / "generation_config.json").read_text())
     assert (generation["decoder_start_token_id"], generation["eos_token_id"], generation["pad_token_id"]) == (BOS, EOS, PAD)
-    assert generation["max_length"] >= 64
+    assert "max_length" not in generation  # the default length applies at generate() time (seq2seq.DEFAULT_MAX_LENGTH)
     sources, mask = random_sources([5, 2])
     inputs = {"input_ids": sources, "attention_mask": mask, "decoder_input_ids": torch.randint(3, VOCAB, (2, 4))}
     torch.save(inputs, tmp_path / "inputs.pt")

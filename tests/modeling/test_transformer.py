@@ -185,10 +185,10 @@ def test_cached_steps_equal_one_teacher_forced_forward(options, implementation):
             encoder_outputs=encoder_outputs,
             attention_mask=mask,
             decoder_input_ids=targets[:, t : t + 1],
-            past_key_values=cache,
+            cache=cache,
             use_cache=True,
         )
-        cache = out.past_key_values
+        cache = out.cache
         assert isinstance(cache, EncoderDecoderCache)
         assert cache.self_attention_cache.get_seq_length() == t + 1  # grows by one position per step
         assert cache.cross_attention_cache.get_seq_length() == sources.size(1)  # one entry per source position
@@ -210,7 +210,7 @@ def test_a_cached_prefix_then_several_tokens_at_once_with_a_decoder_mask():
         attention_mask=mask,
         decoder_input_ids=targets[:, 2:],
         decoder_attention_mask=target_mask,  # covers the cached and the new tokens
-        past_key_values=first.past_key_values,
+        cache=first.cache,
     )
     logits = torch.cat([first.logits, rest.logits], dim=1)
     keep = target_mask.bool()
@@ -498,7 +498,7 @@ def test_loss_ignores_minus_100_and_labels_are_shifted():
     decoder_input_ids = torch.tensor([[BOS, 5, 6, 7], [BOS, 8, EOS, PAD]])
     assert torch.equal(model.prepare_decoder_input_ids_from_labels(labels), decoder_input_ids)
     out = model(input_ids=sources, attention_mask=mask, labels=labels)
-    assert out.past_key_values is None  # no cache is built for training
+    assert out.cache is None  # no cache is built for training
     logits = model(input_ids=sources, attention_mask=mask, decoder_input_ids=decoder_input_ids).logits
     keep = labels != -100
     torch.testing.assert_close(out.loss, torch.nn.functional.cross_entropy(logits[keep], labels[keep]))
@@ -640,8 +640,8 @@ def _ids(*rows):
             "exactly one of decoder_input_ids and decoder_inputs_embeds",
         ),
         (
-            lambda m: m(input_ids=_ids([3]), decoder_input_ids=_ids([BOS]), past_key_values=DynamicCache()),
-            "past_key_values must be an EncoderDecoderCache",
+            lambda m: m(input_ids=_ids([3]), decoder_input_ids=_ids([BOS]), cache=DynamicCache()),
+            "cache must be an EncoderDecoderCache",
         ),
     ],
 )
@@ -658,7 +658,7 @@ def test_a_decoder_mask_must_cover_the_cached_tokens():
             encoder_outputs=(first.encoder_last_hidden_state,),
             decoder_input_ids=_ids([6]),
             decoder_attention_mask=_ids([1]),
-            past_key_values=first.past_key_values,
+            cache=first.cache,
         )
 
 

@@ -1,0 +1,141 @@
+"""What every attnseq encoder-decoder shares around its architecture.
+
+Both families take labels the same way (checked, shifted right behind `decoder_start_token_id`), compute
+the same token-level loss (honouring `num_items_in_batch` for gradient accumulation), resize their
+vocabulary on every side (encoder and decoder embeddings, output layer) and have the same generation
+default; only the architecture between the embeddings and the output layer differs.
+
+The generation cache is the `cache` argument and output field of transformers >= 5.24; the old name
+`past_key_values` is still accepted with a deprecation warning, as in transformers' own models.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import initialization as init
+from transformers.modeling_outputs import Seq2SeqLMOutput, Seq2SeqModelOutput
+from transformers.utils.deprecation import deprecate_kwarg
+
+from .inputs import check_batch_size, check_token_ids, position_limit, shift_tokens_right
+
+IGNORE_INDEX = -100
+# generate() without any length setting: transformers stops after 20 new tokens, too few for character-level targets
+DEFAULT_MAX_LENGTH = 128
+
+# The decorator transformers' own models put on every `forward` that takes the generation cache.
+renamed_cache_argument = deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
+
+
+def seq2seq_loss(
+    logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch: int | torch.Tensor | None = None
+) -> torch.Tensor:
+    """Token-level cross entropy of `(batch, tgt_len, vocab)` logits against `(batch, tgt_len)` labels.
+
+    Positions labelled `IGNORE_INDEX` (-100) count for nothing. Without `num_items_in_batch` the loss is the
+    mean over this call's counted positions; with it (the `Trainer` passes the number of counted positions of
+    the whole accumulated batch) it is their sum divided by that number, so that accumulating gradients over
+    several calls gives the gradient of one large batch.
+    """
+    reduction = "mean" if num_items_in_batch is None else "sum"
+    loss = nn.functional.cross_entropy(
+        logits.float().flatten(0, 1), labels.to(logits.device).flatten(), ignore_index=IGNORE_INDEX, reduction=reduction
+    )
+    if num_items_in_batch is not None:
+        loss = loss / torch.as_tensor(num_items_in_batch, device=loss.device)
+    return loss
+
+
+def init_token_embedding(module: nn.Embedding, std: float) -> None:
+    """Word vectors N(0, std²) with the padding row at zero (it never receives a gradient)."""
+    init.normal_(module.weight, mean=0.0, std=std)
+    if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
+        init.zeros_(module.weight[module.padding_idx])
+
+
+def lm_output(loss: torch.Tensor | None, logits: torch.Tensor, outputs: Seq2SeqModelOutput) -> Seq2SeqLMOutput:
+    """The `Seq2SeqLMOutput` of a model with an output layer, from its bare model's `Seq2SeqModelOutput`."""
+    return Seq2SeqLMOutput(
+        loss=loss,
+        logits=logits,
+        cache=outputs.cache,
+        decoder_hidden_states=outputs.decoder_hidden_states,
+        decoder_attentions=outputs.decoder_attentions,
+        cross_attentions=outputs.cross_attentions,
+        encoder_last_hidden_state=outputs.encoder_last_hidden_state,
+        encoder_hidden_states=outputs.encoder_hidden_states,
+        encoder_attentions=outputs.encoder_attentions,
+    )
+
+
+class Seq2SeqVocabularyMixin:
+    """`resize_token_embeddings` for encoder-decoders whose decoder may own its embedding.
+
+    `PreTrainedModel.resize_token_embeddings` resizes the input (encoder) embedding and an untied output
+    layer only; here the decoder's embedding and the output layer (bias included) follow, then the ties are
+    restored. Put it before `PreTrainedModel` among the bases.
+    """
+
+    def resize_token_embeddings(
+        self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None, mean_resizing: bool = True
+    ) -> nn.Embedding:
+        """Resize every token table to `new_num_tokens` (rounded up to `pad_to_multiple_of`); returns the encoder's
+        new embedding. New rows are initialised as transformers does (mean and covariance of the old rows)."""
+        embeddings = super().resize_token_embeddings(new_num_tokens, pad_to_multiple_of, mean_resizing)
+        size = embeddings.num_embeddings
+        decoder = self.get_decoder()
+        if decoder.embed_tokens.num_embeddings != size:
+            decoder.embed_tokens = self._get_resized_embeddings(decoder.embed_tokens, size, mean_resizing=mean_resizing)
+        head = self.get_output_embeddings()
+        if head is not None and head.out_features != size:
+            self.set_output_embeddings(self._get_resized_lm_head(head, size, mean_resizing=mean_resizing))
+        self.tie_weights()
+        return embeddings
+
+
+class Seq2SeqLMMixin:
+    """Labels, loss and generation defaults of a `...ForConditionalGeneration` class (with `GenerationMixin`)."""
+
+    # Trainer then passes `num_items_in_batch`, which `seq2seq_loss` uses: accumulated batches get exact gradients.
+    accepts_loss_kwargs = True
+
+    def prepare_decoder_input_ids_from_labels(self, labels: torch.LongTensor) -> torch.LongTensor:
+        """`(batch, tgt_len)` labels -> decoder inputs `[decoder_start, y_1, ..., y_{T-1}]` (-100 becomes pad)."""
+        return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
+
+    def check_labels(self, labels: torch.LongTensor, source_rows: int | None) -> None:
+        """Raise `ValueError` unless `labels` is a `(batch, tgt_len)` `torch.long` tensor of ids in the vocabulary
+        or -100, with one row per source row (`source_rows`, when known)."""
+        check_token_ids("labels", labels, self.config.vocab_size, ignore_index=IGNORE_INDEX)
+        if source_rows is not None:
+            check_batch_size("labels", labels.size(0), source_rows)
+
+    # `generate(cache_implementation=...)` values the family supports (None: its own default cache).
+    supported_cache_implementations: tuple[str | None, ...] = (None,)
+
+    def generate(self, inputs: torch.Tensor | None = None, generation_config=None, **kwargs):
+        """`GenerationMixin.generate`, with `max_length` `DEFAULT_MAX_LENGTH` (within the position limit) where
+        neither the call, its `generation_config` nor the model's generation config sets a length.
+
+        Raises:
+            ValueError: `cache_implementation` names a cache the family does not support.
+        """
+        configs = [config for config in (self.generation_config, generation_config, kwargs) if config is not None]
+
+        def setting(name: str):
+            values = [
+                config.get(name) if isinstance(config, dict) else getattr(config, name, None) for config in configs
+            ]
+            return next((value for value in reversed(values) if value is not None), None)
+
+        implementation = setting("cache_implementation")
+        if implementation not in self.supported_cache_implementations:
+            allowed = ", ".join(repr(name) for name in self.supported_cache_implementations)
+            raise ValueError(
+                f"cache_implementation={implementation!r} is not supported by {type(self).__name__}; allowed: "
+                f"{allowed} (None is the family's own cache)."
+            )
+        if setting("max_length") is None and setting("max_new_tokens") is None:
+            limit = position_limit(self.config)
+            kwargs["max_length"] = DEFAULT_MAX_LENGTH if limit is None else min(DEFAULT_MAX_LENGTH, limit + 1)
+        return super().generate(inputs, generation_config, **kwargs)
