@@ -7,6 +7,8 @@ from dataclasses import fields
 from transformers import PretrainedConfig
 
 from .validation import (
+    SavedAttributesMixin,
+    apply_aliases,
     check_bool,
     check_choice,
     check_common_options,
@@ -22,7 +24,7 @@ CELLS = ("lstm", "gru")
 ATTENTIONS = ("none", "dot", "scaled_dot", "general", "additive")
 
 
-class Seq2SeqLSTMConfig(PretrainedConfig):
+class Seq2SeqLSTMConfig(SavedAttributesMixin, PretrainedConfig):
     r"""Configuration of [`Seq2SeqLSTMModel`] and [`Seq2SeqLSTMForConditionalGeneration`].
 
     Every variant the book and the attention literature name is an option here, not a subclass.
@@ -65,6 +67,8 @@ class Seq2SeqLSTMConfig(PretrainedConfig):
 
     model_type = "seq2seq_lstm"
     keys_to_ignore_at_inference = ["cache"]
+    # the generation cache holds one recurrent state per decoder layer
+    attribute_map = {"num_hidden_layers": "num_decoder_layers"}
 
     vocab_size: int = 64
     embedding_size: int = 16
@@ -92,6 +96,7 @@ class Seq2SeqLSTMConfig(PretrainedConfig):
     is_encoder_decoder: bool = True
 
     def __post_init__(self, **kwargs):
+        apply_aliases(self, kwargs)
         reject_unknown_kwargs(type(self).__name__, kwargs, [f.name for f in fields(self)])
         check_common_options(self, kwargs)
         check_positive_int("vocab_size", self.vocab_size)

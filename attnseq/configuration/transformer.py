@@ -7,6 +7,8 @@ from dataclasses import fields
 from transformers import PretrainedConfig
 
 from .validation import (
+    SavedAttributesMixin,
+    apply_aliases,
     check_bool,
     check_choice,
     check_common_options,
@@ -21,7 +23,7 @@ ACTIVATIONS = ("relu", "gelu", "gelu_new", "silu", "tanh")
 POSITION_EMBEDDINGS = ("sinusoidal", "learned")
 
 
-class Seq2SeqTransformerConfig(PretrainedConfig):
+class Seq2SeqTransformerConfig(SavedAttributesMixin, PretrainedConfig):
     r"""Configuration of [`Seq2SeqTransformerModel`] and [`Seq2SeqTransformerForConditionalGeneration`].
 
     The defaults are the base model of the paper (post-norm, sinusoidal positions, embeddings scaled by
@@ -93,9 +95,7 @@ class Seq2SeqTransformerConfig(PretrainedConfig):
     is_encoder_decoder: bool = True
 
     def __post_init__(self, **kwargs):
-        for alias, name in self.attribute_map.items():  # e.g. hidden_size=... sets d_model
-            if alias in kwargs:
-                setattr(self, name, kwargs.pop(alias))
+        apply_aliases(self, kwargs)  # e.g. hidden_size=... sets d_model
         reject_unknown_kwargs(type(self).__name__, kwargs, [f.name for f in fields(self)])
         check_common_options(self, kwargs)
         for name in (

@@ -3,8 +3,10 @@ the value and what is allowed."""
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Iterable
+from dataclasses import fields
 
 import torch
 from transformers import GenerationConfig
@@ -37,16 +39,50 @@ def reject_unknown_kwargs(config_name: str, kwargs: dict, known: Iterable[str]) 
     allowed = _TRANSFORMERS_KEYS | set(GenerationConfig._get_default_generation_params())
     unknown = sorted(key for key in kwargs if key not in allowed)
     if unknown:
-        hint = ""
+        known = sorted(known)
+        suggestions = {key: difflib.get_close_matches(key, known, n=1, cutoff=0.6) for key in unknown}
+        hint = "".join(f" Did you mean {matches[0]!r} for {key!r}?" for key, matches in suggestions.items() if matches)
         if "model_type" in kwargs:
-            hint = (
+            hint += (
                 f" (The options were read as model_type={kwargs['model_type']!r}; if they come from a config.json "
                 "of another model family, its model_type is wrong.)"
             )
         raise ValueError(
             f"{config_name} got unknown option(s) {', '.join(map(repr, unknown))}; allowed options: "
-            f"{', '.join(sorted(known))}.{hint}"
+            f"{', '.join(known)}.{hint}"
         )
+
+
+def apply_aliases(config, kwargs: dict) -> None:
+    """Set the options that `config.attribute_map` aliases (e.g. `num_hidden_layers`) from `kwargs`, in place."""
+    for alias, name in config.attribute_map.items():
+        if alias in kwargs:
+            setattr(config, name, kwargs.pop(alias))
+
+
+class SavedAttributesMixin:
+    """`from_dict` (behind `from_pretrained`) that loads every attribute `save_pretrained` wrote.
+
+    The constructor refuses unknown keyword arguments, so that a misspelt option fails where it is typed. A
+    config object may still carry attributes set on it after construction (a user's note, a library's
+    setting); `save_pretrained` writes them to config.json, and this loads them back as attributes instead of
+    passing them to the constructor. Put it first among a config's bases.
+    """
+
+    @classmethod
+    def from_dict(cls, config_dict: dict, **kwargs):
+        known = (
+            {field.name for field in fields(cls)}
+            | _TRANSFORMERS_KEYS
+            | set(GenerationConfig._get_default_generation_params())
+            | set(cls.attribute_map)
+        )
+        extras = {key: value for key, value in config_dict.items() if key not in known}
+        loaded = super().from_dict({key: v for key, v in config_dict.items() if key not in extras}, **kwargs)
+        config = loaded[0] if isinstance(loaded, tuple) else loaded
+        for key, value in extras.items():
+            setattr(config, key, value)
+        return loaded
 
 
 def check_common_options(config, kwargs: dict) -> None:

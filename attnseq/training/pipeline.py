@@ -8,6 +8,7 @@ few decoded examples, save model, tokenizer, generation config, metrics and the 
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import re
@@ -279,6 +280,19 @@ class AttnseqTrainer(Seq2SeqTrainer):
     """`Seq2SeqTrainer` whose model card (also the one `push_to_hub` uploads) is attnseq's card."""
 
     card_kwargs: dict = {}
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **gen_kwargs):
+        """`Seq2SeqTrainer.prediction_step`, leaving the model's generation config as it was.
+
+        Seq2SeqTrainer fills every generation default into `model.generation_config` (`max_length=20` among
+        them), which the saved checkpoint would then carry: every later `generate(max_new_tokens=...)` would warn
+        that both lengths are set, and one without a length would stop after 20 tokens.
+        """
+        kept = copy.deepcopy(self.model.generation_config)
+        try:
+            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys, **gen_kwargs)
+        finally:
+            self.model.generation_config = kept
 
     def create_model_card(self, **kwargs) -> None:
         if self.is_world_process_zero():
