@@ -67,17 +67,31 @@ class SavedAttributesMixin:
     config object may still carry attributes set on it after construction (a user's note, a library's
     setting); `save_pretrained` writes them to config.json, and this loads them back as attributes instead of
     passing them to the constructor. Put it first among a config's bases.
+
+    Options of another attnseq family are not such attributes: a config.json whose `model_type` names the wrong
+    family is refused with the constructor's message, which says so.
     """
+
+    _families: list[type] = []
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        SavedAttributesMixin._families.append(cls)
 
     @classmethod
     def from_dict(cls, config_dict: dict, **kwargs):
+        own_fields = {field.name for field in fields(cls)}
         known = (
-            {field.name for field in fields(cls)}
+            own_fields
             | _TRANSFORMERS_KEYS
             | set(GenerationConfig._get_default_generation_params())
             | set(cls.attribute_map)
         )
         extras = {key: value for key, value in config_dict.items() if key not in known}
+        other_families = {field.name for other in cls._families if other is not cls for field in fields(other)}
+        foreign = {key: extras[key] for key in extras if key in other_families - own_fields}
+        if foreign:
+            reject_unknown_kwargs(cls.__name__, {**foreign, "model_type": config_dict.get("model_type")}, own_fields)
         loaded = super().from_dict({key: v for key, v in config_dict.items() if key not in extras}, **kwargs)
         config = loaded[0] if isinstance(loaded, tuple) else loaded
         for key, value in extras.items():
