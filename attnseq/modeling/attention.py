@@ -185,3 +185,27 @@ def local_window(
     sigma = width / 2.0
     gaussian = torch.exp(-(distance**2) / (2.0 * sigma * sigma))
     return mask, gaussian
+
+
+class LocalPWindow(nn.Module):
+    """Luong's local-p attention window (Luong et al. 2015, §3.2, eq. 9-10).
+
+    The decoder state h_t predicts an aligned source position p_t = start + (L - 1) · sigmoid(v_pᵀ tanh(W_p h_t))
+    inside the source's L real tokens (which begin at `start`); attention is then restricted to the positions
+    within `width` of p_t, and its weights are multiplied by a Gaussian centred there.
+    """
+
+    def __init__(self, hidden_size: int, width: int):
+        super().__init__()
+        self.width = width
+        self.position_proj = nn.Linear(hidden_size, hidden_size, bias=False)  # W_p
+        self.position_energy = nn.Linear(hidden_size, 1, bias=False)  # v_p
+
+    def forward(self, queries: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`queries` `(batch, tgt_len, hidden)` and the source mask `(batch, src_len)` (boolean, one run of real
+        tokens per row) -> the window mask and the Gaussian factor, both `(batch, tgt_len, src_len)`."""
+        lengths = mask.sum(1, keepdim=True).to(queries.dtype)
+        starts = mask.int().argmax(1, keepdim=True).to(queries.dtype)
+        fraction = torch.sigmoid(self.position_energy(torch.tanh(self.position_proj(queries)))).squeeze(-1)
+        centers = starts + (lengths - 1).clamp(min=0) * fraction  # (batch, tgt_len)
+        return local_window(centers, mask.size(1), self.width, queries.dtype)

@@ -23,7 +23,8 @@ from transformers import initialization as init
 from transformers.modeling_outputs import ModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
 
 from ..configuration.lstm import Seq2SeqLSTMConfig
-from .attention import build_score, local_window, masked_softmax, weighted_sum
+from .attention import LocalPWindow, build_score, masked_softmax, weighted_sum
+from .input_feeding_training import input_feeding_training_loop
 from .inputs import (
     check_batch_size,
     check_contiguous,
@@ -31,7 +32,7 @@ from .inputs import (
     normalize_attention_mask,
 )
 from .loading import CheckpointLoadingMixin
-from .loop_gradients import LoopLinear
+from .rnn import ReadingOrder, RNNState, StackedRNN, make_rnn, run_rnn
 from .seq2seq import (
     Seq2SeqLMMixin,
     Seq2SeqVocabularyMixin,
@@ -40,8 +41,6 @@ from .seq2seq import (
     renamed_cache_argument,
     seq2seq_loss,
 )
-
-RNNState = tuple[torch.Tensor, torch.Tensor | None]  # (h, c) of one layer, each (batch, hidden); c is None for GRU
 
 
 @dataclass
@@ -119,119 +118,6 @@ class Seq2SeqLSTMCache:
         return [True] * len(self.states)
 
 
-def _make_rnn(cell: str, input_size: int, hidden_size: int) -> nn.RNNBase:
-    rnn_class = nn.LSTM if cell == "lstm" else nn.GRU
-    return rnn_class(input_size, hidden_size, num_layers=1, batch_first=True)
-
-
-def run_rnn(rnn: nn.RNNBase, inputs: torch.Tensor, state=None):
-    """`rnn(inputs, state)` for a fused `nn.LSTM`/`nn.GRU`, in float32 under CPU autocast.
-
-    oneDNN's fused recurrent kernel has no bfloat16 form on CPUs without native bfloat16 (AVX2-only machines
-    raise "could not create a primitive descriptor for the LSTM forward propagation primitive"), so under CPU
-    autocast the recurrence always runs in float32, on every CPU alike; the layers around it keep autocast.
-    """
-    if inputs.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
-        with torch.autocast("cpu", enabled=False):
-            if state is not None:
-                state = tuple(t.float() for t in state) if isinstance(state, tuple) else state.float()
-            return rnn(inputs.float(), state)
-    return rnn(inputs, state)
-
-
-def _to_torch_state(state: RNNState):
-    """`(h, c)` of shape `(batch, hidden)` -> the `(1, batch, hidden)` layout of a one-layer torch RNN."""
-    h, c = state
-    return h.unsqueeze(0) if c is None else (h.unsqueeze(0), c.unsqueeze(0))
-
-
-def _from_torch_state(state) -> RNNState:
-    h, c = state if isinstance(state, tuple) else (state, None)
-    return h.squeeze(0), None if c is None else c.squeeze(0)
-
-
-def _source_permutation(mask: torch.Tensor, reverse: bool) -> torch.Tensor:
-    """Permutation that moves each row's real tokens to the front (reversed if `reverse`).
-
-    Args:
-        mask: `(batch, src_len)` boolean; the real tokens of a row must be contiguous (right or
-            left padding).
-
-    Returns:
-        `(batch, src_len)` indices: position j of the permuted row reads original position perm[j].
-        The j-th real token of the permuted row is original token start + j (or start + L - 1 - j
-        reversed); the padding positions follow in their original order.
-    """
-    batch, src_len = mask.shape
-    lengths = mask.sum(1, keepdim=True)
-    starts = mask.int().argmax(1, keepdim=True)
-    j = torch.arange(src_len, device=mask.device).expand(batch, -1)
-    real = starts + (lengths - 1 - j if reverse else j)
-    k = j - lengths  # k-th padding position: before the real span, or after it
-    pad = torch.where(k < starts, k, k + lengths)
-    return torch.where(j < lengths, real, pad)
-
-
-def _gather_time(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """`x[b, index[b, j]]` for `x` `(batch, seq, features)` and `index` `(batch, seq)`."""
-    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.size(-1)))
-
-
-class Seq2SeqLSTMStack(nn.Module):
-    """The decoder's stacked single-layer RNNs, with dropout between layers and optional residual
-    connections (DL from Scratch 2, §8.4.3): one fused `nn.LSTM`/`nn.GRU` call per layer."""
-
-    def __init__(self, config: Seq2SeqLSTMConfig, input_size: int, num_layers: int):
-        super().__init__()
-        self.layers = nn.ModuleList(
-            _make_rnn(config.cell, input_size if i == 0 else config.hidden_size, config.hidden_size)
-            for i in range(num_layers)
-        )
-        self.residual = config.residual
-        self.dropout = nn.Dropout(config.dropout)
-
-    def forward(self, inputs: torch.Tensor, states: list[RNNState]):
-        """Run every layer from `states`.
-
-        Args:
-            inputs: `(batch, seq_len, input_size)`.
-            states: per layer `(h, c)` of shape `(batch, hidden)` (c is None for GRU).
-
-        Returns:
-            `(outputs, final_states, layer_outputs)`: the top layer's output `(batch, seq_len, hidden)`,
-            each layer's final `(h, c)`, and every layer's output.
-        """
-        x, finals, layer_outputs = inputs, [], []
-        for i, rnn in enumerate(self.layers):
-            layer_input = x if i == 0 else self.dropout(x)
-            if layer_input.size(1) == 1:
-                final = _single_step(rnn, layer_input[:, 0], states[i])
-                y = final[0].unsqueeze(1)
-            else:
-                y, final = run_rnn(rnn, layer_input, _to_torch_state(states[i]))
-                final = _from_torch_state(final)
-            if self.residual and i > 0:
-                y = y + x
-            finals.append(final)
-            layer_outputs.append(y)
-            x = y
-        return x, finals, layer_outputs
-
-
-def _single_step(rnn: nn.RNNBase, inputs: torch.Tensor, state: RNNState) -> RNNState:
-    """One time step of a one-layer `nn.LSTM`/`nn.GRU` with its own weights: `(batch, input)` -> `(h, c)`.
-
-    The same equations as `rnn` over a sequence of length one, through the cell kernel: a whole-sequence
-    call prepares its weights for the fused kernel on every call, which costs several times the step itself
-    when the decoder runs one token at a time (generation, input feeding).
-    """
-    h, c = state
-    weights = (rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0)
-    if c is None:
-        return torch.gru_cell(inputs, h, *weights), None
-    return torch.lstm_cell(inputs, (h, c), *weights)
-
-
 class Seq2SeqLSTMEncoder(nn.Module):
     """Embeds the source and runs the (bidirectional, stacked) RNN over it (the book's `Encoder`).
 
@@ -247,9 +133,9 @@ class Seq2SeqLSTMEncoder(nn.Module):
         self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=config.pad_token_id)
         size = config.hidden_size // 2 if config.bidirectional_encoder else config.hidden_size
         inputs = [config.embedding_size] + [config.hidden_size] * (config.num_encoder_layers - 1)
-        self.layers = nn.ModuleList(_make_rnn(config.cell, n, size) for n in inputs)
+        self.layers = nn.ModuleList(make_rnn(config.cell, n, size) for n in inputs)
         self.reverse_layers = (
-            nn.ModuleList(_make_rnn(config.cell, n, size) for n in inputs) if config.bidirectional_encoder else None
+            nn.ModuleList(make_rnn(config.cell, n, size) for n in inputs) if config.bidirectional_encoder else None
         )
         self.dropout = nn.Dropout(config.dropout)
 
@@ -278,7 +164,7 @@ class Seq2SeqLSTMEncoder(nn.Module):
         check_token_ids("input_ids", input_ids, self.config.vocab_size)
         attention_mask = normalize_attention_mask(attention_mask, input_ids)
         check_contiguous(attention_mask)
-        order = _ReadingOrder(attention_mask, self.config.reverse_source)
+        order = ReadingOrder(attention_mask, self.config.reverse_source)
         batch = input_ids.size(0)
         last = (order.lengths - 1).clamp(min=0)  # an empty source keeps the state after one padding step
         rows = torch.arange(batch, device=input_ids.device)
@@ -308,53 +194,15 @@ class Seq2SeqLSTMEncoder(nn.Module):
         )
 
 
-class _ReadingOrder:
-    """The order in which the encoder reads each source row, and the way back to source order.
-
-    The forward RNN reads each row's real tokens first (reversed with `reverse_source`), so that one fused call
-    per layer serves a padded batch: padding comes after every real token and cannot change a real state. The
-    backward direction reads each row's real tokens from the other end, padding behind them again.
-    """
-
-    def __init__(self, mask: torch.Tensor, reverse: bool):
-        """`mask`: `(batch, src_len)` boolean, each row's real tokens contiguous."""
-        batch, src_len = mask.shape
-        self.mask, self.reverse = mask, reverse
-        self.lengths = mask.sum(1)
-        self.padded = bool((self.lengths < src_len).any())
-        if self.padded:
-            self.permutation = _source_permutation(mask, reverse)
-            self.inverse = torch.empty_like(self.permutation).scatter_(
-                1, self.permutation, torch.arange(src_len, device=mask.device).expand(batch, -1)
-            )
-            real = torch.arange(src_len, device=mask.device) < self.lengths[:, None]
-            self.backward_order = _source_permutation(real, reverse=True)
-
-    def to_reading(self, t: torch.Tensor) -> torch.Tensor:
-        """`(batch, src_len, features)` in source order -> in reading order."""
-        if self.padded:
-            return _gather_time(t, self.permutation)
-        return t.flip(1) if self.reverse else t
-
-    def to_source(self, t: torch.Tensor) -> torch.Tensor:
-        """`(batch, src_len, features)` in reading order -> in source order, zeros at padding positions."""
-        if self.padded:
-            return _gather_time(t, self.inverse).masked_fill(~self.mask.unsqueeze(-1), 0.0)
-        return t.flip(1) if self.reverse else t
-
-    def backward(self, rnn: nn.RNNBase, layer_input: torch.Tensor) -> torch.Tensor:
-        """Run the backward-direction `rnn` over `layer_input` `(batch, src_len, features)` (reading order) and
-        return its outputs in reading order: position j holds the state after reading the row from its end to j."""
-        if self.padded:
-            return _gather_time(run_rnn(rnn, _gather_time(layer_input, self.backward_order))[0], self.backward_order)
-        return run_rnn(rnn, layer_input.flip(1))[0].flip(1)
-
-
 class Seq2SeqLSTMDecoder(nn.Module):
     """The book's `AttentionDecoder`/`PeekyDecoder`: an RNN over the target plus attention over ``hs``.
 
-    Produces the vector the output layer reads: ``[context; h]`` (+ the encoder summary with peeky),
-    or Luong's attentional vector tanh(W_c [context; h]) with `attentional_size`.
+    `forward_step` is the whole decoder in the book's order: input → RNN → attention → output features. Each
+    step's input is the target token's embedding, plus Luong's previous attentional vector (`input_feeding`) and
+    the encoder summary (`peeky`); the output layer reads ``[context; h]`` (+ the summary with peeky), or the
+    attentional vector tanh(W_c [context; h]) with `attentional_size`. `forward` runs it over a whole target:
+    in one call without input feeding (one fused RNN call per layer, the attention as batched products), step
+    by step with it.
     """
 
     def __init__(self, config: Seq2SeqLSTMConfig):
@@ -367,35 +215,32 @@ class Seq2SeqLSTMDecoder(nn.Module):
             input_size += config.output_features
         if config.peeky:
             input_size += hidden
-        self.rnn = Seq2SeqLSTMStack(config, input_size, config.num_decoder_layers)
+        self.rnn = StackedRNN(config, input_size, config.num_decoder_layers)
         self.dropout = nn.Dropout(config.dropout)
         self.score = build_score(config.attention, hidden) if config.attention != "none" else None
-        if config.attention_window is not None:
-            # Luong's local-p: p_t = start + (L - 1) * sigmoid(v_pᵀ tanh(W_p h_t))  (eq. 9)
-            self.position_proj = nn.Linear(hidden, hidden, bias=False)
-            self.position_energy = nn.Linear(hidden, 1, bias=False)
+        self.local_window = (
+            LocalPWindow(hidden, config.attention_window) if config.attention_window is not None else None
+        )
         concat_size = hidden * (1 + (config.attention != "none") + config.peeky)
         self.attentional_proj = (
             nn.Linear(concat_size, config.attentional_size, bias=False) if config.attentional_size else None
         )
 
-    def initial_state(self, encoder_outputs: Seq2SeqLSTMEncoderOutput) -> list[RNNState]:
-        """Decoder layer i starts from encoder layer i's final h (the top one if the encoder has fewer)
-        and, as in the book, a zero LSTM cell state."""
-        num_encoder_layers = encoder_outputs.final_hidden.size(1)
+    def start_cache(self, encoder_outputs: Seq2SeqLSTMEncoderOutput) -> Seq2SeqLSTMCache:
+        """The state before the first target token: per-source tensors are computed here, once.
+
+        Decoder layer i starts from encoder layer i's final h (the top one if the encoder has fewer) and, as in
+        the book, a zero LSTM cell state; the first attentional vector fed back is zero.
+        """
+        hs, final = encoder_outputs.last_hidden_state, encoder_outputs.final_hidden
         states = []
         for i in range(self.config.num_decoder_layers):
-            h = encoder_outputs.final_hidden[:, min(i, num_encoder_layers - 1)]
+            h = final[:, min(i, final.size(1) - 1)]
             states.append((h, torch.zeros_like(h) if self.config.cell == "lstm" else None))
-        return states
-
-    def start_cache(self, encoder_outputs: Seq2SeqLSTMEncoderOutput) -> Seq2SeqLSTMCache:
-        """The state before the first target token: per-source tensors are computed here, once."""
-        hs = encoder_outputs.last_hidden_state
         feed = hs.new_zeros(hs.size(0), self.config.output_features) if self.config.input_feeding else None
         keys = self.score.prepare_keys(hs) if self.score is not None else None
-        summary = encoder_outputs.final_hidden[:, -1] if self.config.peeky else None
-        return Seq2SeqLSTMCache(self.initial_state(encoder_outputs), feed, keys, summary)
+        summary = final[:, -1] if self.config.peeky else None  # the top layer's final state
+        return Seq2SeqLSTMCache(states, feed, keys, summary)
 
     def forward(
         self,
@@ -419,138 +264,84 @@ class Seq2SeqLSTMDecoder(nn.Module):
             every decoder layer's outputs.
         """
         embeddings = self.dropout(self.embed_tokens(input_ids))  # (batch, tgt, emb)
+        hs, mask = encoder_hidden_states, encoder_attention_mask
         steps = embeddings.size(1)
-        summary = None
-        if self.config.peeky:
-            summary = cache.summary.unsqueeze(1).expand(-1, steps, -1)
-        if self.config.input_feeding:
-            features, weights, layer_outputs = self._step_loop(
-                embeddings, summary, encoder_hidden_states, encoder_attention_mask, cache
-            )
+        if not self.config.input_feeding or steps == 1:
+            features, weights, layer_outputs = self.forward_step(embeddings, hs, mask, cache)
+        elif torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters()):
+            summary = self._peeky_summary(cache, steps)
+            features, weights, layer_outputs = input_feeding_training_loop(self, embeddings, summary, hs, mask, cache)
         else:
-            rnn_input = embeddings if summary is None else torch.cat([embeddings, summary], dim=-1)
-            outputs, cache.states, layer_outputs = self.rnn(rnn_input, cache.states)
-            features, weights = self._attend(
-                outputs, summary, encoder_hidden_states, encoder_attention_mask, cache.keys
-            )
-        cache.seen_tokens += steps
+            features, weights, layer_outputs = self.step_by_step(embeddings, hs, mask, cache)
         hidden_states = (embeddings, *layer_outputs) if output_hidden_states else None
         return features, weights, hidden_states
 
-    def _step_loop(self, embeddings, summary, hs, mask, cache):
-        """Input feeding: step t reads the attentional vector of step t-1 (Luong et al. 2015, §3.3).
+    def forward_step(
+        self, embeddings: torch.Tensor, hs: torch.Tensor, mask: torch.Tensor, cache: Seq2SeqLSTMCache
+    ) -> tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor]]:
+        """One decoder step (or, without input feeding, several at once), advancing `cache` in place.
 
-        With gradients and more than one step this runs `_step_loop_for_training`, the same arithmetic with
-        fewer, larger weight-gradient products; this plain loop is the reference it is tested against.
+        Args:
+            embeddings: `(batch, steps, embedding_size)` the target tokens' vectors; `steps` is 1 with input feeding,
+                whose next input needs this step's output.
+            hs: `(batch, src_len, hidden)` encoder states; mask: `(batch, src_len)` boolean, True for real tokens.
+            cache: the recurrent state, the last attentional vector and the per-source tensors.
+
+        Returns:
+            `(features, weights, layer_outputs)`: the output layer's input `(batch, steps, output_features)`, the
+            attention weights `(batch, steps, src_len)` (None without attention) and every layer's outputs
+            `(batch, steps, hidden)`.
         """
-        if embeddings.size(1) > 1 and torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters()):
-            return self._step_loop_for_training(embeddings, summary, hs, mask, cache)
-        return self._reference_step_loop(embeddings, summary, hs, mask, cache)
+        steps = embeddings.size(1)
+        summary = self._peeky_summary(cache, steps)
+        parts = [embeddings]
+        if self.config.input_feeding:
+            parts.append(cache.feed.unsqueeze(1))  # (batch, 1, output_features): the previous attentional vector
+        if summary is not None:
+            parts.append(summary)
+        outputs, cache.states, layer_outputs = self.rnn(torch.cat(parts, dim=-1), cache.states)
+        features, weights = self._attend(outputs, summary, hs, mask, cache.keys)
+        if self.config.input_feeding:
+            cache.feed = features[:, -1]
+        cache.seen_tokens += steps
+        return features, weights, layer_outputs
 
-    def _reference_step_loop(self, embeddings, summary, hs, mask, cache):
-        """One `Seq2SeqLSTMStack` call and one `_attend` call per target step."""
-        features, weights, layer_outputs = [], [], []
-        for t in range(embeddings.size(1)):
-            parts = [embeddings[:, t], cache.feed] + ([summary[:, t]] if summary is not None else [])
-            outputs, cache.states, step_layers = self.rnn(torch.cat(parts, dim=-1).unsqueeze(1), cache.states)
-            step_summary = None if summary is None else summary[:, t : t + 1]
-            step_features, step_weights = self._attend(outputs, step_summary, hs, mask, cache.keys)
-            cache.feed = step_features[:, 0]
-            features.append(step_features)
-            weights.append(step_weights)
-            layer_outputs.append(step_layers)
-        layer_outputs = [torch.cat(per_layer, dim=1) for per_layer in zip(*layer_outputs)]
-        return torch.cat(features, dim=1), torch.cat(weights, dim=1), layer_outputs
+    def step_by_step(
+        self, embeddings: torch.Tensor, hs: torch.Tensor, mask: torch.Tensor, cache: Seq2SeqLSTMCache
+    ) -> tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor]]:
+        """`forward_step` once per step of `embeddings` `(batch, steps, embedding_size)`; returns as it does."""
+        per_step = [self.forward_step(embeddings[:, t : t + 1], hs, mask, cache) for t in range(embeddings.size(1))]
+        features, weights, layer_outputs = zip(*per_step)
+        return torch.cat(features, dim=1), torch.cat(weights, dim=1), [torch.cat(o, dim=1) for o in zip(*layer_outputs)]
 
-    def _step_loop_for_training(self, embeddings, summary, hs, mask, cache):
-        """`_reference_step_loop` for a backward pass: the recurrent and attentional weights get their gradients
-        in one product each after the loop (`LoopLinear`), and the embedding and peeky columns of the first
-        layer's input weight are applied to all steps at once before it.
-
-        Args and returns as `_reference_step_loop`: embeddings `(batch, steps, emb)`, summary `(batch, steps,
-        hidden)` or None.
-        """
-        batch, steps, embedding_size = embeddings.shape
-        lstm = self.config.cell == "lstm"
-        feed_size = self.config.output_features
-
-        def per_step(bias: torch.Tensor) -> torch.Tensor:  # (out,) -> (steps, batch, out)
-            return bias.expand(steps, batch, -1)
-
-        layers = []  # per layer: LoopLinear for the input (and hidden) gates, and one for the hidden gates (GRU)
-        for i, rnn in enumerate(self.rnn.layers):
-            w_ih, w_hh, b_ih, b_hh = rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0
-            # LSTM gates = W_ih x + b_ih + W_hh h + b_hh; a GRU keeps the hidden part apart, for
-            # n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
-            bias = b_ih + b_hh if lstm else b_ih
-            if i == 0:  # input [embedding; feed; summary]: only the feed is known step by step
-                known = embeddings if summary is None else torch.cat([embeddings, summary], dim=-1)
-                w_known = torch.cat([w_ih[:, :embedding_size], w_ih[:, embedding_size + feed_size :]], dim=1)
-                input_biases = nn.functional.linear(known.transpose(0, 1), w_known, bias)  # (steps, batch, gates)
-                w_step = w_ih[:, embedding_size : embedding_size + feed_size]
-            else:
-                input_biases, w_step = per_step(bias), w_ih
-            if lstm:
-                layers.append((LoopLinear(input_biases, [w_step, w_hh]), None))
-            else:
-                layers.append((LoopLinear(input_biases, [w_step]), LoopLinear(per_step(b_hh), [w_hh])))
-        projection = None
-        if self.attentional_proj is not None:
-            weight = self.attentional_proj.weight
-            projection = LoopLinear(weight.new_zeros(1, 1, 1).expand(steps, batch, weight.size(0)), [weight])
-
-        states = list(cache.states)
-        features, weights, layer_outputs = [], [], [[] for _ in layers]
-        for t in range(steps):
-            x = cache.feed
-            for i, (gates, hidden_gates) in enumerate(layers):
-                layer_input = x if i == 0 else self.rnn.dropout(x)
-                h, c = states[i]
-                if lstm:
-                    in_gate, forget_gate, cell_gate, out_gate = gates.step(t, layer_input, h).chunk(4, dim=1)
-                    c = torch.sigmoid(forget_gate) * c + torch.sigmoid(in_gate) * torch.tanh(cell_gate)
-                    h = torch.sigmoid(out_gate) * torch.tanh(c)
-                else:
-                    input_r, input_z, input_n = gates.step(t, layer_input).chunk(3, dim=1)
-                    hidden_r, hidden_z, hidden_n = hidden_gates.step(t, h).chunk(3, dim=1)
-                    reset = torch.sigmoid(input_r + hidden_r)
-                    update = torch.sigmoid(input_z + hidden_z)
-                    h = (1 - update) * torch.tanh(input_n + reset * hidden_n) + update * h
-                states[i] = (h, c)
-                y = h + x if self.rnn.residual and i > 0 else h
-                layer_outputs[i].append(y.unsqueeze(1))
-                x = y
-            step_summary = None if summary is None else summary[:, t : t + 1]
-            project = None if projection is None else (lambda v, t=t: projection.step(t, v[:, 0]).unsqueeze(1))
-            step_features, step_weights = self._attend(x.unsqueeze(1), step_summary, hs, mask, cache.keys, project)
-            cache.feed = step_features[:, 0]
-            features.append(step_features)
-            weights.append(step_weights)
-        cache.states = states
-        layer_outputs = [torch.cat(per_layer, dim=1) for per_layer in layer_outputs]
-        return torch.cat(features, dim=1), torch.cat(weights, dim=1), layer_outputs
+    def _peeky_summary(self, cache: Seq2SeqLSTMCache, steps: int) -> torch.Tensor | None:
+        """Peeky: the encoder summary `(batch, steps, hidden)` every step reads (None without peeky)."""
+        return None if cache.summary is None else cache.summary.unsqueeze(1).expand(-1, steps, -1)
 
     def _attend(self, outputs, summary, hs, mask, keys, project=None):
-        """Attention over ``hs`` and the output-layer input for decoder outputs `(batch, tgt, hidden)`.
+        """Attention over ``hs`` and the output-layer input, for decoder outputs `(batch, steps, hidden)`.
 
-        `project` replaces `attentional_proj` (the training step loop passes its `LoopLinear` step).
+        Args:
+            outputs: `(batch, steps, hidden)` the top decoder layer's states h.
+            summary: `(batch, steps, hidden)` the peeky summary, or None.
+            hs: `(batch, src_len, hidden)`; mask: `(batch, src_len)` boolean; keys: `hs` as the score prepared it.
+            project: replaces `attentional_proj` (the input-feeding training loop passes its `LoopLinear` step).
+
+        Returns:
+            `(features, weights)`: `[context; h (; summary)]` or tanh(W_c [...]) `(batch, steps, output_features)`,
+            and the weights `(batch, steps, src_len)` or None.
         """
         parts, weights = [outputs], None
         if self.score is not None:
-            scores = self.score(outputs, keys)  # (batch, tgt, src)
-            attend = mask.unsqueeze(1)
-            gaussian = None
-            if self.config.attention_window is not None:
-                lengths = mask.sum(1, keepdim=True).to(outputs.dtype)
-                starts = mask.int().argmax(1, keepdim=True).to(outputs.dtype)
-                fraction = torch.sigmoid(self.position_energy(torch.tanh(self.position_proj(outputs)))).squeeze(-1)
-                centers = starts + (lengths - 1).clamp(min=0) * fraction  # (batch, tgt)
-                window, gaussian = local_window(centers, hs.size(1), self.config.attention_window, outputs.dtype)
+            scores = self.score(outputs, keys)  # (batch, steps, src)
+            attend, gaussian = mask.unsqueeze(1), None
+            if self.local_window is not None:
+                window, gaussian = self.local_window(outputs, mask)
                 attend = attend & window
             weights = masked_softmax(scores, attend)
             if gaussian is not None:
                 weights = weights * gaussian  # Luong et al. 2015, eq. 10
-            parts.insert(0, weighted_sum(weights, hs))  # the context, (batch, tgt, hidden)
+            parts.insert(0, weighted_sum(weights, hs))  # the context, (batch, steps, hidden)
         if summary is not None:
             parts.append(summary)
         features = torch.cat(parts, dim=-1)

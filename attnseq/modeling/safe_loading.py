@@ -56,38 +56,55 @@ def check_safetensors_checkpoint(pretrained_model_name_or_path, **kwargs) -> Non
 
     if os.path.isfile(path):
         if not path.endswith((".safetensors", ".safetensors.index.json")):
-            raise _refusal(path, os.path.basename(path)) if path.endswith(PICKLE_SUFFIXES) else OSError(
-                f"{path} is not a safetensors weights file; attnseq loads weights from safetensors only."
+            raise (
+                _refusal(path, os.path.basename(path))
+                if path.endswith(PICKLE_SUFFIXES)
+                else OSError(f"{path} is not a safetensors weights file; attnseq loads weights from safetensors only.")
             )
         return
     if os.path.isdir(path):
         folder = os.path.join(path, subfolder) if subfolder else path
         if any(os.path.isfile(os.path.join(folder, name)) for name in safe_names):
             return
-        found = [name for name in sorted(os.listdir(folder)) if name.endswith(PICKLE_SUFFIXES)] if os.path.isdir(
-            folder
-        ) else []
+        found = (
+            [name for name in sorted(os.listdir(folder)) if name.endswith(PICKLE_SUFFIXES)]
+            if os.path.isdir(folder)
+            else []
+        )
         if found:
             raise _refusal(f"The folder {folder}", found[0])
         raise OSError(
             f"The folder {folder} has no {safe_names[0]} (nor {safe_names[1]}); nothing to load weights from."
         )
 
-    download = {key: kwargs[key] for key in ("revision", "token", "cache_dir", "local_files_only", "proxies",
-                                             "force_download") if kwargs.get(key) is not None}
+    download = {
+        key: kwargs[key]
+        for key in ("revision", "token", "cache_dir", "local_files_only", "proxies", "force_download")
+        if kwargs.get(key) is not None
+    }
     for name in safe_names:
-        resolved = cached_file(path, name, subfolder=subfolder, _raise_exceptions_for_missing_entries=False,
-                               _raise_exceptions_for_gated_repo=False, **download)
+        resolved = cached_file(
+            path,
+            name,
+            subfolder=subfolder,
+            _raise_exceptions_for_missing_entries=False,
+            _raise_exceptions_for_gated_repo=False,
+            **download,
+        )
         if resolved is not None:
             return
-    has_file_kwargs = {key: download[key] for key in ("revision", "token", "cache_dir", "local_files_only", "proxies")
-                       if key in download}
+    has_file_kwargs = {
+        key: download[key]
+        for key in ("revision", "token", "cache_dir", "local_files_only", "proxies")
+        if key in download
+    }
     revision = f" at revision {download['revision']!r}" if "revision" in download else ""
     for name in pickle_names:
         if has_file(path, f"{subfolder}/{name}" if subfolder else name, **has_file_kwargs):
             raise _refusal(f"The repo {path}{revision}", name)
-    raise OSError(f"The repo {path}{revision} has no {safe_names[0]} (nor {safe_names[1]}); nothing to load weights "
-                  "from.")
+    raise OSError(
+        f"The repo {path}{revision} has no {safe_names[0]} (nor {safe_names[1]}); nothing to load weights from."
+    )
 
 
 class SafetensorsOnlyMixin:

@@ -113,6 +113,24 @@ class Seq2SeqLMMixin:
     # `generate(cache_implementation=...)` values the family supports (None: its own default cache).
     supported_cache_implementations: tuple[str | None, ...] = (None,)
 
+    def prepare_inputs_for_generation(
+        self, input_ids: torch.LongTensor, next_sequence_length=None, cache=None, **kwargs
+    ):
+        """`GenerationMixin.prepare_inputs_for_generation`, feeding a cache passed in only the tokens it has not read.
+
+        `generate(decoder_input_ids=sequences, cache=cache)` continues a generation from the cache and sequences an
+        earlier call returned. transformers decides which of the `(batch, length)` decoder tokens are new by the
+        length of `attention_mask`, which for an encoder-decoder is the source's; so on that first call the decoder
+        would re-read the tokens the cache already holds. A prefix no longer than the cache is taken to be only the
+        new tokens, as transformers takes it.
+        """
+        seen = cache.get_seq_length() if cache is not None else 0
+        if next_sequence_length is None and 0 < seen < input_ids.size(1):
+            next_sequence_length = input_ids.size(1) - seen
+        return super().prepare_inputs_for_generation(
+            input_ids, next_sequence_length=next_sequence_length, cache=cache, **kwargs
+        )
+
     def generate(self, inputs: torch.Tensor | None = None, generation_config=None, **kwargs):
         """`GenerationMixin.generate`, with `max_length` `DEFAULT_MAX_LENGTH` (within the position limit) where
         neither the call, its `generation_config` nor the model's generation config sets a length.

@@ -161,3 +161,32 @@ def test_the_variants_cover_every_lstm_option_value():
         for value in values:
             assert (name, value) in seen, f"no variant decodes with {name}={value!r}"
     assert len(variants) == 72
+
+
+@pytest.mark.parametrize(
+    ("family", "options"),
+    [
+        ("lstm", {}),
+        ("lstm", {"input_feeding": True, "peeky": True, "num_decoder_layers": 2}),
+        ("lstm", {"cell": "gru", "attention": "none"}),
+        ("transformer", TRANSFORMER_VARIANTS[0]),
+        ("transformer", TRANSFORMER_VARIANTS[-1]),
+    ],
+    ids=lambda value: value if isinstance(value, str) else variant_id(value),
+)
+def test_generate_continues_from_a_returned_cache(family, options):
+    """Greedy search in two calls, the second starting from the cache and sequences the first returned, equals one
+    uninterrupted call, scores included."""
+    model = build(family, options)
+    ids, mask = padded_sources()
+    # no generated padding: generate() would mask a pad id inside the continued prompt
+    settings = {"attention_mask": mask, "do_sample": False, "return_dict_in_generate": True, "output_scores": True,
+                "suppress_tokens": [PAD]}  # fmt: skip
+    whole = model.generate(ids, max_new_tokens=6, min_new_tokens=6, **settings)
+    first = model.generate(ids, max_new_tokens=3, min_new_tokens=3, **settings)
+    assert first.cache is not None and first.cache.get_seq_length() == 3
+    rest = model.generate(
+        ids, decoder_input_ids=first.sequences, cache=first.cache, max_new_tokens=3, min_new_tokens=3, **settings
+    )
+    assert torch.equal(rest.sequences, whole.sequences)
+    torch.testing.assert_close(torch.stack(first.scores + rest.scores), torch.stack(whole.scores))

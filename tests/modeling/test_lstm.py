@@ -129,7 +129,9 @@ def test_forward_without_use_cache_leaves_the_callers_cache_alone():
     assert all(torch.equal(h, b) for (h, _), b in zip(cache.states, before))
 
 
-@pytest.mark.parametrize("options", [{"attention": "dot"}, {"attention": "additive", "input_feeding": True}], ids=variant_id)
+@pytest.mark.parametrize(
+    "options", [{"attention": "dot"}, {"attention": "additive", "input_feeding": True}], ids=variant_id
+)
 def test_beam_search_with_one_beam_is_greedy(options):
     model = tiny_model(**options)
     sources, mask = random_sources([6, 4, 2])
@@ -145,7 +147,9 @@ def sequence_log_prob(model, source, tokens):
     return torch.log_softmax(logits, -1).gather(-1, tokens[:, 1:, None]).sum().item()
 
 
-@pytest.mark.parametrize("options", [{"attention": "general"}, {"attention": "dot", "input_feeding": True, "peeky": True}], ids=variant_id)
+@pytest.mark.parametrize(
+    "options", [{"attention": "general"}, {"attention": "dot", "input_feeding": True, "peeky": True}], ids=variant_id
+)
 def test_beam_search_finds_sequences_at_least_as_likely_as_greedy(options):
     model = tiny_model(seed=3, **options)
     sources, _ = random_sources([5, 6, 3, 7], seed=1)
@@ -160,8 +164,14 @@ def test_generation_options():
     model = tiny_model(attention="additive")
     sources, mask = random_sources([5, 3])
     beams = model.generate(
-        sources, attention_mask=mask, num_beams=4, num_return_sequences=3, max_new_tokens=7,
-        length_penalty=0.5, early_stopping=True, no_repeat_ngram_size=2,
+        sources,
+        attention_mask=mask,
+        num_beams=4,
+        num_return_sequences=3,
+        max_new_tokens=7,
+        length_penalty=0.5,
+        early_stopping=True,
+        no_repeat_ngram_size=2,
     )
     assert beams.shape[0] == 6
     for row in beams:
@@ -169,11 +179,27 @@ def test_generation_options():
         bigrams = list(zip(tokens, tokens[1:]))
         assert len(bigrams) == len(set(bigrams))
     torch.manual_seed(0)
-    sampled = model.generate(sources, attention_mask=mask, do_sample=True, top_k=5, top_p=0.9, temperature=0.7,
-                             max_new_tokens=7, num_return_sequences=2)
+    sampled = model.generate(
+        sources,
+        attention_mask=mask,
+        do_sample=True,
+        top_k=5,
+        top_p=0.9,
+        temperature=0.7,
+        max_new_tokens=7,
+        num_return_sequences=2,
+    )
     torch.manual_seed(0)
-    again = model.generate(sources, attention_mask=mask, do_sample=True, top_k=5, top_p=0.9, temperature=0.7,
-                           max_new_tokens=7, num_return_sequences=2)
+    again = model.generate(
+        sources,
+        attention_mask=mask,
+        do_sample=True,
+        top_k=5,
+        top_p=0.9,
+        temperature=0.7,
+        max_new_tokens=7,
+        num_return_sequences=2,
+    )
     assert sampled.shape[0] == 4 and torch.equal(sampled, again)
     at_least = model.generate(sources, attention_mask=mask, min_new_tokens=6, max_new_tokens=6, do_sample=False)
     assert at_least.shape[1] == 7 and not (at_least[:, 1:6] == EOS).any()
@@ -182,8 +208,13 @@ def test_generation_options():
 def test_cross_attentions_shape_and_sum():
     model = tiny_model(attention="dot")
     sources, mask = random_sources([6, 4])
-    out = model(input_ids=sources, attention_mask=mask, decoder_input_ids=torch.randint(3, VOCAB, (2, 5)),
-                output_attentions=True, output_hidden_states=True)
+    out = model(
+        input_ids=sources,
+        attention_mask=mask,
+        decoder_input_ids=torch.randint(3, VOCAB, (2, 5)),
+        output_attentions=True,
+        output_hidden_states=True,
+    )
     (weights,) = out.cross_attentions
     assert weights.shape == (2, 1, 5, 6)
     torch.testing.assert_close(weights.sum(-1), torch.ones(2, 1, 5))
@@ -216,14 +247,44 @@ def test_tied_embeddings_share_storage_and_survive_save_load(tmp_path):
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda m: m(input_ids=torch.tensor([[3, VOCAB]]), decoder_input_ids=torch.tensor([[BOS]])), "input_ids contains token id 17"),
-        (lambda m: m(input_ids=torch.tensor([[3, -1]]), decoder_input_ids=torch.tensor([[BOS]])), "outside the vocabulary"),
-        (lambda m: m(input_ids=torch.tensor([[3, 4]]), decoder_input_ids=torch.tensor([[99]])), "decoder_input_ids contains"),
+        (
+            lambda m: m(input_ids=torch.tensor([[3, VOCAB]]), decoder_input_ids=torch.tensor([[BOS]])),
+            "input_ids contains token id 17",
+        ),
+        (
+            lambda m: m(input_ids=torch.tensor([[3, -1]]), decoder_input_ids=torch.tensor([[BOS]])),
+            "outside the vocabulary",
+        ),
+        (
+            lambda m: m(input_ids=torch.tensor([[3, 4]]), decoder_input_ids=torch.tensor([[99]])),
+            "decoder_input_ids contains",
+        ),
         (lambda m: m(input_ids=torch.tensor([[3, 4]]), labels=torch.tensor([[99]])), "labels contains"),
         (lambda m: m(input_ids=torch.tensor([[3.0, 4.0]]), decoder_input_ids=torch.tensor([[BOS]])), "integer tensor"),
-        (lambda m: m(input_ids=torch.tensor([[3, 4]]), attention_mask=torch.ones(2, 2), decoder_input_ids=torch.tensor([[BOS]])), "attention_mask has shape"),
-        (lambda m: m(input_ids=torch.tensor([[3, 4]]), attention_mask=torch.tensor([[0.5, 1.0]]), decoder_input_ids=torch.tensor([[BOS]])), "only 0 and 1"),
-        (lambda m: m(input_ids=torch.tensor([[3, 4, 5]]), attention_mask=torch.tensor([[1, 0, 1]]), decoder_input_ids=torch.tensor([[BOS]])), "padding between real tokens"),
+        (
+            lambda m: m(
+                input_ids=torch.tensor([[3, 4]]),
+                attention_mask=torch.ones(2, 2),
+                decoder_input_ids=torch.tensor([[BOS]]),
+            ),
+            "attention_mask has shape",
+        ),
+        (
+            lambda m: m(
+                input_ids=torch.tensor([[3, 4]]),
+                attention_mask=torch.tensor([[0.5, 1.0]]),
+                decoder_input_ids=torch.tensor([[BOS]]),
+            ),
+            "only 0 and 1",
+        ),
+        (
+            lambda m: m(
+                input_ids=torch.tensor([[3, 4, 5]]),
+                attention_mask=torch.tensor([[1, 0, 1]]),
+                decoder_input_ids=torch.tensor([[BOS]]),
+            ),
+            "padding between real tokens",
+        ),
         (lambda m: m(input_ids=torch.tensor([[3, 4]])), "Pass decoder_input_ids"),
     ],
 )
@@ -239,8 +300,12 @@ def test_float_masks_and_all_padding_rows_work():
     as_long = model(input_ids=sources, attention_mask=mask, decoder_input_ids=decoder_input_ids).logits
     as_float = model(input_ids=sources, attention_mask=mask.float(), decoder_input_ids=decoder_input_ids).logits
     torch.testing.assert_close(as_long, as_float)
-    empty = model(input_ids=torch.zeros(1, 3, dtype=torch.long), attention_mask=torch.zeros(1, 3),
-                  decoder_input_ids=decoder_input_ids[:1], output_attentions=True)
+    empty = model(
+        input_ids=torch.zeros(1, 3, dtype=torch.long),
+        attention_mask=torch.zeros(1, 3),
+        decoder_input_ids=decoder_input_ids[:1],
+        output_attentions=True,
+    )
     assert torch.isfinite(empty.logits).all() and torch.all(empty.cross_attentions[0] == 0)
 
 
@@ -288,13 +353,24 @@ def test_save_load_in_a_fresh_process_gives_identical_logits(tmp_path):
     model.save_pretrained(tmp_path / "checkpoint")
     assert sorted(os.listdir(tmp_path / "checkpoint")) == ["config.json", "generation_config.json", "model.safetensors"]
     generation = json.loads((tmp_path / "checkpoint" / "generation_config.json").read_text())
-    assert (generation["decoder_start_token_id"], generation["eos_token_id"], generation["pad_token_id"]) == (BOS, EOS, PAD)
+    assert (generation["decoder_start_token_id"], generation["eos_token_id"], generation["pad_token_id"]) == (
+        BOS,
+        EOS,
+        PAD,
+    )
     assert "max_length" not in generation  # the default length applies at generate() time (seq2seq.DEFAULT_MAX_LENGTH)
     sources, mask = random_sources([5, 2])
     inputs = {"input_ids": sources, "attention_mask": mask, "decoder_input_ids": torch.randint(3, VOCAB, (2, 4))}
     torch.save(inputs, tmp_path / "inputs.pt")
     subprocess.run(
-        [sys.executable, "-c", LOAD_SCRIPT, str(tmp_path / "checkpoint"), str(tmp_path / "inputs.pt"), str(tmp_path / "out.pt")],
+        [
+            sys.executable,
+            "-c",
+            LOAD_SCRIPT,
+            str(tmp_path / "checkpoint"),
+            str(tmp_path / "inputs.pt"),
+            str(tmp_path / "out.pt"),
+        ],
         check=True,
     )
     with torch.no_grad():
@@ -334,22 +410,24 @@ INPUT_FEEDING_VARIANTS = [
 
 @pytest.mark.parametrize("options", INPUT_FEEDING_VARIANTS, ids=variant_id)
 def test_training_step_loop_equals_the_reference_loop(options, monkeypatch):
-    """With gradients, input feeding runs `_step_loop_for_training` (weight gradients once after the loop); the
-    loss, logits, hidden states and every parameter gradient must equal the plain per-step loop's."""
-    from attnseq.modeling.lstm import Seq2SeqLSTMDecoder
+    """With gradients, input feeding runs `input_feeding_training_loop` (weight gradients once after the loop); the
+    loss, logits, hidden states and every parameter gradient must equal those of `forward_step` run per step."""
+    from attnseq.modeling import lstm
 
     sources, mask = random_sources([6, 4, 5])
     labels = torch.randint(3, VOCAB, (3, 7), generator=torch.Generator().manual_seed(3))
-    training_loop = Seq2SeqLSTMDecoder._step_loop_for_training
+    training_loop = lstm.input_feeding_training_loop
     calls = []
-    monkeypatch.setattr(
-        Seq2SeqLSTMDecoder, "_step_loop_for_training", lambda *args: calls.append(1) or training_loop(*args)
-    )
+    monkeypatch.setattr(lstm, "input_feeding_training_loop", lambda *args: calls.append(1) or training_loop(*args))
     results = []
     for reference in (False, True):
         if reference:
             assert calls == [1]  # the first run took the training loop
-            monkeypatch.setattr(Seq2SeqLSTMDecoder, "_step_loop_for_training", Seq2SeqLSTMDecoder._reference_step_loop)
+
+            def per_step(decoder, embeddings, summary, hs, mask, cache):
+                return decoder.step_by_step(embeddings, hs, mask, cache)
+
+            monkeypatch.setattr(lstm, "input_feeding_training_loop", per_step)
         model = tiny_model(input_feeding=True, **options).double().train()
         torch.manual_seed(5)  # the same dropout masks in both runs
         out = model(input_ids=sources, attention_mask=mask, labels=labels, output_hidden_states=True)
