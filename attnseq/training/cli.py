@@ -88,6 +88,9 @@ def train_command(argv: Sequence[str]) -> int:
     if metrics and _is_main_process():
         shown = {key: round(value, 4) for key, value in metrics.items() if isinstance(value, float)}
         print(f"test metrics: {json.dumps(shown)}")
+        for key, value in metrics.items():
+            if key.endswith("_signature"):
+                print(f"{key.removeprefix('test_')}: {value}")
         print(f"checkpoint saved to {training_args.output_dir}")
     return 0
 
@@ -203,7 +206,8 @@ def evaluate_command(argv: Sequence[str]) -> int:
     results = evaluate_pairs(
         model, tokenizer, pairs, metrics=metrics, batch_size=args.batch_size, **_generation_kwargs(args)
     )
-    print(json.dumps({"rows": len(pairs), **{k: round(v, 4) for k, v in results.items()}}))
+    rounded = {key: round(value, 4) if isinstance(value, float) else value for key, value in results.items()}
+    print(json.dumps({"rows": len(pairs), **rounded}))
     return 0
 
 

@@ -192,6 +192,8 @@ def train(model_args, data_args: DataArguments, training_args: Seq2SeqTrainingAr
     metrics = {}
     if "test" in tokenized and len(tokenized["test"]):
         metrics = trainer.evaluate(tokenized["test"], metric_key_prefix="test")
+        for name, signature in getattr(trainer.compute_metrics, "signatures", {}).items():
+            metrics[f"test_{name}_signature"] = signature  # how the score was computed, next to it
         trainer.log_metrics("test", metrics)
         trainer.save_metrics("test", metrics)
     trainer.save_model(training_args.output_dir)
