@@ -64,10 +64,19 @@ def parse_train_arguments(argv: Sequence[str]):
     for name, value in FAMILY_TRAINING_DEFAULTS[model_args.model].items():
         if not user_chose(name):
             setattr(training_args, name, value)
+    if not user_chose("dataloader_pin_memory") and not _has_accelerator():
+        training_args.dataloader_pin_memory = False  # pinned memory needs an accelerator; torch warns otherwise
     if not user_chose("output_dir"):
         task = data_args.task or ("date" if data_args.train_file is None else "custom")
         training_args.output_dir = os.path.join("outputs", f"{task}-{model_args.model}")
     return model_args, data_args, training_args
+
+
+def _has_accelerator() -> bool:
+    import torch
+
+    accelerator = getattr(torch, "accelerator", None)
+    return accelerator.is_available() if accelerator is not None else torch.cuda.is_available()
 
 
 def _read_arguments_file(path: str) -> dict:

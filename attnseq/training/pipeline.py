@@ -8,6 +8,7 @@ few decoded examples, save model, tokenizer, generation config, metrics and the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -36,7 +37,7 @@ from ..tokenization.char import CharTokenizer
 from .arguments import DataArguments, config_overrides
 from .data import build_data_collator, tokenize_pairs
 from .metrics import METRICS, build_compute_metrics
-from .readers import column_arguments, read_pairs, split_dataset
+from .readers import BadRowsError, column_arguments, read_pairs, split_dataset
 from .tasks import load_task
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,10 @@ def load_pairs(data_args: DataArguments) -> DatasetDict:
 
     def read_file(path):
         columns = column_arguments(path, data_args.source_column, data_args.target_column)
-        return read_pairs(path, bad_rows=data_args.bad_rows, **columns)
+        try:
+            return read_pairs(path, bad_rows=data_args.bad_rows, **columns)
+        except BadRowsError as error:  # name the flag, not the Python argument
+            raise error.with_drop_hint("--bad_rows drop") from None
 
     train = read_file(data_args.train_file)
     files = {"validation": data_args.validation_file, "test": data_args.test_file}
@@ -178,6 +182,33 @@ def train(model_args, data_args: DataArguments, training_args: Seq2SeqTrainingAr
         enable_full_determinism(training_args.seed)
     else:
         set_seed(training_args.seed)
+    with datasets_progress_bars(enabled=not training_args.disable_tqdm):
+        return _train(model_args, data_args, training_args)
+
+
+@contextlib.contextmanager
+def datasets_progress_bars(enabled: bool):
+    """Hide the progress bars of `datasets` (`map`, file reading) and of transformers' own steps (writing the
+    weights) inside the block unless `enabled`, as `--disable_tqdm true` does for the Trainer's; the previous
+    settings are restored after it."""
+    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    from transformers.utils import logging as transformers_logging
+
+    datasets_disabled = are_progress_bars_disabled()
+    transformers_enabled = transformers_logging.is_progress_bar_enabled()
+    if not enabled:
+        disable_progress_bars()
+        transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if not datasets_disabled:
+            enable_progress_bars()
+        if transformers_enabled:
+            transformers_logging.enable_progress_bar()
+
+
+def _train(model_args, data_args: DataArguments, training_args: Seq2SeqTrainingArguments) -> dict[str, float]:
     pairs = load_pairs(data_args)
     tokenizer, model = build_tokenizer_and_model(model_args, data_args, pairs)
     tokenized = tokenized_splits(pairs, tokenizer, model, data_args)
