@@ -112,9 +112,8 @@ class CharTokenizer(PreTrainedTokenizer):
         A `DatasetDict` contributes its `split` split only (the training data), so characters that occur only
         in validation or test data are counted as unknown when encoded, as they would be for new inputs.
         """
-        from datasets import DatasetDict
-
-        if isinstance(dataset, DatasetDict):
+        if isinstance(dataset, dict):  # a DatasetDict (a dict of splits); no `datasets` import, so that the
+            # exported copy of this module (remote code) needs only torch and transformers
             if split not in dataset:
                 raise ValueError(f"split {split!r} is not in the DatasetDict; its splits are {list(dataset)}.")
             dataset = dataset[split]
