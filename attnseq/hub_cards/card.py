@@ -381,6 +381,7 @@ def write_model_card(
         log_history: the Trainer's `state.log_history`; default: from `trainer_state.json` in the folder.
         example: one (validation) example for the attention heatmap and the usage snippet: the source text,
             a `(source, target)` pair or a `{"source", "target"}` dict; default: the one in `attnseq_training.json`.
+            A given `example` or `dataset` is recorded there, so that later cards (`attnseq push`) keep it.
         max_new_tokens: generation length in the snippet and the heatmap (default: 32).
 
     Returns:
@@ -398,6 +399,15 @@ def write_model_card(
     if tokenizer is None and (folder / "tokenizer_config.json").is_file():
         tokenizer = AutoTokenizer.from_pretrained(folder)
     run = _read_json(folder / RUN_INFO_NAME) or {}
+    if example is not None or dataset is not None:  # the folder keeps them, so later cards (push) say the same
+        source, target = _example_source(example)
+        write_run_info(
+            folder,
+            dataset={"name": dataset, "hub_id": dataset} if dataset is not None else run.get("dataset"),
+            example={"source": source, "target": target} if example is not None else run.get("example"),
+            hyperparameters=run.get("hyperparameters") or {},
+            base_model=run.get("base_model"),
+        )
     if log_history is None:
         log_history = _read_log_history(folder)
     if hyperparameters is None:
