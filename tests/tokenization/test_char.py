@@ -169,9 +169,16 @@ def test_added_tokens_are_matched_whole_saved_and_restored(tmp_path):
     assert tokenizer.tokenize("<s>a") == ["<", "s", ">", "a"]  # the built-in specials stay characters in a text
     assert tokenizer.decode(tokenizer("<lang>a<new1>")["input_ids"], skip_special_tokens=True) == "a<new1>"
 
-    config = Seq2SeqTransformerConfig(vocab_size=tokenizer.vocab_size, d_model=8, encoder_layers=1, decoder_layers=1,
-                                      encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=8,
-                                      decoder_ffn_dim=8)
+    config = Seq2SeqTransformerConfig(
+        vocab_size=tokenizer.vocab_size,
+        d_model=8,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=8,
+        decoder_ffn_dim=8,
+    )
     model = Seq2SeqTransformerForConditionalGeneration(config)
     model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     tokenizer.save_pretrained(tmp_path)
