@@ -1,11 +1,17 @@
 """Model cards for attnseq checkpoints, written with huggingface_hub's `ModelCard` and `ModelCardData`.
 
 A card has YAML metadata the Hub indexes (`library_name`, `tags` with `attnseq` and the family,
-`datasets`, `metrics`, `license`, `pipeline_tag`, `model-index` with the evaluation results) and a body:
+`datasets` (Hub dataset ids only), `base_model` of a fine-tuned checkpoint, `metrics`, `license`, `model-index`
+with the evaluation results) and a body:
 the architecture (family, every option that differs from the default, parameter count), the training
 hyperparameters and results table (from the arguments or the folder's `trainer_state.json`, parsed
 with transformers' own Trainer-card helpers), an attention heatmap of one example (a PNG next to the
 card), and a usage snippet that runs as it stands.
+
+Everything the card says comes from the folder (`config.json`, the weights, tokenizer files,
+`trainer_state.json`, `test_results.json`, and `attnseq_training.json`, which `attnseq train` writes: the data
+set, the example, the configured hyperparameters and the checkpoint it started from), so every path that
+writes a card gives the same card; arguments of `write_model_card` override what the folder says.
 
 The card is written to a temporary file in the folder and renamed over `README.md`, so a reader never
 sees half a card.
@@ -30,13 +36,55 @@ HEATMAP_NAME = "attention_heatmap.png"
 MARKER = "<!-- written by attnseq -->"
 USAGE_START = "<!-- attnseq:usage -->"
 USAGE_END = "<!-- /attnseq:usage -->"
-PIPELINE_TAG = "text2text-generation"
+# The Hub task of the `model-index` results. No `pipeline_tag` is set: transformers 5 has no pipeline for
+# encoder-decoder text generation (`text2text-generation` is gone), so the Hub could not run one.
+TASK_TYPE = "text-generation"
+# What `attnseq train` records about a run in the checkpoint folder, so that every card path (train, `attnseq
+# card`, `attnseq push`, `Trainer.push_to_hub`) writes the same card from the folder alone.
+RUN_INFO_NAME = "attnseq_training.json"
+TEST_RESULTS_NAME = "test_results.json"
+# The `model-index` dataset type of data that is not a Hub dataset (a built-in task, a local file).
+UNKNOWN_DATASET = "unknown"
 
 # Keys of an evaluation log that are bookkeeping, not results.
 _NOT_METRICS = {"runtime", "samples_per_second", "steps_per_second", "epoch", "step", "total_flos"}
 # trainer_state.json fields that describe the training run.
-_STATE_HYPERPARAMETERS = ("train_batch_size", "num_train_epochs", "max_steps", "global_step", "logging_steps",
-                          "eval_steps", "save_steps")
+_STATE_HYPERPARAMETERS = (
+    "train_batch_size",
+    "num_train_epochs",
+    "max_steps",
+    "global_step",
+    "logging_steps",
+    "eval_steps",
+    "save_steps",
+)
+
+
+def _read_json(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from error
+
+
+def write_run_info(
+    folder, *, dataset: dict | None, example: dict | None, hyperparameters: dict, base_model: str | None
+) -> Path:
+    """Record what a card needs to know about a training run in `folder/attnseq_training.json`.
+
+    Args:
+        dataset: `{"name": shown name, "hub_id": Hub dataset id or None}` of the training data.
+        example: one test example `{"source", "target"}` for the heatmap and the usage snippet.
+        hyperparameters: the configured training hyperparameters (as transformers' Trainer card lists them).
+        base_model: the checkpoint the run started from (a Hub repo id or a local folder), or None.
+    """
+    path = Path(folder) / RUN_INFO_NAME
+    info = {"dataset": dataset, "example": example, "hyperparameters": hyperparameters, "base_model": base_model}
+    with replaced_file(path) as tmp:
+        tmp.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    return path
 
 
 def _read_log_history(folder: Path) -> list[dict] | None:
@@ -97,14 +145,15 @@ def _architecture_section(family: Family, config, num_parameters: int) -> str:
     parts = [
         "## Architecture",
         "",
-        f"- Family: {family.description} (`model_type: {family.model_type}`, "
-        f"`{family.generation_class}`)",
+        f"- Family: {family.description} (`model_type: {family.model_type}`, `{family.generation_class}`)",
     ]
     parts += [f"- Parameters: {num_parameters:,}", ""]
     if rows:
-        parts += ["Options that differ from the defaults of `" + family.config_class + "`:", "",
-                  _markdown_table(["option", "value", "default"], [[f"`{n}`", f"`{v!r}`", f"`{d!r}`"]
-                                                                   for n, v, d in rows])]
+        parts += [
+            "Options that differ from the defaults of `" + family.config_class + "`:",
+            "",
+            _markdown_table(["option", "value", "default"], [[f"`{n}`", f"`{v!r}`", f"`{d!r}`"] for n, v, d in rows]),
+        ]
     else:
         parts.append(f"All options have the defaults of `{family.config_class}`.")
     return "\n".join(parts)
@@ -118,7 +167,14 @@ def _training_section(hyperparameters: dict, log_history: list[dict] | None) -> 
         parts += ["### Training hyperparameters", ""]
         parts += [f"- {key}: {value}" for key, value in hyperparameters.items()]
         parts.append("")
-    lines = parse_log_history(log_history)[1] if log_history else None
+    # the same column order whether the log comes from the Trainer or from trainer_state.json (keys sorted):
+    # the loss columns first, as transformers orders them, then the metrics by name
+    first = ("loss", "epoch", "step", "eval_loss")
+
+    def ordered(entry: dict) -> dict:
+        return dict(sorted(entry.items(), key=lambda item: (first.index(item[0]) if item[0] in first else 4, item[0])))
+
+    lines = parse_log_history([ordered(entry) for entry in log_history])[1] if log_history else None
     if lines:
         parts += ["### Training results", "", make_markdown_table(lines).strip()]
     else:
@@ -126,15 +182,30 @@ def _training_section(hyperparameters: dict, log_history: list[dict] | None) -> 
     return "\n".join(parts)
 
 
-def _evaluation_section(metrics: dict[str, float], dataset: str | None, split: str) -> str:
+def _dataset_words(name: str, hub_id: str | None) -> str:
+    return f"[`{hub_id}`](https://huggingface.co/datasets/{hub_id})" if hub_id else name
+
+
+def _evaluation_section(
+    metrics: dict[str, float], dataset: str | None, split: str, signatures: dict[str, str] | None = None
+) -> str:
     if not metrics:
         return "## Evaluation\n\nNo evaluation results were given."
-    on = f" on `{dataset}` ({split} split)" if dataset else f" ({split} split)"
+    on = (
+        f" on {dataset if dataset.startswith(('the ', 'local')) else f'`{dataset}`'} ({split} split)"
+        if dataset
+        else f" ({split} split)"
+    )
     rows = [[name, f"{value:.4f}" if isinstance(value, float) else value] for name, value in metrics.items()]
-    return f"## Evaluation\n\nResults{on}:\n\n" + _markdown_table(["metric", "value"], rows)
+    text = f"## Evaluation\n\nResults{on}:\n\n" + _markdown_table(["metric", "value"], rows)
+    for metric, signature in (signatures or {}).items():
+        if metric in metrics:
+            text += f"\n\n{metric} computed by sacrebleu, signature `{signature}`."
+    return text
 
 
 # --- attention section --------------------------------------------------------------------------------
+
 
 def _example_source(example) -> tuple[str | None, str | None]:
     if example is None:
@@ -165,59 +236,90 @@ def _attention_section(folder: Path, model, tokenizer, config, example, max_new_
         return f"{title}\n\nThe model returned no cross-attention weights, so there is no attention map to show."
     source_tokens, output_tokens, weights = found
     heads = " (last layer, heads averaged)" if getattr(config, "decoder_attention_heads", 1) > 1 else ""
-    write_attention_heatmap(folder / HEATMAP_NAME, source_tokens, output_tokens, weights,
-                            f"decoder-to-encoder attention{heads}")
+    write_attention_heatmap(
+        folder / HEATMAP_NAME, source_tokens, output_tokens, weights, f"decoder-to-encoder attention{heads}"
+    )
     output_text = tokenizer.decode(tokenizer.convert_tokens_to_ids(output_tokens), skip_special_tokens=True)
-    lines = [title, "", f"Decoder-to-encoder attention{heads} while the model turns `{source}` into `{output_text}`"
-             + (f" (reference: `{target}`)" if target is not None else "") + ":", "",
-             f"![Attention weights of one example]({HEATMAP_NAME})"]
+    lines = [
+        title,
+        "",
+        f"Decoder-to-encoder attention{heads} while the model turns `{source}` into `{output_text}`"
+        + (f" (reference: `{target}`)" if target is not None else "")
+        + ":",
+        "",
+        f"![Attention weights of one example]({HEATMAP_NAME})",
+    ]
     return "\n".join(lines)
 
 
 # --- usage snippet ------------------------------------------------------------------------------------
+
 
 def _python_string(text: str) -> str:
     """A double-quoted Python string literal for `text` (JSON string syntax is valid Python)."""
     return json.dumps(text, ensure_ascii=False)
 
 
-def usage_snippet(checkpoint: str, example_source: str | None, input_ids: list[int] | None,
-                  max_new_tokens: int, remote_code: bool = False) -> str:
+def usage_snippet(
+    checkpoint: str,
+    example_source: str | None,
+    input_ids: list[int] | None,
+    max_new_tokens: int,
+    remote_code: bool = False,
+) -> str:
     """Python code that loads the checkpoint and generates; with a tokenizer it encodes `example_source`."""
     trust = ", trust_remote_code=True" if remote_code else ""
     lines = [] if remote_code else ["import attnseq  # registers the attnseq families with transformers' Auto classes"]
     if input_ids is not None:
-        lines += ["import torch", "from transformers import AutoModelForSeq2SeqLM", "",
-                  f"checkpoint = {_python_string(checkpoint)}",
-                  f"model = AutoModelForSeq2SeqLM.from_pretrained(checkpoint{trust})", "",
-                  f"input_ids = torch.tensor([{input_ids!r}])",
-                  f"output_ids = model.generate(input_ids=input_ids, max_new_tokens={max_new_tokens})",
-                  "print(output_ids.tolist())"]
+        lines += [
+            "import torch",
+            "from transformers import AutoModelForSeq2SeqLM",
+            "",
+            f"checkpoint = {_python_string(checkpoint)}",
+            f"model = AutoModelForSeq2SeqLM.from_pretrained(checkpoint{trust})",
+            "",
+            f"input_ids = torch.tensor([{input_ids!r}])",
+            f"output_ids = model.generate(input_ids=input_ids, max_new_tokens={max_new_tokens})",
+            "print(output_ids.tolist())",
+        ]
     else:
-        lines += ["from transformers import AutoModelForSeq2SeqLM, AutoTokenizer", "",
-                  f"checkpoint = {_python_string(checkpoint)}",
-                  f"tokenizer = AutoTokenizer.from_pretrained(checkpoint{trust})",
-                  f"model = AutoModelForSeq2SeqLM.from_pretrained(checkpoint{trust})", "",
-                  f"inputs = tokenizer([{_python_string(example_source)}], return_tensors=\"pt\")",
-                  f"output_ids = model.generate(**inputs, max_new_tokens={max_new_tokens})",
-                  "print(tokenizer.batch_decode(output_ids, skip_special_tokens=True))"]
+        lines += [
+            "from transformers import AutoModelForSeq2SeqLM, AutoTokenizer",
+            "",
+            f"checkpoint = {_python_string(checkpoint)}",
+            f"tokenizer = AutoTokenizer.from_pretrained(checkpoint{trust})",
+            f"model = AutoModelForSeq2SeqLM.from_pretrained(checkpoint{trust})",
+            "",
+            f'inputs = tokenizer([{_python_string(example_source)}], return_tensors="pt")',
+            f"output_ids = model.generate(**inputs, max_new_tokens={max_new_tokens})",
+            "print(tokenizer.batch_decode(output_ids, skip_special_tokens=True))",
+        ]
     return "\n".join(lines)
 
 
 def _usage_section(code: str, remote_code: bool) -> str:
     if remote_code:
-        intro = ("This checkpoint carries its model code, so transformers alone loads it (`trust_remote_code=True`, "
-                 "after reading the `.py` files). With `pip install attnseq`, `import attnseq` first and leave "
-                 "`trust_remote_code` out to use the package's own classes.")
+        intro = (
+            "This checkpoint carries its model code, so transformers alone loads it (`trust_remote_code=True`, "
+            f"after reading the `.py` files). With attnseq {__version__} installed, `import attnseq` first and "
+            "leave `trust_remote_code` out to use the package's own classes."
+        )
     else:
-        intro = "Needs `pip install attnseq`; importing it registers the model with transformers' Auto classes."
+        intro = (
+            f"Needs attnseq {__version__}, the package that made this checkpoint (it is not on the Python "
+            "Package Index yet: install it from its source with `pip install .` in a checkout of that version); "
+            "importing it registers the model with transformers' Auto classes. Without attnseq, use a copy "
+            "of this checkpoint that carries its code (`attnseq push FOLDER REPO --remote-code`), which "
+            "loads with transformers alone and `trust_remote_code=True`."
+        )
     return f"{USAGE_START}\n## Usage\n\n{intro}\n\n```python\n{code}\n```\n{USAGE_END}"
 
 
 def extract_usage_snippet(card_text: str) -> str:
     """The Python code of the usage section of a card written by attnseq."""
-    match = re.search(re.escape(USAGE_START) + r"[\s\S]*?```python\n([\s\S]*?)\n```[\s\S]*?" + re.escape(USAGE_END),
-                      card_text)
+    match = re.search(
+        re.escape(USAGE_START) + r"[\s\S]*?```python\n([\s\S]*?)\n```[\s\S]*?" + re.escape(USAGE_END), card_text
+    )
     if match is None:
         raise ValueError("The card has no attnseq usage section.")
     return match.group(1)
@@ -229,12 +331,16 @@ def _default_example(tokenizer, config) -> tuple[str | None, list[int] | None]:
         ids = [i for i in range(config.vocab_size) if i not in special][:4]
         return None, ids + [config.eos_token_id]
     special = set(tokenizer.all_special_tokens)
-    tokens = [token for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
-              if token not in special and len(token) == 1 and token.isprintable()]
+    tokens = [
+        token
+        for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
+        if token not in special and len(token) == 1 and token.isprintable()
+    ]
     return "".join(tokens[:5]), None
 
 
 # --- the card -----------------------------------------------------------------------------------------
+
 
 def write_model_card(
     folder,
@@ -261,15 +367,21 @@ def write_model_card(
         model, tokenizer: the loaded model/tokenizer; loaded from `folder` when not given.
         repo_id: the Hub repo the card is for; the usage snippet loads from it (else from the folder name).
         model_name: the card's title and `model-index` name (default: the repo or folder name).
-        dataset: the Hub dataset id (or name) the model was trained and evaluated on.
+        dataset: the Hub dataset id the model was trained and evaluated on (listed in `datasets`); default: the
+            data recorded in `attnseq_training.json` (a built-in task or a local file is named in the card and
+            in `model-index` with dataset type `unknown`, and not listed in `datasets`).
         license: the model's license id (default: MIT, the package's license).
         tags: more tags; `attnseq` and the family's `model_type` are always there.
         metrics: evaluation results (`{"eval_bleu": 30.1, ...}`; runtimes are dropped, a `test_` prefix marks
-            test-split results, `eval_` validation ones); default: the last evaluation in `log_history`.
-        hyperparameters: training hyperparameters to list; default: what `trainer_state.json` records.
+            test-split results, `eval_` validation ones, `*_signature` entries are sacrebleu signatures shown
+            next to their score); default: the folder's `test_results.json`, else the last evaluation in
+            `log_history`.
+        hyperparameters: training hyperparameters to list; default: the configured ones in
+            `attnseq_training.json`, else what `trainer_state.json` records.
         log_history: the Trainer's `state.log_history`; default: from `trainer_state.json` in the folder.
         example: one (validation) example for the attention heatmap and the usage snippet: the source text,
-            a `(source, target)` pair or a `{"source", "target"}` dict.
+            a `(source, target)` pair or a `{"source", "target"}` dict; default: the one in `attnseq_training.json`.
+            A given `example` or `dataset` is recorded there, so that later cards (`attnseq push`) keep it.
         max_new_tokens: generation length in the snippet and the heatmap (default: 32).
 
     Returns:
@@ -286,34 +398,69 @@ def write_model_card(
         model = AutoModelForSeq2SeqLM.from_pretrained(folder)
     if tokenizer is None and (folder / "tokenizer_config.json").is_file():
         tokenizer = AutoTokenizer.from_pretrained(folder)
+    run = _read_json(folder / RUN_INFO_NAME) or {}
+    if example is not None or dataset is not None:  # the folder keeps them, so later cards (push) say the same
+        source, target = _example_source(example)
+        write_run_info(
+            folder,
+            dataset={"name": dataset, "hub_id": dataset} if dataset is not None else run.get("dataset"),
+            example={"source": source, "target": target} if example is not None else run.get("example"),
+            hyperparameters=run.get("hyperparameters") or {},
+            base_model=run.get("base_model"),
+        )
     if log_history is None:
         log_history = _read_log_history(folder)
     if hyperparameters is None:
-        hyperparameters = _state_hyperparameters(folder)
+        hyperparameters = run.get("hyperparameters") or _state_hyperparameters(folder)
+    if metrics is None:
+        metrics = _read_json(folder / TEST_RESULTS_NAME)
     if metrics is None and log_history:
         evaluations = [entry for entry in log_history if "eval_loss" in entry]
         metrics = evaluations[-1] if evaluations else {}
+    signatures = {
+        key.rsplit("_signature", 1)[0].split("_", 1)[-1]: value
+        for key, value in (metrics or {}).items()
+        if key.endswith("_signature") and isinstance(value, str)
+    }
     metrics, split = _clean_metrics(metrics or {})
+    if example is None:
+        example = run.get("example")
+    base_model = run.get("base_model")
+    if dataset is not None:  # given by the caller: a Hub dataset id
+        hub_dataset, dataset_name = dataset, dataset
+    else:
+        recorded = run.get("dataset") or {}
+        hub_dataset, dataset_name = recorded.get("hub_id"), recorded.get("name")
     max_new_tokens = max_new_tokens or DEFAULT_MAX_NEW_TOKENS
     name = model_name or (repo_id.split("/")[-1] if repo_id else folder.absolute().name)
 
     eval_results = None
-    if metrics and dataset:
+    if metrics and dataset_name:
         eval_results = [
-            EvalResult(task_type=PIPELINE_TAG, task_name="Sequence-to-sequence generation", dataset_type=dataset,
-                       dataset_name=dataset, dataset_split=split, metric_type=metric,
-                       metric_name=metric.replace("_", " "), metric_value=value)
+            EvalResult(
+                task_type=TASK_TYPE,
+                task_name="Sequence-to-sequence generation",
+                dataset_type=hub_dataset or UNKNOWN_DATASET,
+                dataset_name=dataset_name,
+                dataset_split=split,
+                metric_type=metric,
+                metric_name=metric.replace("_", " "),
+                metric_value=value,
+                metric_args={"signature": signatures[metric]} if metric in signatures else None,
+            )
             for metric, value in metrics.items()
         ]
     all_tags = list(dict.fromkeys(["attnseq", family.model_type, "seq2seq", *tags]))
+    hub_base_model = base_model if base_model and not Path(base_model).exists() else None
     data = ModelCardData(
         library_name="attnseq",
         license=license,
         language=language,
         tags=all_tags,
-        datasets=[dataset] if dataset else None,
+        datasets=[hub_dataset] if hub_dataset else None,
         metrics=[metric for metric in metrics if metric != "loss"] or None,
-        pipeline_tag=PIPELINE_TAG,
+        base_model=hub_base_model,
+        base_model_relation="finetune" if hub_base_model else None,
         model_name=name if eval_results else None,
         eval_results=eval_results,
     )
@@ -322,20 +469,29 @@ def write_model_card(
     default_source, input_ids = _default_example(tokenizer, config)
     checkpoint = repo_id or f"path/to/{folder.absolute().name}"
     code = usage_snippet(checkpoint, example_source or default_source, input_ids, max_new_tokens)
-    trained_on = f" trained on `{dataset}`" if dataset else ""
-    body = "\n\n".join([
-        MARKER,
-        f"# {name}",
-        f"A sequence-to-sequence model of the attnseq family `{family.model_type}`{trained_on}. "
-        "[attnseq](https://pypi.org/project/attnseq/) models load with transformers' `AutoModelForSeq2SeqLM` "
-        "and decode with `generate()`.",
-        _architecture_section(family, config, model.num_parameters()),
-        _training_section(hyperparameters, log_history),
-        _evaluation_section(metrics, dataset, split),
-        _attention_section(folder, model, tokenizer, config, example, max_new_tokens),
-        _usage_section(code, remote_code=False),
-        f"Card written by attnseq {__version__}.",
-    ])
+    trained_on = f" trained on {_dataset_words(dataset_name, hub_dataset)}" if dataset_name else ""
+    tuned = ""
+    if base_model:
+        tuned = (
+            f" Fine-tuned from [`{base_model}`](https://huggingface.co/{base_model})."
+            if hub_base_model
+            else f" Fine-tuned from the local checkpoint `{base_model}`."
+        )
+    body = "\n\n".join(
+        [
+            MARKER,
+            f"# {name}",
+            f"A sequence-to-sequence model of the attnseq family `{family.model_type}`{trained_on}.{tuned} "
+            f"attnseq {__version__} models load with transformers' `AutoModelForSeq2SeqLM` and decode with "
+            "`generate()`.",
+            _architecture_section(family, config, model.num_parameters()),
+            _training_section(hyperparameters, log_history),
+            _evaluation_section(metrics, dataset_name, split, signatures),
+            _attention_section(folder, model, tokenizer, config, example, max_new_tokens),
+            _usage_section(code, remote_code=False),
+            f"Card written by attnseq {__version__}.",
+        ]
+    )
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n")
     path = folder / CARD_NAME
     with replaced_file(path) as tmp:
@@ -365,18 +521,6 @@ def update_card_for_remote_code(folder) -> Path:
     card.data.tags = list(dict.fromkeys([*(card.data.tags or []), "custom_code"]))
     with replaced_file(path) as tmp:
         tmp.write_text(str(card), encoding="utf-8")
-    return path
-
-
-def set_card_checkpoint(folder, checkpoint: str) -> Path:
-    """Make the usage snippet of the attnseq card in `folder` load from `checkpoint` (a repo id or path)."""
-    path = Path(folder) / CARD_NAME
-    text = path.read_text(encoding="utf-8")
-    start, end = text.index(USAGE_START), text.index(USAGE_END)
-    section = re.sub(r"(?m)^checkpoint = .*$", lambda _: f"checkpoint = {_python_string(checkpoint)}",
-                     text[start:end], count=1)
-    with replaced_file(path) as tmp:
-        tmp.write_text(text[:start] + section + text[end:], encoding="utf-8")
     return path
 
 

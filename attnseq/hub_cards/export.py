@@ -41,6 +41,8 @@ CHECKPOINT_FILES = (
     "tokenizer.json",
     "chat_template.jinja",
     "trainer_state.json",
+    "test_results.json",
+    "attnseq_training.json",
     "README.md",
 )
 CHECKPOINT_SUFFIXES = (".safetensors", ".png")

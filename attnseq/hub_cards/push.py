@@ -3,8 +3,9 @@
 The folder's checkpoint files (config, safetensors weights, tokenizer files, generation config, model
 card, attention picture) are staged in a temporary folder and go up in one commit with
 `HfApi.upload_folder`; optimizer state, pickled training arguments and `checkpoint-*` folders stay
-behind, and the folder itself is not changed. The staged card is written if the folder has none, and
-its usage snippet names the target repo. With `remote_code=True` the staged folder is the flat export
+behind, and the folder itself is not changed. The staged card is (re)written from the folder's files by
+`write_model_card`, as every other path writes it, with a usage snippet that names the target repo; a card
+that attnseq did not write is uploaded as it is. With `remote_code=True` the staged folder is the flat export
 of `export_for_remote_code`, which loads with `trust_remote_code=True` where attnseq is not installed.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 from huggingface_hub import HfApi, get_token
 
 from ..modeling.safe_loading import check_safetensors_checkpoint
-from .card import CARD_NAME, is_attnseq_card, set_card_checkpoint, write_model_card
+from .card import CARD_NAME, is_attnseq_card, write_model_card
 from .export import copy_checkpoint, export_for_remote_code
 
 
@@ -41,8 +42,7 @@ def push_folder(
         revision: a branch to commit to (created from `main` if missing); default `main`.
         token: a Hub token with write access; default: `HF_TOKEN` or the stored login.
         commit_message: the commit title.
-        card_kwargs: arguments of `write_model_card` (dataset, metrics, example, ...) used when the folder
-            has no `README.md`.
+        card_kwargs: arguments of `write_model_card` (dataset, metrics, example, ...) over what the folder holds.
 
     Returns:
         The `huggingface_hub.CommitInfo` of the upload.
@@ -65,10 +65,9 @@ def push_folder(
         staged = Path(tmp) / "checkpoint"
         staged.mkdir()
         copy_checkpoint(folder, staged, link=True)
-        if not (staged / CARD_NAME).is_file():
+        if not (staged / CARD_NAME).is_file() or is_attnseq_card(staged / CARD_NAME):
+            # the same card every path writes, from what the folder holds, with the snippet loading `repo_id`
             write_model_card(staged, repo_id=repo_id, **(card_kwargs or {}))
-        elif is_attnseq_card(staged / CARD_NAME):
-            set_card_checkpoint(staged, repo_id)
         if remote_code:
             staged = export_for_remote_code(staged, Path(tmp) / "export")
         default_message = "Upload model with its code (trust_remote_code)" if remote_code else "Upload model"

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from transformers import PreTrainedTokenizer
+from transformers.tokenization_python import Trie
 
 from ..atomic import UPLOAD_ARGUMENTS, staged_folder
 
@@ -41,8 +42,10 @@ class CharTokenizer(PreTrainedTokenizer):
 
     Each character is one token; characters missing from the vocabulary become `unk_token`, are counted in
     `unknown_characters` and logged once per character (never an error). `decode(..., skip_special_tokens=True)`
-    returns exactly the encoded text when every character is known. Strings that look like special tokens
-    (`"<s>"`) inside a text are ordinary characters unless `split_special_tokens=False` is passed.
+    returns exactly the encoded text when every character is known. Strings that look like the built-in special
+    tokens (`"<s>"`) inside a text are ordinary characters unless `split_special_tokens=False` is passed; tokens
+    added with `add_tokens`/`add_special_tokens` are matched whole, saved with the tokenizer and restored by
+    `from_pretrained` (then `model.resize_token_embeddings(len(tokenizer))`).
 
     Args:
         vocab_file: path of a `vocab.json` mapping token -> id, as written by `save_pretrained`.
@@ -109,9 +112,8 @@ class CharTokenizer(PreTrainedTokenizer):
         A `DatasetDict` contributes its `split` split only (the training data), so characters that occur only
         in validation or test data are counted as unknown when encoded, as they would be for new inputs.
         """
-        from datasets import DatasetDict
-
-        if isinstance(dataset, DatasetDict):
+        if isinstance(dataset, dict):  # a DatasetDict (a dict of splits); no `datasets` import, so that the
+            # exported copy of this module (remote code) needs only torch and transformers
             if split not in dataset:
                 raise ValueError(f"split {split!r} is not in the DatasetDict; its splits are {list(dataset)}.")
             dataset = dataset[split]
@@ -127,6 +129,31 @@ class CharTokenizer(PreTrainedTokenizer):
 
     def get_vocab(self) -> dict[str, int]:
         return dict(self.vocab, **self.added_tokens_encoder)
+
+    @property
+    def user_added_tokens(self) -> dict[str, int]:
+        """Tokens added with `add_tokens`/`add_special_tokens` beyond the character vocabulary: token -> id."""
+        return {token: index for token, index in self.added_tokens_encoder.items() if token not in self.vocab}
+
+    def tokenize(self, text: str, **kwargs) -> list[str]:
+        """Split `text` into characters, keeping every added token (`add_tokens`, `add_special_tokens`) whole.
+
+        With the default `split_special_tokens=True` only the built-in special tokens (`"<s>"`, ...) are read as
+        characters when they occur in a text; tokens a user added (language tags, domain markers) are always
+        matched whole, longest first. `split_special_tokens=False` also matches the built-in ones.
+        """
+        split_special_tokens = kwargs.pop("split_special_tokens", self.split_special_tokens)
+        added = self.user_added_tokens
+        if not split_special_tokens or not added:
+            return super().tokenize(text, split_special_tokens=split_special_tokens, **kwargs)
+        text, kwargs = self.prepare_for_tokenization(text, **kwargs)
+        trie = Trie()
+        for token in added:
+            trie.add(token)
+        tokens: list[str] = []
+        for piece in trie.split(text):
+            tokens.extend([piece] if piece in added else self._tokenize(piece))
+        return tokens
 
     def _tokenize(self, text: str, **kwargs) -> list[str]:
         return list(text)

@@ -64,10 +64,19 @@ def parse_train_arguments(argv: Sequence[str]):
     for name, value in FAMILY_TRAINING_DEFAULTS[model_args.model].items():
         if not user_chose(name):
             setattr(training_args, name, value)
+    if not user_chose("dataloader_pin_memory") and not _has_accelerator():
+        training_args.dataloader_pin_memory = False  # pinned memory needs an accelerator; torch warns otherwise
     if not user_chose("output_dir"):
         task = data_args.task or ("date" if data_args.train_file is None else "custom")
         training_args.output_dir = os.path.join("outputs", f"{task}-{model_args.model}")
     return model_args, data_args, training_args
+
+
+def _has_accelerator() -> bool:
+    import torch
+
+    accelerator = getattr(torch, "accelerator", None)
+    return accelerator.is_available() if accelerator is not None else torch.cuda.is_available()
 
 
 def _read_arguments_file(path: str) -> dict:
@@ -88,6 +97,9 @@ def train_command(argv: Sequence[str]) -> int:
     if metrics and _is_main_process():
         shown = {key: round(value, 4) for key, value in metrics.items() if isinstance(value, float)}
         print(f"test metrics: {json.dumps(shown)}")
+        for key, value in metrics.items():
+            if key.endswith("_signature"):
+                print(f"{key.removeprefix('test_')}: {value}")
         print(f"checkpoint saved to {training_args.output_dir}")
     return 0
 
@@ -203,7 +215,8 @@ def evaluate_command(argv: Sequence[str]) -> int:
     results = evaluate_pairs(
         model, tokenizer, pairs, metrics=metrics, batch_size=args.batch_size, **_generation_kwargs(args)
     )
-    print(json.dumps({"rows": len(pairs), **{k: round(v, 4) for k, v in results.items()}}))
+    rounded = {key: round(value, 4) if isinstance(value, float) else value for key, value in results.items()}
+    print(json.dumps({"rows": len(pairs), **rounded}))
     return 0
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from .metrics import load_metric
+from .metrics import default_metric_kwargs, load_metric
 
 
 def generate_texts(
@@ -30,12 +30,21 @@ def generate_texts(
 def evaluate_pairs(
     model, tokenizer, pairs, metrics: Sequence[str] = ("exact_match",), batch_size: int = 256, **generation_kwargs
 ) -> dict[str, float]:
-    """Decode the `source` column of `pairs` and score the outputs against its `target` column."""
+    """Decode the `source` column of `pairs` and score the outputs against its `target` column.
+
+    Returns `{metric: value}`, plus `{metric}_signature` (sacrebleu's signature) for BLEU and chrF. BLEU
+    tokenizes as `metrics.bleu_tokenization` chooses for `tokenizer`.
+    """
     generation_kwargs["num_return_sequences"] = 1
     predictions = [
         outputs[0] for outputs in generate_texts(model, tokenizer, pairs["source"], batch_size, **generation_kwargs)
     ]
     references = list(pairs["target"])
-    return {
-        name: float(load_metric(name).compute(predictions=predictions, references=references)[name]) for name in metrics
-    }
+    text_kwargs = default_metric_kwargs(tokenizer, [name for name in metrics if name != "token_accuracy"])
+    results: dict[str, float | str] = {}
+    for name in metrics:
+        output = load_metric(name).compute(predictions=predictions, references=references, **text_kwargs.get(name, {}))
+        results[name] = float(output[name])
+        if "signature" in output:
+            results[f"{name}_signature"] = output["signature"]
+    return results

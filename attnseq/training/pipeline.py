@@ -8,6 +8,7 @@ few decoded examples, save model, tokenizer, generation config, metrics and the 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
@@ -24,11 +25,13 @@ from transformers import (
     enable_full_determinism,
     set_seed,
 )
+from transformers.modelcard import extract_hyperparameters_from_trainer
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ..configuration.lstm import Seq2SeqLSTMConfig
 from ..configuration.transformer import Seq2SeqTransformerConfig
+from ..hub_cards.card import write_run_info
 from ..modeling.inputs import position_limit
 from ..modeling.lstm import Seq2SeqLSTMForConditionalGeneration
 from ..modeling.transformer import Seq2SeqTransformerForConditionalGeneration
@@ -36,8 +39,8 @@ from ..tokenization.bpe import train_subword_tokenizer
 from ..tokenization.char import CharTokenizer
 from .arguments import DataArguments, config_overrides
 from .data import build_data_collator, tokenize_pairs
-from .metrics import METRICS, build_compute_metrics
-from .readers import column_arguments, read_pairs, split_dataset
+from .metrics import build_compute_metrics
+from .readers import BadRowsError, column_arguments, read_pairs, split_dataset
 from .tasks import load_task
 
 logger = logging.getLogger(__name__)
@@ -65,7 +68,10 @@ def load_pairs(data_args: DataArguments) -> DatasetDict:
 
     def read_file(path):
         columns = column_arguments(path, data_args.source_column, data_args.target_column)
-        return read_pairs(path, bad_rows=data_args.bad_rows, **columns)
+        try:
+            return read_pairs(path, bad_rows=data_args.bad_rows, **columns)
+        except BadRowsError as error:  # name the flag, not the Python argument
+            raise error.with_drop_hint("--bad_rows drop") from None
 
     train = read_file(data_args.train_file)
     files = {"validation": data_args.validation_file, "test": data_args.test_file}
@@ -179,6 +185,33 @@ def train(model_args, data_args: DataArguments, training_args: Seq2SeqTrainingAr
         enable_full_determinism(training_args.seed)
     else:
         set_seed(training_args.seed)
+    with datasets_progress_bars(enabled=not training_args.disable_tqdm):
+        return _train(model_args, data_args, training_args)
+
+
+@contextlib.contextmanager
+def datasets_progress_bars(enabled: bool):
+    """Hide the progress bars of `datasets` (`map`, file reading) and of transformers' own steps (writing the
+    weights) inside the block unless `enabled`, as `--disable_tqdm true` does for the Trainer's; the previous
+    settings are restored after it."""
+    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    from transformers.utils import logging as transformers_logging
+
+    datasets_disabled = are_progress_bars_disabled()
+    transformers_enabled = transformers_logging.is_progress_bar_enabled()
+    if not enabled:
+        disable_progress_bars()
+        transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if not datasets_disabled:
+            enable_progress_bars()
+        if transformers_enabled:
+            transformers_logging.enable_progress_bar()
+
+
+def _train(model_args, data_args: DataArguments, training_args: Seq2SeqTrainingArguments) -> dict[str, float]:
     pairs = load_pairs(data_args)
     tokenizer, model = build_tokenizer_and_model(model_args, data_args, pairs)
     tokenized = tokenized_splits(pairs, tokenizer, model, data_args)
@@ -193,21 +226,29 @@ def train(model_args, data_args: DataArguments, training_args: Seq2SeqTrainingAr
     metrics = {}
     if "test" in tokenized and len(tokenized["test"]):
         metrics = trainer.evaluate(tokenized["test"], metric_key_prefix="test")
+        for name, signature in getattr(trainer.compute_metrics, "signatures", {}).items():
+            metrics[f"test_{name}_signature"] = signature  # how the score was computed, next to it
         trainer.log_metrics("test", metrics)
         trainer.save_metrics("test", metrics)
-    trainer.save_model(training_args.output_dir)
-    trainer.save_state()
     if trainer.is_world_process_zero():
         if "test" in pairs and data_args.show_examples:
             examples = decode_examples(
                 trainer.model, tokenizer, pairs["test"], data_args.show_examples, training_args.generation_max_length
             )
             print_examples(examples)
-        trainer.card_kwargs = {
-            "dataset": dataset_name(data_args),
-            "metrics": {key: value for key, value in metrics.items() if key.removeprefix("test_") in METRICS},
-            "example": pairs["test"][0] if "test" in pairs and len(pairs["test"]) else None,
-        }
+        os.makedirs(training_args.output_dir, exist_ok=True)
+        write_run_info(
+            training_args.output_dir,
+            dataset=dataset_description(data_args),
+            example=pairs["test"][0] if "test" in pairs and len(pairs["test"]) else None,
+            hyperparameters=extract_hyperparameters_from_trainer(trainer),
+            base_model=model_args.model_name_or_path,
+        )
+    trainer.save_state()
+    # Under --push_to_hub this uploads the folder with the complete card (the Trainer calls create_model_card,
+    # which reads the run info, test results and state written above); otherwise the card is written here.
+    trainer.save_model(training_args.output_dir)
+    if not training_args.push_to_hub:
         trainer.create_model_card()
     return metrics
 
@@ -263,10 +304,11 @@ def _is_complete_checkpoint(folder: str) -> bool:
     return os.path.isfile(os.path.join(folder, TRAINER_STATE_NAME))
 
 
-def dataset_name(data_args: DataArguments) -> str:
+def dataset_description(data_args: DataArguments) -> dict:
+    """How the card names the training data: a built-in task or a local file (neither is a Hub dataset)."""
     if data_args.train_file is None:
-        return f"attnseq/{data_args.task or DEFAULT_TASK}"
-    return os.path.basename(data_args.train_file)
+        return {"name": f"the built-in `{data_args.task or DEFAULT_TASK}` task of attnseq", "hub_id": None}
+    return {"name": f"local file `{os.path.basename(data_args.train_file)}`", "hub_id": None}
 
 
 def print_examples(examples: list[tuple[str, str, str]]) -> None:
@@ -278,8 +320,6 @@ def print_examples(examples: list[tuple[str, str, str]]) -> None:
 
 class AttnseqTrainer(Seq2SeqTrainer):
     """`Seq2SeqTrainer` whose model card (also the one `push_to_hub` uploads) is attnseq's card."""
-
-    card_kwargs: dict = {}
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **gen_kwargs):
         """`Seq2SeqTrainer.prediction_step`, leaving the model's generation config as it was.
@@ -298,7 +338,7 @@ class AttnseqTrainer(Seq2SeqTrainer):
         if self.is_world_process_zero():
             from ..hub_cards.card import write_model_card_for_trainer
 
-            write_model_card_for_trainer(self, **{**self.card_kwargs, **_card_arguments(kwargs)})
+            write_model_card_for_trainer(self, **_card_arguments(kwargs))
 
 
 def _card_arguments(kwargs: dict) -> dict:

@@ -30,6 +30,22 @@ _STRING_TYPES = ("string", "large_string")
 _SHOWN_BAD_ROWS = 5
 
 
+class BadRowsError(ValueError):
+    """Rows with a missing or empty value were found; the message lists them and says how to drop them.
+
+    `summary` is the list of bad rows; `drop_hint` is how the caller asks for dropping them: the Python
+    argument `bad_rows='drop'` by default, `--bad_rows drop` for `attnseq train` (`with_drop_hint`).
+    """
+
+    def __init__(self, summary: str, drop_hint: str = "bad_rows='drop'"):
+        self.summary, self.drop_hint = summary, drop_hint
+        super().__init__(f"{summary}. Fix them, or pass {drop_hint} to drop them.")
+
+    def with_drop_hint(self, drop_hint: str) -> BadRowsError:
+        """The same error, telling the user to pass `drop_hint` (e.g. the command-line flag) instead."""
+        return BadRowsError(self.summary, drop_hint)
+
+
 def read_pairs(path: str | os.PathLike, format: str | None = None, **kwargs) -> Dataset:
     """Read a file of text pairs; `format` is one of `FORMATS`, or `None` to pick it from the file extension
     (`.txt` book, `.tsv`, `.csv`, `.jsonl`/`.json`). `kwargs` go to the reader of that format."""
@@ -202,10 +218,7 @@ def check_pairs(dataset: Dataset, bad_rows: str = "error", name: str = "dataset"
     listed = "; ".join(f"row {index}: {reason}" for index, reason in found[:_SHOWN_BAD_ROWS])
     more = f" (first {_SHOWN_BAD_ROWS} shown)" if len(found) > _SHOWN_BAD_ROWS else ""
     if bad_rows == "error":
-        raise ValueError(
-            f"{len(found)} of {len(dataset)} rows of {name} are bad{more}: {listed}. Fix them, or pass "
-            "bad_rows='drop' to drop them."
-        )
+        raise BadRowsError(f"{len(found)} of {len(dataset)} rows of {name} are bad{more}: {listed}")
     if len(found) == len(dataset):
         raise ValueError(f"all {len(dataset)} rows of {name} are bad{more}, nothing is left: {listed}.")
     logger.warning("dropped %d bad rows of %d from %s%s: %s", len(found), len(dataset), name, more, listed)

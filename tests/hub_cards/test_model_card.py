@@ -57,7 +57,7 @@ def test_card_metadata_is_accepted_by_the_hub_rules(trained_folder):
     assert hub_server.validate_card_metadata(text) == []
     data = ModelCard.load(path).data
     assert data.library_name == "attnseq" and data.license == "mit"
-    assert data.pipeline_tag == "text2text-generation"
+    assert data.pipeline_tag is None  # transformers 5 has no pipeline for encoder-decoder generation
     assert data.tags == ["attnseq", "seq2seq_lstm", "seq2seq", "character-level"]
     assert data.datasets == ["attnseq/addition"] and data.metrics == ["exact_match"]
     results = {result.metric_type: result for result in data.eval_results}
@@ -158,3 +158,37 @@ def test_attention_matrix_rows_are_distributions(tmp_path):
     source_tokens, output_tokens, weights = card_module.attention_matrix(model, tiny_tokenizer(), EXAMPLE, 5)
     assert weights.shape == (len(output_tokens), len(source_tokens)) == (weights.shape[0], len(EXAMPLE) + 1)
     assert torch.allclose(torch.from_numpy(weights).sum(-1), torch.ones(len(output_tokens)), atol=1e-5)
+
+
+def test_every_card_path_writes_the_same_complete_card_from_the_folder(trained_folder, capsys):
+    """`attnseq train` records the run next to the checkpoint; `write_model_card(folder)` and `attnseq card`
+    then write the card train wrote: data set, test results with the BLEU signature, configured hyperparameters,
+    base model, heatmap and the example."""
+    from attnseq.hub_cards.card import write_run_info
+
+    write_run_info(trained_folder, dataset={"name": "local file `my_dates.tsv`", "hub_id": None},
+                   example={"source": EXAMPLE, "target": "43+21"}, base_model="alice/date-lstm",
+                   hyperparameters={"learning_rate": 0.005, "train_batch_size": 64})
+    (trained_folder / "test_results.json").write_text(json.dumps({
+        "test_exact_match": 0.5, "test_bleu": 80.0, "test_runtime": 1.0,
+        "test_bleu_signature": "nrefs:1|case:mixed|eff:no|tok:char|smooth:exp|version:2.6.0"}))
+    first = write_model_card(trained_folder).read_text()
+    (trained_folder / "attention_heatmap.png").unlink()
+    assert main_card([str(trained_folder)]) == 0
+    second = (trained_folder / "README.md").read_text()
+    assert second == first and (trained_folder / "attention_heatmap.png").is_file()
+
+    assert hub_server.validate_card_metadata(first) == []
+    data = ModelCard(first).data
+    assert data.pipeline_tag is None and data.datasets is None  # a local file is not a Hub dataset id
+    assert data.base_model == "alice/date-lstm" and data.base_model_relation == "finetune"
+    results = {result.metric_type: result for result in data.eval_results}
+    assert {r.dataset_type for r in data.eval_results} == {"unknown"}
+    assert {r.dataset_name for r in data.eval_results} == {"local file `my_dates.tsv`"}
+    assert {r.dataset_split for r in data.eval_results} == {"test"}
+    assert results["bleu"].metric_value == 80.0 and "tok:char" in results["bleu"].metric_args["signature"]
+    assert "signature `nrefs:1|case:mixed|eff:no|tok:char" in first
+    assert "- learning_rate: 0.005" in first and "first logged" not in first
+    assert f"turns `{EXAMPLE}` into" in first and f'tokenizer(["{EXAMPLE}"]' in first
+    assert "pip install attnseq" not in first and "attnseq 0.1.0" in first and "--remote-code" in first
+    assert "pypi.org" not in first

@@ -131,3 +131,88 @@ def test_export_and_push_commands_report_errors(tmp_path, capsys):
     _pickle_only(folder)
     assert main_push([str(folder), "alice/x"]) == 1
     assert "safetensors only" in capsys.readouterr().err
+
+
+def _requirement_closure(names: list[str]) -> list:
+    """The installed distributions of `names` and everything they require (extras left out)."""
+    import importlib.metadata as metadata
+    import re
+
+    from packaging.markers import Marker
+
+    found, pending = {}, list(names)
+    while pending:
+        name = pending.pop()
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        if key in found:
+            continue
+        try:
+            distribution = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        found[key] = distribution
+        for requirement in distribution.requires or []:
+            requirement, _, marker = requirement.partition(";")
+            if marker and not Marker(marker).evaluate({"extra": ""}):
+                continue
+            pending.append(re.match(r"[A-Za-z0-9_.-]+", requirement).group(0))
+    return list(found.values())
+
+
+def _venv_with_only(folder, names: list[str]):
+    """A virtual environment whose site-packages holds exactly `names` and their requirements (links to the
+    installed copies); returns its python."""
+    import subprocess
+    import sys
+    import sysconfig
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    python = folder / "bin" / "python"
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    site = type(folder)(purelib)
+    here = type(folder)(sysconfig.get_paths()["purelib"])
+    for distribution in _requirement_closure(names):
+        for entry in {path.parts[0] for path in distribution.files or []}:
+            source = here / entry
+            if source.exists() and not (site / entry).exists() and entry != "..":
+                (site / entry).symlink_to(source)
+    return python
+
+
+ISOLATED_LOAD = """
+import ast, importlib.util, json, sys
+from pathlib import Path
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+folder = Path(sys.argv[1])
+model = AutoModelForSeq2SeqLM.from_pretrained(folder, trust_remote_code=True)
+tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+ids = model.generate(**tokenizer(["12+34"], return_tensors="pt"), max_new_tokens=3)
+missing = sorted({(path.name, alias) for path in folder.glob("*.py") for node in ast.walk(ast.parse(path.read_text()))
+                  if isinstance(node, (ast.Import, ast.ImportFrom)) and getattr(node, "level", 0) == 0
+                  for alias in ([a.name for a in node.names] if isinstance(node, ast.Import) else [node.module])
+                  if importlib.util.find_spec(alias.split(".")[0]) is None})
+print(json.dumps({"class": type(model).__module__, "tokens": ids.shape[1], "missing": missing,
+                  "datasets": importlib.util.find_spec("datasets") is not None,
+                  "attnseq": importlib.util.find_spec("attnseq") is not None}))
+"""
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_export_loads_where_only_torch_and_transformers_are_installed(tmp_path, family):
+    import os
+    import subprocess
+
+    folder = save_checkpoint(tmp_path / "checkpoint", family)
+    out = export_for_remote_code(folder, tmp_path / "export")
+    python = _venv_with_only(tmp_path / "venv", ["torch", "transformers"])
+    env = {"PATH": os.environ.get("PATH", ""), "HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_OFFLINE": "1",
+           "OMP_NUM_THREADS": "1", "TRANSFORMERS_VERBOSITY": "error"}
+    done = subprocess.run([str(python), "-I", "-c", ISOLATED_LOAD, str(out)], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["datasets"] is False and result["attnseq"] is False  # exactly torch, transformers, their needs
+    assert result["class"].startswith("transformers_modules.") and result["tokens"] >= 2
+    assert result["missing"] == []  # every import of the exported files (function-local ones too) is there

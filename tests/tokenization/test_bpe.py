@@ -75,3 +75,16 @@ def test_bad_arguments_are_refused():
         train_subword_tokenizer("a b")
     with pytest.raises(TypeError, match="text 1 is of type NoneType"):
         train_subword_tokenizer(["a b", None])
+
+
+def test_added_tokens_are_matched_whole_saved_and_restored(tmp_path):
+    tokenizer = train_subword_tokenizer(sentences(ENGLISH), vocab_size=60)
+    assert tokenizer.add_tokens(["<new1>"]) == 1
+    assert tokenizer.add_special_tokens({"additional_special_tokens": ["<lang>"]}) == 1
+    new1, lang = tokenizer.convert_tokens_to_ids(["<new1>", "<lang>"])
+    assert tokenizer.tokenize("<lang><new1>the cat")[:2] == ["<lang>", "<new1>"]
+    tokenizer.save_pretrained(tmp_path)
+    loaded = AutoTokenizer.from_pretrained(tmp_path)
+    assert len(loaded) == len(tokenizer)
+    assert loaded("<lang><new1>the cat")["input_ids"][:2] == [lang, new1]
+    assert loaded("<lang><new1>the cat")["input_ids"] == tokenizer("<lang><new1>the cat")["input_ids"]

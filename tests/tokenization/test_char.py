@@ -152,3 +152,39 @@ def test_bad_vocabularies_and_texts_are_refused():
         CharTokenizer.from_texts("abc")
     with pytest.raises(TypeError, match="text 1 is of type int"):
         CharTokenizer.from_texts(["abc", 5])
+
+
+def test_added_tokens_are_matched_whole_saved_and_restored(tmp_path):
+    import torch
+
+    from attnseq import Seq2SeqTransformerForConditionalGeneration
+
+    tokenizer = CharTokenizer.from_texts(["abc"])
+    assert tokenizer.add_tokens(["<new1>"]) == 1
+    assert tokenizer.add_special_tokens({"additional_special_tokens": ["<lang>"]}) == 1
+    new1, lang = len(tokenizer) - 2, len(tokenizer) - 1
+    assert tokenizer.tokenize("<lang><new1>ab") == ["<lang>", "<new1>", "a", "b"]
+    assert tokenizer("<lang><new1>ab")["input_ids"] == [lang, new1, 4, 5, tokenizer.eos_token_id]
+    assert tokenizer.unknown_characters == {}  # no character of the added tokens fell to unk
+    assert tokenizer.tokenize("<s>a") == ["<", "s", ">", "a"]  # the built-in specials stay characters in a text
+    assert tokenizer.decode(tokenizer("<lang>a<new1>")["input_ids"], skip_special_tokens=True) == "a<new1>"
+
+    config = Seq2SeqTransformerConfig(
+        vocab_size=tokenizer.vocab_size,
+        d_model=8,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=8,
+        decoder_ffn_dim=8,
+    )
+    model = Seq2SeqTransformerForConditionalGeneration(config)
+    model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    tokenizer.save_pretrained(tmp_path)
+    loaded = AutoTokenizer.from_pretrained(tmp_path)
+    assert len(loaded) == len(tokenizer) == model.config.vocab_size
+    ids = loaded("<lang><new1>ab", return_tensors="pt")["input_ids"]
+    assert ids[0].tolist() == [lang, new1, 4, 5, loaded.eos_token_id]
+    assert model(input_ids=ids, labels=ids).logits.shape[-1] == len(loaded)
+    assert torch.isfinite(model(input_ids=ids, labels=ids).loss)

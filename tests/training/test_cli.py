@@ -37,6 +37,26 @@ def checkpoint(tmp_path_factory):
     return folder
 
 
+def test_disable_tqdm_silences_every_progress_bar_and_warning(tmp_path):
+    rows = "\n".join(f"{word}\t{word[::-1]}" for word in ["abc", "hello", "world", "tsv", "pairs"] * 20)
+    (tmp_path / "pairs.tsv").write_text(rows + "\n")
+    result = run_attnseq("train", "--train_file", str(tmp_path / "pairs.tsv"), "--hidden_size", "8", "--embedding_size",
+                         "4", "--num_train_epochs", "1", "--disable_tqdm", "true", "--show_examples", "0",
+                         "--output_dir", str(tmp_path / "out"))
+    # datasets' bars (reading the file, tokenizing), transformers' (writing the weights), torch's pin_memory warning
+    for noise in ("%|", "examples/s", "Generating train split", "pin_memory"):
+        assert noise not in result.stderr, result.stderr
+
+
+def test_bad_rows_error_names_the_command_line_flag(tmp_path):
+    (tmp_path / "pairs.tsv").write_text("abc\tcba\n\tempty\nxy\tyx\n")
+    result = run_attnseq("train", "--train_file", str(tmp_path / "pairs.tsv"), "--output_dir", str(tmp_path / "o"),
+                         check=False)
+    assert result.returncode == 1
+    assert "1 of 3 rows" in result.stderr and "pass --bad_rows drop to drop them" in result.stderr
+    assert "bad_rows='drop'" not in result.stderr
+
+
 def test_train_writes_a_checkpoint_that_loads(checkpoint):
     names = set(os.listdir(checkpoint))
     assert {"config.json", "model.safetensors", "generation_config.json", "README.md", "vocab.json"} <= names

@@ -110,3 +110,107 @@ def test_alignment_and_argument_errors(tokenizer):
         build_compute_metrics(tokenizer, metrics=("accuracy",))
     with pytest.raises(ValueError, match=r"metric_kwargs names metric\(s\) \['bleu'\]"):
         build_compute_metrics(tokenizer, metrics=("exact_match",), metric_kwargs={"bleu": {"tokenize": "char"}})
+
+
+def test_token_accuracy_of_seq2seq_trainer_counts_only_real_label_positions(tokenizer, tmp_path):
+    """Seq2SeqTrainer pads labels to the generation length with the pad id; those positions are not scored."""
+    import torch
+    from datasets import Dataset
+    from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments
+
+    from attnseq import Seq2SeqLSTMConfig, Seq2SeqLSTMForConditionalGeneration
+
+    torch.manual_seed(0)
+    model = Seq2SeqLSTMForConditionalGeneration(
+        Seq2SeqLSTMConfig(vocab_size=len(tokenizer), hidden_size=8, embedding_size=4)
+    ).eval()
+    sources, targets = ["12-3", "4-56", "789", "0-1"], ["9", "52", "987", "1"]
+    data = Dataset.from_dict(
+        {
+            "input_ids": [tokenizer(t)["input_ids"] for t in sources],
+            "labels": [tokenizer(text_target=t)["input_ids"] for t in targets],
+        }
+    )
+    seen = {}
+    compute = build_compute_metrics(tokenizer)
+
+    def recording(evaluation):
+        seen["predictions"] = aligned_prediction_ids(np.asarray(evaluation.predictions), tokenizer.bos_token_id)
+        return compute(evaluation)
+
+    args = Seq2SeqTrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_eval_batch_size=4,
+        predict_with_generate=True,
+        generation_max_length=40,
+        report_to=[],
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    trainer = Seq2SeqTrainer(
+        model=model,
+        args=args,
+        eval_dataset=data,
+        processing_class=tokenizer,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
+        compute_metrics=recording,
+    )
+    results = trainer.evaluate()
+    predictions = seen["predictions"]
+    right = total = 0
+    for row, labels in enumerate(data["labels"]):  # the labels as tokenized: real positions only
+        total += len(labels)
+        right += sum(
+            position < predictions.shape[1] and predictions[row, position] == label
+            for position, label in enumerate(labels)
+        )
+    assert results["eval_token_accuracy"] == pytest.approx(right / total)
+    assert results["eval_token_accuracy"] < 0.5  # an untrained model; counting padding gave over 0.9
+
+
+def test_token_accuracy_skips_the_pad_id_when_given(metrics):
+    token_accuracy = metrics["token_accuracy"]
+    references, predictions = [[6, 2, 0, 0, 0, 0]], [[5, 2, 0, 0, 0, 0]]
+    assert token_accuracy.compute(predictions=predictions, references=references, pad_token_id=0)[
+        "token_accuracy"
+    ] == pytest.approx(0.5)
+
+
+def test_bleu_on_a_character_tokenizer_uses_character_ngrams_and_reports_its_signature(tokenizer):
+    targets = ["62", "1994-09-27", "7"]
+    labels = padded([tokenizer(text_target=text)["input_ids"] for text in targets], 12, -100)
+    generated = padded([[tokenizer.bos_token_id, *tokenizer(text)["input_ids"]] for text in targets], 13, 0)
+    compute_metrics = build_compute_metrics(tokenizer, metrics=("exact_match", "bleu", "chrf"))
+    results = compute_metrics(EvalPrediction(predictions=generated, label_ids=labels))
+    assert results["exact_match"] == 1.0 and results["chrf"] == pytest.approx(100)
+    assert results["bleu"] == pytest.approx(100)  # word tokenization gave 0.0: no word 4-grams
+    assert "|tok:char|" in compute_metrics.signatures["bleu"]
+    assert compute_metrics.signatures["bleu"].startswith("nrefs:1|")
+
+
+def test_bleu_on_a_subword_tokenizer_keeps_word_tokenization():
+    from attnseq.tokenization import train_subword_tokenizer
+    from attnseq.training.metrics import bleu_tokenization
+
+    subword = train_subword_tokenizer(["the cat sat on the mat"] * 4, vocab_size=30)
+    assert bleu_tokenization(subword) == "13a"
+    assert bleu_tokenization(CharTokenizer.from_texts(["ab"])) == "char"
+
+
+def test_evaluate_pairs_reports_character_bleu_with_its_signature(tokenizer, monkeypatch):
+    from datasets import Dataset
+
+    from attnseq.training import inference
+
+    class Echo:
+        """Stands in for a model whose outputs are exactly the references."""
+
+    pairs = Dataset.from_dict({"source": ["a", "b"], "target": ["1994-09-27", "62"]})
+    monkeypatch.setattr(
+        inference,
+        "generate_texts",
+        lambda model, tok, texts, batch_size, **kwargs: iter([[t] for t in pairs["target"]]),
+    )
+    results = inference.evaluate_pairs(Echo(), tokenizer, pairs, metrics=("exact_match", "bleu"))
+    assert results["exact_match"] == 1.0 and results["bleu"] == pytest.approx(100)
+    assert "|tok:char|" in results["bleu_signature"]

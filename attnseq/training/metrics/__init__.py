@@ -2,7 +2,9 @@
 `Seq2SeqTrainer`.
 
 Each metric lives in its own folder (`exact_match/exact_match.py`, ...) and is loaded by path with
-`evaluate.load`, so nothing is downloaded; the results are kept in memory.
+`evaluate.load`, so nothing is downloaded; the results are kept in memory. BLEU tokenizes the way the
+task's tokenizer does (`bleu_tokenization`): character n-grams for a character-level tokenizer, whose short
+targets (numbers, dates) have no word 4-grams, sacrebleu's standard "13a" word tokenization otherwise.
 """
 
 from __future__ import annotations
@@ -18,6 +20,24 @@ METRICS_DIR = os.path.dirname(os.path.abspath(__file__))
 METRICS = ("exact_match", "token_accuracy", "bleu", "chrf")
 TEXT_METRICS = ("exact_match", "bleu", "chrf")
 IGNORE_INDEX = -100
+
+
+def bleu_tokenization(tokenizer) -> str:
+    """sacrebleu's `tokenize` setting for BLEU on a task encoded by `tokenizer`: "char" for the character
+    tokenizer (its outputs are strings of characters, not words), "13a" (sacrebleu's default) otherwise."""
+    from ...tokenization.char import CharTokenizer
+
+    return "char" if isinstance(tokenizer, CharTokenizer) else "13a"
+
+
+def default_metric_kwargs(tokenizer, names: Sequence[str]) -> dict[str, dict]:
+    """The arguments each chosen metric gets for this tokenizer: BLEU's tokenization, token accuracy's pad id."""
+    kwargs: dict[str, dict] = {}
+    if "bleu" in names:
+        kwargs["bleu"] = {"tokenize": bleu_tokenization(tokenizer)}
+    if "token_accuracy" in names and tokenizer.pad_token_id is not None:
+        kwargs["token_accuracy"] = {"pad_token_id": tokenizer.pad_token_id}
+    return kwargs
 
 
 def metric_path(name: str) -> str:
@@ -51,10 +71,12 @@ def build_compute_metrics(
         metrics: names from `METRICS`.
         decoder_start_token_id: the id that starts every generated row and is dropped before comparing ids
             with the labels; defaults to the tokenizer's bos id (the models' default decoder start).
-        metric_kwargs: extra arguments per metric name, e.g. `{"bleu": {"tokenize": "intl"}}`.
+        metric_kwargs: extra arguments per metric name, e.g. `{"bleu": {"tokenize": "intl"}}`; they override
+            `default_metric_kwargs` (BLEU's tokenization from the tokenizer, the pad id for token accuracy).
     Returns:
         A function from `EvalPrediction` to `{metric name: value}`; BLEU and chrF are on a 0-100 scale,
-        exact match and token accuracy are fractions.
+        exact match and token accuracy are fractions. Its `signatures` dict holds sacrebleu's signature of
+        the last BLEU and chrF computation (`{"bleu": "nrefs:1|case:mixed|eff:no|tok:char|..."}`).
     """
     names = [metrics] if isinstance(metrics, str) else list(metrics)
     if not names:
@@ -64,6 +86,8 @@ def build_compute_metrics(
     unknown = sorted(set(metric_kwargs) - set(names))
     if unknown:
         raise ValueError(f"metric_kwargs names metric(s) {unknown} that are not among the chosen metrics {names}.")
+    defaults = default_metric_kwargs(tokenizer, names)
+    metric_kwargs = {name: {**defaults.get(name, {}), **metric_kwargs.get(name, {})} for name in names}
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     start_id = tokenizer.bos_token_id if decoder_start_token_id is None else decoder_start_token_id
 
@@ -87,8 +111,11 @@ def build_compute_metrics(
                     predictions=predictions.tolist(), references=labels.tolist(), **metric_kwargs.get(name, {})
                 )
             results[name] = float(output[name])
+            if "signature" in output:
+                compute_metrics.signatures[name] = output["signature"]
         return results
 
+    compute_metrics.signatures = {}
     return compute_metrics
 
 
