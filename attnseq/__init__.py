@@ -1,29 +1,35 @@
 """attnseq: attention LSTM and small Transformer sequence-to-sequence models for Hugging Face transformers.
 
 Importing the package registers both model families with `AutoConfig`, `AutoModel`,
-`AutoModelForSeq2SeqLM` and `AutoTokenizer`.
+`AutoModelForSeq2SeqLM` and `AutoTokenizer`. It loads the models and tokenizers only: the training
+stack (`datasets`, `evaluate`, `accelerate`) is imported by `attnseq.training` when it is used, and
+`load_task` is imported on first use.
 """
-
-__version__ = "0.1.0"
 
 from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from .configuration.lstm import Seq2SeqLSTMConfig
 from .configuration.transformer import Seq2SeqTransformerConfig
+from .families import DEFAULT_TOKENIZER, FAMILIES
 from .modeling.lstm import Seq2SeqLSTMCache, Seq2SeqLSTMForConditionalGeneration, Seq2SeqLSTMModel
 from .modeling.transformer import Seq2SeqTransformerForConditionalGeneration, Seq2SeqTransformerModel
 from .tokenization import CharTokenizer, train_seq2seq_tokenizers, train_subword_tokenizer
-from .training.tasks import load_task
+from .version import __version__
 
-AutoTokenizer.register(Seq2SeqLSTMConfig, tokenizer_class=CharTokenizer, exist_ok=True)
-AutoConfig.register("seq2seq_lstm", Seq2SeqLSTMConfig, exist_ok=True)
-AutoModel.register(Seq2SeqLSTMConfig, Seq2SeqLSTMModel, exist_ok=True)
-AutoModelForSeq2SeqLM.register(Seq2SeqLSTMConfig, Seq2SeqLSTMForConditionalGeneration, exist_ok=True)
+for _family in FAMILIES.values():
+    AutoConfig.register(_family.model_type, _family.config_class, exist_ok=True)
+    AutoModel.register(_family.config_class, _family.base_model_class, exist_ok=True)
+    AutoModelForSeq2SeqLM.register(_family.config_class, _family.generation_class, exist_ok=True)
+    AutoTokenizer.register(_family.config_class, tokenizer_class=DEFAULT_TOKENIZER, exist_ok=True)
 
-AutoTokenizer.register(Seq2SeqTransformerConfig, tokenizer_class=CharTokenizer, exist_ok=True)
-AutoConfig.register("seq2seq_transformer", Seq2SeqTransformerConfig, exist_ok=True)
-AutoModel.register(Seq2SeqTransformerConfig, Seq2SeqTransformerModel, exist_ok=True)
-AutoModelForSeq2SeqLM.register(Seq2SeqTransformerConfig, Seq2SeqTransformerForConditionalGeneration, exist_ok=True)
+
+def __getattr__(name: str):
+    if name == "load_task":  # the built-in tasks build on `datasets`, imported only when a task is loaded
+        from .training.tasks import load_task
+
+        return load_task
+    raise AttributeError(f"module 'attnseq' has no attribute {name!r}")
+
 
 __all__ = [
     "CharTokenizer",
@@ -34,6 +40,7 @@ __all__ = [
     "Seq2SeqTransformerConfig",
     "Seq2SeqTransformerForConditionalGeneration",
     "Seq2SeqTransformerModel",
+    "__version__",
     "load_task",
     "train_seq2seq_tokenizers",
     "train_subword_tokenizer",

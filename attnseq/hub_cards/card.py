@@ -26,10 +26,10 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .. import __version__
 from ..atomic import replaced_file
+from ..families import Family, family_of
+from ..version import __version__
 from .attention_map import DEFAULT_MAX_NEW_TOKENS, attention_matrix, write_attention_heatmap
-from .families import Family, family_of
 
 CARD_NAME = "README.md"
 HEATMAP_NAME = "attention_heatmap.png"
@@ -145,17 +145,17 @@ def _architecture_section(family: Family, config, num_parameters: int) -> str:
     parts = [
         "## Architecture",
         "",
-        f"- Family: {family.description} (`model_type: {family.model_type}`, `{family.generation_class}`)",
+        f"- Family: {family.description} (`model_type: {family.model_type}`, `{family.generation_class.__name__}`)",
     ]
     parts += [f"- Parameters: {num_parameters:,}", ""]
     if rows:
         parts += [
-            "Options that differ from the defaults of `" + family.config_class + "`:",
+            "Options that differ from the defaults of `" + family.config_class.__name__ + "`:",
             "",
             _markdown_table(["option", "value", "default"], [[f"`{n}`", f"`{v!r}`", f"`{d!r}`"] for n, v, d in rows]),
         ]
     else:
-        parts.append(f"All options have the defaults of `{family.config_class}`.")
+        parts.append(f"All options have the defaults of `{family.config_class.__name__}`.")
     return "\n".join(parts)
 
 

@@ -22,8 +22,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .. import __version__
-from .families import FAMILIES, TOKENIZERS, family_of
+from ..families import EXPORTED_TOKENIZERS, FAMILIES, family_of
+from ..version import __version__
 
 PACKAGE = "attnseq"
 
@@ -207,9 +207,11 @@ def _write_code(folder: Path) -> list[str]:
     tokenizer_config = folder / "tokenizer_config.json"
     tokenizer = None
     if tokenizer_config.is_file():
-        tokenizer = TOKENIZERS.get(json.loads(tokenizer_config.read_text(encoding="utf-8")).get("tokenizer_class"))
+        tokenizer_class_name = json.loads(tokenizer_config.read_text(encoding="utf-8")).get("tokenizer_class")
+        tokenizer = EXPORTED_TOKENIZERS.get(tokenizer_class_name)
         if tokenizer is not None:
-            roots[tokenizer.module] = tokenizer.file
+            tokenizer_class, tokenizer_file = tokenizer
+            roots[tokenizer_class.__module__] = tokenizer_file
     files = flatten_modules(roots)
     for file_name, source in files.items():
         (folder / file_name).write_text(source, encoding="utf-8")
@@ -218,16 +220,16 @@ def _write_code(folder: Path) -> list[str]:
 
     def set_model_auto_map(config: dict) -> None:
         config["auto_map"] = {
-            "AutoConfig": f"{config_stem}.{family.config_class}",
-            "AutoModel": f"{modeling_stem}.{family.base_model_class}",
-            "AutoModelForSeq2SeqLM": f"{modeling_stem}.{family.generation_class}",
+            "AutoConfig": f"{config_stem}.{family.config_class.__name__}",
+            "AutoModel": f"{modeling_stem}.{family.base_model_class.__name__}",
+            "AutoModelForSeq2SeqLM": f"{modeling_stem}.{family.generation_class.__name__}",
         }
         config["model_type"] = family.model_type
 
     _update_json(config_path, set_model_auto_map)
     if tokenizer is not None:
         _update_json(tokenizer_config, lambda data: data.update(
-            auto_map={"AutoTokenizer": [f"{tokenizer.file[:-3]}.{tokenizer.class_name}", None]}
+            auto_map={"AutoTokenizer": [f"{tokenizer_file[:-3]}.{tokenizer_class.__name__}", None]}
         ))
     return sorted(files)
 

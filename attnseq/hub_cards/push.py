@@ -16,7 +16,7 @@ from pathlib import Path
 
 from huggingface_hub import HfApi, get_token
 
-from ..modeling.safe_loading import check_safetensors_checkpoint
+from ..modeling.loading import check_safetensors_checkpoint
 from .card import CARD_NAME, is_attnseq_card, write_model_card
 from .export import copy_checkpoint, export_for_remote_code
 
@@ -30,6 +30,7 @@ def push_folder(
     revision: str | None = None,
     token: str | None = None,
     commit_message: str | None = None,
+    create_pr: bool = False,
     card_kwargs: dict | None = None,
 ):
     """Upload the checkpoint in `folder` to the Hub repo `repo_id` (created if missing).
@@ -42,6 +43,7 @@ def push_folder(
         revision: a branch to commit to (created from `main` if missing); default `main`.
         token: a Hub token with write access; default: `HF_TOKEN` or the stored login.
         commit_message: the commit title.
+        create_pr: open a pull request with the upload instead of committing to the branch.
         card_kwargs: arguments of `write_model_card` (dataset, metrics, example, ...) over what the folder holds.
 
     Returns:
@@ -72,4 +74,6 @@ def push_folder(
             staged = export_for_remote_code(staged, Path(tmp) / "export")
         default_message = "Upload model with its code (trust_remote_code)" if remote_code else "Upload model"
         message = commit_message or default_message
-        return api.upload_folder(folder_path=staged, repo_id=repo_id, revision=revision, commit_message=message)
+        return api.upload_folder(
+            folder_path=staged, repo_id=repo_id, revision=revision, commit_message=message, create_pr=create_pr
+        )

@@ -1,17 +1,118 @@
-"""Saving and loading checkpoints: what both model families add to `PreTrainedModel.save_pretrained` and
-`PreTrainedModel.from_pretrained`."""
+"""Checkpoints of both model families: what attnseq adds to `save_pretrained`, `from_pretrained` and
+`push_to_hub`.
+
+- A checkpoint is written whole or not at all (a temporary folder renamed into place).
+- Weights load from safetensors only. transformers still falls back to `pytorch_model.bin` (a pickle, read with
+  `torch.load`) when a checkpoint has no safetensors file; unpickling a file from the internet can run arbitrary
+  code, so such checkpoints are refused up front with a message that says what to do instead, before
+  transformers resolves, downloads or opens any pickle.
+- Loaded parameters own their memory, so save -> load is bit-exact.
+- `push_to_hub` uploads attnseq's model card, not transformers' placeholder.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
+import tempfile
 
 import torch
 from safetensors import SafetensorError
 from torch import nn
+from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_INDEX_NAME, WEIGHTS_NAME
+from transformers.utils.hub import cached_file, has_file
 
 from ..atomic import UPLOAD_ARGUMENTS, staged_folder
-from .safe_loading import SafetensorsOnlyMixin
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
+class PickleCheckpointError(OSError):
+    """A checkpoint holds its weights only as a pickle file, which attnseq refuses to load."""
+
+
+def _with_variant(name: str, variant: str | None) -> str:
+    """`model.safetensors` -> `model.<variant>.safetensors`, as transformers names variant weights."""
+    if not variant:
+        return name
+    stem, _, suffix = name.partition(".")
+    return f"{stem}.{variant}.{suffix}"
+
+
+def _refusal(source: str, pickle_name: str) -> PickleCheckpointError:
+    return PickleCheckpointError(
+        f"{source} holds its weights only as the pickle file {pickle_name!r}; attnseq loads weights from "
+        f"safetensors only ({SAFE_WEIGHTS_NAME}), because unpickling a file can run arbitrary code. If you trust "
+        "the file, convert it once: `model.load_state_dict(torch.load(path, weights_only=True))` followed by "
+        "`model.save_pretrained(folder)` writes model.safetensors."
+    )
+
+
+def check_safetensors_checkpoint(pretrained_model_name_or_path, **kwargs) -> None:
+    """Raise unless the checkpoint at `pretrained_model_name_or_path` has safetensors weights.
+
+    Works for a local folder, a single weights file and a Hub repo id (honouring `revision`, `subfolder`,
+    `variant`, `token`, `cache_dir`, `local_files_only`). A checkpoint with only a pickle file raises
+    `PickleCheckpointError`; one with no weights at all raises `OSError`. Nothing is unpickled.
+    """
+    path = os.fspath(pretrained_model_name_or_path)
+    subfolder = kwargs.get("subfolder") or ""
+    variant = kwargs.get("variant")
+    safe_names = [_with_variant(SAFE_WEIGHTS_NAME, variant), _with_variant(SAFE_WEIGHTS_INDEX_NAME, variant)]
+    pickle_names = [_with_variant(WEIGHTS_NAME, variant), _with_variant(WEIGHTS_INDEX_NAME, variant)]
+
+    if os.path.isfile(path):
+        if not path.endswith((".safetensors", ".safetensors.index.json")):
+            raise (
+                _refusal(path, os.path.basename(path))
+                if path.endswith(PICKLE_SUFFIXES)
+                else OSError(f"{path} is not a safetensors weights file; attnseq loads weights from safetensors only.")
+            )
+        return
+    if os.path.isdir(path):
+        folder = os.path.join(path, subfolder) if subfolder else path
+        if any(os.path.isfile(os.path.join(folder, name)) for name in safe_names):
+            return
+        found = (
+            [name for name in sorted(os.listdir(folder)) if name.endswith(PICKLE_SUFFIXES)]
+            if os.path.isdir(folder)
+            else []
+        )
+        if found:
+            raise _refusal(f"The folder {folder}", found[0])
+        raise OSError(
+            f"The folder {folder} has no {safe_names[0]} (nor {safe_names[1]}); nothing to load weights from."
+        )
+
+    download = {
+        key: kwargs[key]
+        for key in ("revision", "token", "cache_dir", "local_files_only", "proxies", "force_download")
+        if kwargs.get(key) is not None
+    }
+    for name in safe_names:
+        resolved = cached_file(
+            path,
+            name,
+            subfolder=subfolder,
+            _raise_exceptions_for_missing_entries=False,
+            _raise_exceptions_for_gated_repo=False,
+            **download,
+        )
+        if resolved is not None:
+            return
+    has_file_kwargs = {
+        key: download[key]
+        for key in ("revision", "token", "cache_dir", "local_files_only", "proxies")
+        if key in download
+    }
+    revision = f" at revision {download['revision']!r}" if "revision" in download else ""
+    for name in pickle_names:
+        if has_file(path, f"{subfolder}/{name}" if subfolder else name, **has_file_kwargs):
+            raise _refusal(f"The repo {path}{revision}", name)
+    raise OSError(
+        f"The repo {path}{revision} has no {safe_names[0]} (nor {safe_names[1]}); nothing to load weights from."
+    )
 
 
 def own_parameter_memory(model: nn.Module) -> None:
@@ -49,9 +150,9 @@ def stale_weight_files(folder: str | os.PathLike, written: set[str], variant: st
     )
 
 
-class CheckpointLoadingMixin(SafetensorsOnlyMixin):
-    """`save_pretrained` and `from_pretrained` for both families: checkpoints written whole or not at all,
-    weights from safetensors only, bit-exact parameters, clear errors.
+class CheckpointLoadingMixin:
+    """`save_pretrained`, `from_pretrained` and `push_to_hub` for both families: checkpoints written whole or not
+    at all, weights from safetensors only, bit-exact parameters, attnseq's model card, clear errors.
 
     Put it first among the bases of a family's `PreTrainedModel` subclass.
     """
@@ -85,6 +186,22 @@ class CheckpointLoadingMixin(SafetensorsOnlyMixin):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """Load like `PreTrainedModel.from_pretrained`, from safetensors weights only, into parameters that own
+        their memory.
+
+        Raises:
+            ValueError: `use_safetensors=False` was passed.
+            PickleCheckpointError: the checkpoint holds only a pickle file (e.g. `pytorch_model.bin`).
+            OSError: the checkpoint has no weights, or its `model.safetensors` is truncated or corrupt.
+        """
+        if kwargs.get("use_safetensors") is False:
+            raise ValueError(
+                f"{cls.__name__}.from_pretrained(use_safetensors=False) is not supported: attnseq loads weights from "
+                "safetensors only, because unpickling a file can run arbitrary code."
+            )
+        if pretrained_model_name_or_path is not None and kwargs.get("state_dict") is None:
+            check_safetensors_checkpoint(pretrained_model_name_or_path, **kwargs)
+            kwargs["use_safetensors"] = True
         try:
             loaded = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
         except SafetensorError as error:
@@ -95,3 +212,39 @@ class CheckpointLoadingMixin(SafetensorsOnlyMixin):
         model = loaded[0] if isinstance(loaded, tuple) else loaded
         own_parameter_memory(model)
         return loaded
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        commit_message: str | None = None,
+        private: bool | None = None,
+        token: str | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+        max_shard_size: int | str | None = "50GB",
+        **kwargs,
+    ):
+        """Upload the model (config, safetensors weights, generation config) with attnseq's model card.
+
+        The card is the one every other path writes (`attnseq push`, `attnseq train --push_to_hub`): architecture,
+        options, usage snippet. Push the tokenizer after the model (`tokenizer.push_to_hub(repo_id)` keeps the card
+        already in the repo), or push a whole trained folder with `attnseq push`, whose card also holds the
+        training results. Other keyword arguments of transformers' `push_to_hub` (`tags`, `commit_description`, ...)
+        are refused by name. In the remote-code export, where attnseq is not installed, this is transformers'
+        `push_to_hub`.
+        """
+        if kwargs:
+            raise TypeError(
+                f"push_to_hub() got unsupported argument(s) {', '.join(sorted(kwargs))}; supported: repo_id, "
+                "commit_message, private, token, revision, create_pr, max_shard_size."
+            )
+        upload = {"commit_message": commit_message, "private": private, "token": token, "revision": revision}
+        try:
+            # the card writer builds on the models: looked up when used, never imported with them (nor exported)
+            push_folder = importlib.import_module("attnseq.hub_cards.push").push_folder
+        except ImportError:
+            return super().push_to_hub(repo_id, max_shard_size=max_shard_size, create_pr=create_pr, **upload)
+        with tempfile.TemporaryDirectory(prefix="attnseq-push-model-") as folder:
+            self.save_pretrained(folder, max_shard_size=max_shard_size)
+            return push_folder(folder, repo_id, create_pr=create_pr, **upload)

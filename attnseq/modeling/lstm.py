@@ -34,8 +34,8 @@ from .inputs import (
 from .loading import CheckpointLoadingMixin
 from .rnn import ReadingOrder, RNNState, StackedRNN, make_rnn, run_rnn
 from .seq2seq import (
+    EncoderDecoderMixin,
     Seq2SeqLMMixin,
-    Seq2SeqVocabularyMixin,
     init_token_embedding,
     lm_output,
     renamed_cache_argument,
@@ -350,7 +350,7 @@ class Seq2SeqLSTMDecoder(nn.Module):
         return features, weights
 
 
-class Seq2SeqLSTMPreTrainedModel(CheckpointLoadingMixin, Seq2SeqVocabularyMixin, PreTrainedModel):
+class Seq2SeqLSTMPreTrainedModel(CheckpointLoadingMixin, EncoderDecoderMixin, PreTrainedModel):
     config_class = Seq2SeqLSTMConfig
     config: Seq2SeqLSTMConfig
     base_model_prefix = "model"
@@ -390,18 +390,6 @@ class Seq2SeqLSTMModel(Seq2SeqLSTMPreTrainedModel):
         self.encoder = Seq2SeqLSTMEncoder(config)
         self.decoder = Seq2SeqLSTMDecoder(config)
         self.post_init()
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.encoder.embed_tokens
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.encoder.embed_tokens = value
-
-    def get_encoder(self, modality: str | None = None) -> Seq2SeqLSTMEncoder:
-        return self.encoder
-
-    def get_decoder(self) -> Seq2SeqLSTMDecoder:
-        return self.decoder
 
     @renamed_cache_argument
     def forward(
@@ -506,18 +494,6 @@ class Seq2SeqLSTMForConditionalGeneration(Seq2SeqLMMixin, Seq2SeqLSTMPreTrainedM
         self.output_dropout = nn.Dropout(config.dropout)
         self.lm_head = nn.Linear(config.output_features, config.vocab_size, bias=True)
         self.post_init()
-
-    def get_encoder(self, modality: str | None = None) -> Seq2SeqLSTMEncoder:
-        return self.model.encoder
-
-    def get_decoder(self) -> Seq2SeqLSTMDecoder:
-        return self.model.decoder
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.model.encoder.embed_tokens
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.model.encoder.embed_tokens = value
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head

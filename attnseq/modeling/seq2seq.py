@@ -68,13 +68,26 @@ def lm_output(loss: torch.Tensor | None, logits: torch.Tensor, outputs: Seq2SeqM
     )
 
 
-class Seq2SeqVocabularyMixin:
-    """`resize_token_embeddings` for encoder-decoders whose decoder may own its embedding.
+class EncoderDecoderMixin:
+    """The encoder, the decoder and the token tables of a model whose base model (itself, or `self.model` for a
+    model with an output layer) has an `encoder` and a `decoder`, each with an `embed_tokens`.
 
-    `PreTrainedModel.resize_token_embeddings` resizes the input (encoder) embedding and an untied output
-    layer only; here the decoder's embedding and the output layer (bias included) follow, then the ties are
-    restored. Put it before `PreTrainedModel` among the bases.
+    `resize_token_embeddings` resizes every table: `PreTrainedModel.resize_token_embeddings` resizes the input
+    (encoder) embedding and an untied output layer only; here the decoder's embedding and the output layer (bias
+    included) follow, then the ties are restored. Put it before `PreTrainedModel` among the bases.
     """
+
+    def get_encoder(self, modality: str | None = None) -> nn.Module:
+        return self.base_model.encoder
+
+    def get_decoder(self) -> nn.Module:
+        return self.base_model.decoder
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.base_model.encoder.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.base_model.encoder.embed_tokens = value
 
     def resize_token_embeddings(
         self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None, mean_resizing: bool = True

@@ -42,8 +42,8 @@ from .attention import dot_product_attention
 from .inputs import check_batch_size, check_token_ids
 from .loading import CheckpointLoadingMixin
 from .seq2seq import (
+    EncoderDecoderMixin,
     Seq2SeqLMMixin,
-    Seq2SeqVocabularyMixin,
     init_token_embedding,
     lm_output,
     renamed_cache_argument,
@@ -642,7 +642,7 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerStack):
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-class Seq2SeqTransformerPreTrainedModel(CheckpointLoadingMixin, Seq2SeqVocabularyMixin, PreTrainedModel):
+class Seq2SeqTransformerPreTrainedModel(CheckpointLoadingMixin, EncoderDecoderMixin, PreTrainedModel):
     """Weight init, attention back-ends, gradient checkpointing and embedding ties shared by the model classes."""
 
     config_class = Seq2SeqTransformerConfig
@@ -703,19 +703,10 @@ class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
         )
         self.post_init()
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.encoder.embed_tokens
-
     def set_input_embeddings(self, value: nn.Embedding) -> None:
         self.encoder.embed_tokens = value
         if self.config.share_encoder_decoder_embeddings:
             self.decoder.embed_tokens = value
-
-    def get_encoder(self, modality: str | None = None) -> Seq2SeqTransformerEncoder:
-        return self.encoder
-
-    def get_decoder(self) -> Seq2SeqTransformerDecoder:
-        return self.decoder
 
     @renamed_cache_argument
     def forward(
@@ -808,12 +799,6 @@ class Seq2SeqTransformerForConditionalGeneration(Seq2SeqLMMixin, Seq2SeqTransfor
             {"lm_head.weight": f"model.{embedding}.embed_tokens.weight"} if config.tie_word_embeddings else {}
         )
         self.post_init()
-
-    def get_encoder(self, modality: str | None = None) -> Seq2SeqTransformerEncoder:
-        return self.model.encoder
-
-    def get_decoder(self) -> Seq2SeqTransformerDecoder:
-        return self.model.decoder
 
     @renamed_cache_argument
     def forward(

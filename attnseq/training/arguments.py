@@ -14,13 +14,9 @@ from dataclasses import dataclass, field
 
 from transformers import PretrainedConfig
 
-from ..configuration.lstm import Seq2SeqLSTMConfig
-from ..configuration.transformer import Seq2SeqTransformerConfig
+from ..families import FAMILIES
 
-FAMILY_CONFIGS: dict[str, type[PretrainedConfig]] = {
-    "lstm": Seq2SeqLSTMConfig,
-    "transformer": Seq2SeqTransformerConfig,
-}
+FAMILY_CONFIGS: dict[str, type[PretrainedConfig]] = {name: family.config_class for name, family in FAMILIES.items()}
 # Set from the tokenizer, never by hand.
 _DERIVED = {
     "vocab_size",

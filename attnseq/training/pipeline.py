@@ -29,12 +29,9 @@ from transformers.modelcard import extract_hyperparameters_from_trainer
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from ..configuration.lstm import Seq2SeqLSTMConfig
-from ..configuration.transformer import Seq2SeqTransformerConfig
+from ..families import FAMILIES
 from ..hub_cards.card import write_run_info
 from ..modeling.inputs import position_limit
-from ..modeling.lstm import Seq2SeqLSTMForConditionalGeneration
-from ..modeling.transformer import Seq2SeqTransformerForConditionalGeneration
 from ..tokenization.bpe import train_subword_tokenizer
 from ..tokenization.char import CharTokenizer
 from .arguments import DataArguments, config_overrides
@@ -45,10 +42,6 @@ from .tasks import load_task
 
 logger = logging.getLogger(__name__)
 
-FAMILIES = {
-    "lstm": (Seq2SeqLSTMConfig, Seq2SeqLSTMForConditionalGeneration),
-    "transformer": (Seq2SeqTransformerConfig, Seq2SeqTransformerForConditionalGeneration),
-}
 DEFAULT_TASK = "date"
 
 
@@ -100,7 +93,8 @@ def build_tokenizer_and_model(model_args, data_args: DataArguments, pairs: Datas
     else:
         texts = (text for column in ("source", "target") for text in pairs["train"][column])
         tokenizer = train_subword_tokenizer(texts, vocab_size=data_args.subword_vocab_size, model=data_args.tokenizer)
-    config_class, model_class = FAMILIES[model_args.model]
+    family = FAMILIES[model_args.model]
+    config_class, model_class = family.config_class, family.generation_class
     config = config_class(
         vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,

@@ -88,7 +88,7 @@ def shared(request, scenario):
 
 def test_pushes_without_a_valid_token_fail_clearly_and_write_nothing(shared):
     pushed, hub, repo = shared["pushed"], shared["hub"], shared["repo"]
-    assert "Authentication required" in pushed["model_no_token"]
+    assert pushed["model_no_token"].startswith("ValueError: No Hugging Face token")
     assert "Invalid credentials in Authorization header" in pushed["model_wrong_token"]
     assert "no write access to the namespace 'bob'" in pushed["model_other_namespace"]
     assert pushed["folder_no_token"].startswith("ValueError: No Hugging Face token")
@@ -101,6 +101,9 @@ def test_model_and_tokenizer_push_to_hub_upload_a_complete_checkpoint(shared):
     assert REQUIRED_FILES <= set(files)
     assert not any(name.endswith((".bin", ".pt", ".pth")) for name in files)
     assert json.loads(files["config.json"])["model_type"] == f"seq2seq_{shared['family']}"
+    # model.push_to_hub uploads attnseq's card, which tokenizer.push_to_hub then keeps
+    card = files["README.md"].decode()
+    assert "library_name: attnseq" in card and "## Usage" in card and "More Information Needed" not in card
 
 
 def test_from_pretrained_in_a_fresh_process_gives_identical_logits(shared):

@@ -14,7 +14,7 @@ from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 from attnseq.hub_cards import ExportError, export_for_remote_code, push_folder, write_model_card
 from attnseq.hub_cards.commands import main_export, main_push
 from attnseq.hub_cards.export import rewrite_imports
-from attnseq.modeling.safe_loading import PickleCheckpointError
+from attnseq.modeling.loading import PickleCheckpointError
 
 
 @pytest.mark.parametrize("family", FAMILIES)
