@@ -144,6 +144,11 @@ class Seq2SeqLSTMConfig(SavedAttributesMixin, PretrainedConfig):
             )
 
     @property
+    def position_limit(self) -> int | None:
+        """The most positions a source or decoder input may have: None, a recurrent model has no limit."""
+        return None
+
+    @property
     def output_features(self) -> int:
         """Size of the vector the output layer reads (and input feeding feeds back)."""
         if self.attentional_size is not None:

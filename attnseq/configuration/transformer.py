@@ -136,3 +136,13 @@ class Seq2SeqTransformerConfig(SavedAttributesMixin, PretrainedConfig):
                 f"d_model={self.d_model} must be even with position_embedding='sinusoidal' (sine and cosine "
                 "pairs); use an even d_model or position_embedding='learned'."
             )
+
+    @property
+    def position_limit(self) -> int | None:
+        """The most positions a source or decoder input may have, or None for no limit.
+
+        Only learned position embeddings have a limit, `max_position_embeddings`, on the source and on the decoder
+        input alike; longer inputs are a `ValueError`. A generation may then be at most `limit + 1` tokens long, the
+        decoder start included.
+        """
+        return self.max_position_embeddings if self.position_embedding == "learned" else None

@@ -14,18 +14,30 @@ from ..atomic import replaced_file
 DEFAULT_MAX_NEW_TOKENS = 32
 
 
-def attention_matrix(model, tokenizer, source: str, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS):
+def attention_matrix(
+    model,
+    tokenizer,
+    source: str,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    layer: int = -1,
+    head: int | None = None,
+):
     """Greedy output for `source` and the decoder-to-encoder attention that produced it.
 
+    Args:
+        layer: which decoder layer's cross-attention (Python indexing: -1 is the last). The LSTM has one.
+        head: which head of that layer, or None for the mean over its heads. The LSTM has one.
+
     Returns:
-        `(source_tokens, output_tokens, weights)` with `weights` a `(len(output), len(source))` float
-        array (heads of the last layer averaged), or `None` if the model returns no cross-attentions.
+        `(source_tokens, output_tokens, weights)` with `weights` a `(len(output), len(source))` float array, or
+        `None` if the model returns no cross-attentions (`attention='none'`).
+
+    Raises:
+        ValueError: `layer` or `head` is outside the model's layers or heads (the message names the range).
     """
     import torch
 
-    from ..modeling.inputs import position_limit
-
-    limit = position_limit(model.config)
+    limit = model.config.position_limit
     if limit is not None:  # learned positions: never ask for more positions than the model has
         max_new_tokens = min(max_new_tokens, limit)
     truncation = {} if limit is None else {"truncation": True, "max_length": limit}
@@ -41,12 +53,31 @@ def attention_matrix(model, tokenizer, source: str, max_new_tokens: int = DEFAUL
     attentions = getattr(outputs, "cross_attentions", None)
     if not attentions or attentions[-1] is None:
         return None
-    weights = attentions[-1][0].float()
-    while weights.dim() > 2:
-        weights = weights.mean(0)  # (heads, tgt, src) -> (tgt, src)
+    layers = len(attentions)
+    if not -layers <= layer < layers:
+        raise ValueError(f"--layer {layer} is not a decoder layer of this model; allowed: {-layers} to {layers - 1}.")
+    weights = attentions[layer][0].float()  # (heads, tgt, src)
+    if head is not None:
+        if not 0 <= head < weights.size(0):
+            raise ValueError(f"--head {head} is not a head of this model; allowed: 0 to {weights.size(0) - 1}.")
+        weights = weights[head]
+    else:
+        weights = weights.mean(0)
     source_tokens = tokenizer.convert_ids_to_tokens(inputs["input_ids"][0].tolist())
     output_tokens = tokenizer.convert_ids_to_tokens(generated[0, 1:].tolist())
     return source_tokens, output_tokens, weights.cpu().numpy()
+
+
+def describe_attention(config, layer: int = -1, head: int | None = None) -> str:
+    """Which attention a heatmap shows, e.g. "decoder layer 3 of 3, mean of 4 heads" (the LSTM: its one
+    attention)."""
+    layers = getattr(config, "decoder_layers", None)
+    heads = getattr(config, "decoder_attention_heads", None)
+    if layers is None or heads is None:
+        return "the decoder's attention over the source"
+    number = layer % layers + 1
+    shown = f"head {head} of {heads}" if head is not None else f"mean of {heads} heads"
+    return f"decoder layer {number} of {layers}, {shown}"
 
 
 def write_attention_heatmap(path: Path, source_tokens, output_tokens, weights, title: str) -> None:

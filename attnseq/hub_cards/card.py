@@ -29,7 +29,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from ..atomic import replaced_file
 from ..families import Family, family_of
 from ..version import __version__
-from .attention_map import DEFAULT_MAX_NEW_TOKENS, attention_matrix, write_attention_heatmap
+from .attention_map import DEFAULT_MAX_NEW_TOKENS, attention_matrix, describe_attention, write_attention_heatmap
 
 CARD_NAME = "README.md"
 HEATMAP_NAME = "attention_heatmap.png"
@@ -235,7 +235,7 @@ def _attention_section(folder: Path, model, tokenizer, config, example, max_new_
     if found is None:
         return f"{title}\n\nThe model returned no cross-attention weights, so there is no attention map to show."
     source_tokens, output_tokens, weights = found
-    heads = " (last layer, heads averaged)" if getattr(config, "decoder_attention_heads", 1) > 1 else ""
+    heads = f" ({describe_attention(config)})" if getattr(config, "decoder_attention_heads", None) else ""
     write_attention_heatmap(
         folder / HEATMAP_NAME, source_tokens, output_tokens, weights, f"decoder-to-encoder attention{heads}"
     )
@@ -309,7 +309,7 @@ def _usage_section(code: str, remote_code: bool) -> str:
             f"Needs attnseq {__version__}, the package that made this checkpoint (it is not on the Python "
             "Package Index yet: install it from its source with `pip install .` in a checkout of that version); "
             "importing it registers the model with transformers' Auto classes. Without attnseq, use a copy "
-            "of this checkpoint that carries its code (`attnseq push FOLDER REPO --remote-code`), which "
+            "of this checkpoint that carries its code (`attnseq push FOLDER REPO --remote_code`), which "
             "loads with transformers alone and `trust_remote_code=True`."
         )
     return f"{USAGE_START}\n## Usage\n\n{intro}\n\n```python\n{code}\n```\n{USAGE_END}"

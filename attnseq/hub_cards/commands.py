@@ -1,26 +1,29 @@
-"""Command-line entry points of `attnseq card`, `attnseq push` and `attnseq export`.
+"""Command-line entry points of `attnseq card`, `attnseq push`, `attnseq export` and `attnseq plot-attention`.
 
 Each `main_*` function takes the arguments after the subcommand and returns an exit status, so the
-package's `attnseq` console script can dispatch to them; `add_*_arguments` fill a (sub)parser.
+package's `attnseq` console script (`attnseq.cli`) can dispatch to them; `add_*_arguments` fill a parser.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+from ..flags import FlagParser
 
 
 def add_card_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("folder", help="a saved checkpoint folder")
-    parser.add_argument("--repo-id", help="the Hub repo the card is for (the usage snippet loads from it)")
-    parser.add_argument("--model-name", help="title of the card (default: repo or folder name)")
+    parser.add_argument("--repo_id", help="the Hub repo the card is for (the usage snippet loads from it)")
+    parser.add_argument("--model_name", help="title of the card (default: repo or folder name)")
     parser.add_argument("--dataset", help="Hub dataset id (or name) the model was trained and evaluated on")
     parser.add_argument("--license", default="mit", help="license id of the model (default: mit)")
     parser.add_argument("--language", action="append", help="language code (repeatable)")
     parser.add_argument("--tag", action="append", default=[], help="extra tag (repeatable)")
     parser.add_argument("--example", help="source text of one validation example for the attention heatmap")
     parser.add_argument("--target", help="the example's reference output, shown next to the heatmap")
-    parser.add_argument("--max-new-tokens", type=int, help="generation length in the heatmap and snippet")
+    parser.add_argument("--max_new_tokens", type=int, help="generation length in the heatmap and snippet")
     return parser
 
 
@@ -40,7 +43,7 @@ def _card_kwargs(args: argparse.Namespace) -> dict:
 def add_push_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("folder", help="a saved checkpoint folder")
     parser.add_argument("repo_id", help="Hub repo id, user/name")
-    parser.add_argument("--remote-code", action="store_true",
+    parser.add_argument("--remote_code", action="store_true",
                         help="upload the flat export that loads with trust_remote_code=True without attnseq")
     parser.add_argument("--private", action="store_true", default=None, help="create the repo private")
     parser.add_argument("--revision", help="branch to commit to (created from main if missing)")
@@ -49,9 +52,28 @@ def add_push_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     return parser
 
 
+EXPORT_FORMATS = ("remote_code",)
+
+
 def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("folder", help="a saved checkpoint folder")
     parser.add_argument("out_folder", help="folder to write (replaced as a whole if it exists)")
+    parser.add_argument(
+        "--format",
+        default="remote_code",
+        choices=EXPORT_FORMATS,
+        help="remote_code: flat code files that load with trust_remote_code=True where attnseq is not installed",
+    )
+    return parser
+
+
+def add_plot_attention_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("checkpoint", help="a saved checkpoint folder or Hub repo id")
+    parser.add_argument("text", help="the source text")
+    parser.add_argument("--output", default="attention.png", help="the PNG file to write")
+    parser.add_argument("--max_new_tokens", type=int, default=64)
+    parser.add_argument("--layer", type=int, default=-1, help="decoder layer of a Transformer (default: the last)")
+    parser.add_argument("--head", type=int, default=None, help="attention head of that layer (default: their mean)")
     return parser
 
 
@@ -68,7 +90,7 @@ def _run(action) -> int:
 
 def main_card(argv: list[str] | None = None) -> int:
     """`attnseq card FOLDER`: write README.md (and the attention heatmap) into a checkpoint folder."""
-    args = add_card_arguments(argparse.ArgumentParser(prog="attnseq card", description=main_card.__doc__)).parse_args(
+    args = add_card_arguments(FlagParser(prog="attnseq card", description=main_card.__doc__)).parse_args(
         argv
     )
 
@@ -83,7 +105,7 @@ def main_card(argv: list[str] | None = None) -> int:
 
 def main_push(argv: list[str] | None = None) -> int:
     """`attnseq push FOLDER REPO_ID`: upload a checkpoint folder (with its model card) to the Hub."""
-    args = add_push_arguments(argparse.ArgumentParser(prog="attnseq push", description=main_push.__doc__)).parse_args(
+    args = add_push_arguments(FlagParser(prog="attnseq push", description=main_push.__doc__)).parse_args(
         argv
     )
 
@@ -98,14 +120,41 @@ def main_push(argv: list[str] | None = None) -> int:
 
 
 def main_export(argv: list[str] | None = None) -> int:
-    """`attnseq export FOLDER OUT_FOLDER`: write the flat folder that loads with trust_remote_code=True."""
+    """`attnseq export FOLDER OUT_FOLDER [--format remote_code]`: write the flat folder that loads with
+    trust_remote_code=True where attnseq is not installed."""
     args = add_export_arguments(
-        argparse.ArgumentParser(prog="attnseq export", description=main_export.__doc__)
+        FlagParser(prog="attnseq export", description=main_export.__doc__)
     ).parse_args(argv)
 
     def action():
         from .export import export_for_remote_code
 
         print(export_for_remote_code(args.folder, args.out_folder))
+
+    return _run(action)
+
+
+def main_plot_attention(argv: list[str] | None = None) -> int:
+    """`attnseq plot-attention CHECKPOINT TEXT`: draw the cross-attention of one input as a PNG heatmap."""
+    args = add_plot_attention_arguments(
+        FlagParser(prog="attnseq plot-attention", description=main_plot_attention.__doc__)
+    ).parse_args(argv)
+
+    def action():
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+        from .attention_map import attention_matrix, describe_attention, write_attention_heatmap
+
+        tokenizer = AutoTokenizer.from_pretrained(args.checkpoint)
+        model = AutoModelForSeq2SeqLM.from_pretrained(args.checkpoint).eval()
+        matrix = attention_matrix(
+            model, tokenizer, args.text, max_new_tokens=args.max_new_tokens, layer=args.layer, head=args.head
+        )
+        if matrix is None:
+            raise ValueError(f"the model at {args.checkpoint} has no attention to plot (attention='none').")
+        source_tokens, output_tokens, weights = matrix
+        shown = describe_attention(model.config, args.layer, args.head)
+        write_attention_heatmap(Path(args.output), source_tokens, output_tokens, weights, f"{args.text} ({shown})")
+        print(f"wrote {args.output}: {len(output_tokens)} output x {len(source_tokens)} source tokens, {shown}")
 
     return _run(action)

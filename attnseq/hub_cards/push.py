@@ -1,4 +1,4 @@
-"""Upload a saved checkpoint folder to the Hub: `attnseq push FOLDER REPO_ID [--remote-code]`.
+"""Upload a saved checkpoint folder to the Hub: `attnseq push FOLDER REPO_ID [--remote_code]`.
 
 The folder's checkpoint files (config, safetensors weights, tokenizer files, generation config, model
 card, attention picture) are staged in a temporary folder and go up in one commit with

@@ -95,15 +95,3 @@ def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_to
     shifted[:, 1:] = labels[:, :-1]
     shifted[:, 0] = decoder_start_token_id
     return shifted.masked_fill(shifted == -100, pad_token_id)
-
-
-def position_limit(config) -> int | None:
-    """The most positions a sequence of the model may have, or `None` for no limit.
-
-    Only learned position embeddings (the Transformer with `position_embedding="learned"`) have a limit,
-    `max_position_embeddings`, on the source and on the decoder input alike; longer inputs are a
-    `ValueError`. A generation may then be at most `limit + 1` tokens long, the decoder start included.
-    """
-    if getattr(config, "position_embedding", None) == "learned":
-        return config.max_position_embeddings
-    return None

@@ -17,7 +17,7 @@ from transformers import initialization as init
 from transformers.modeling_outputs import Seq2SeqLMOutput, Seq2SeqModelOutput
 from transformers.utils.deprecation import deprecate_kwarg
 
-from .inputs import check_batch_size, check_token_ids, position_limit, shift_tokens_right
+from .inputs import check_batch_size, check_token_ids, shift_tokens_right
 
 IGNORE_INDEX = -100
 # generate() without any length setting: transformers stops after 20 new tokens, too few for character-level targets
@@ -167,6 +167,6 @@ class Seq2SeqLMMixin:
                 f"{allowed} (None is the family's own cache)."
             )
         if setting("max_length") is None and setting("max_new_tokens") is None:
-            limit = position_limit(self.config)
+            limit = self.config.position_limit
             kwargs["max_length"] = DEFAULT_MAX_LENGTH if limit is None else min(DEFAULT_MAX_LENGTH, limit + 1)
         return super().generate(inputs, generation_config, **kwargs)

@@ -1,4 +1,4 @@
-"""The `attnseq` command: train, evaluate, generate, plot-attention, card, push.
+"""`attnseq train`, `attnseq evaluate` and `attnseq generate` (the console script itself is `attnseq.cli`).
 
 `attnseq train` with no arguments trains the attention LSTM on the built-in date task and saves the
 checkpoint with its tokenizer, generation config and model card under `outputs/date-lstm`.
@@ -11,34 +11,8 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-COMMANDS = ("train", "evaluate", "generate", "plot-attention", "card", "push")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script (and of `python -m attnseq`)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        print(f"usage: attnseq {{{','.join(COMMANDS)}}} ...\n\nRun `attnseq COMMAND --help` for a command's options.")
-        return 0 if argv else 0
-    command, rest = argv[0], argv[1:]
-    handlers = {
-        "train": train_command,
-        "evaluate": evaluate_command,
-        "generate": generate_command,
-        "plot-attention": plot_attention_command,
-        "card": card_command,
-        "push": push_command,
-    }
-    if command not in handlers:
-        print(f"attnseq: unknown command {command!r}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
-        return 2
-    try:
-        return handlers[command](rest) or 0
-    except (ValueError, OSError) as error:
-        print(f"attnseq {command}: error: {error}", file=sys.stderr)
-        return 1
+from ..flags import FlagParser
 
 
 def parse_train_arguments(argv: Sequence[str]):
@@ -147,15 +121,13 @@ def _generation_kwargs(args: argparse.Namespace) -> dict:
 def _load(checkpoint: str):
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    import attnseq  # noqa: F401  (registers the model types)
-
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     model = AutoModelForSeq2SeqLM.from_pretrained(checkpoint).eval()
     return tokenizer, model
 
 
 def generate_command(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = FlagParser(
         prog="attnseq generate", description="Decode texts (arguments, --file, or one per line on stdin) to stdout."
     )
     parser.add_argument("checkpoint", help="a saved checkpoint folder or Hub repo id")
@@ -183,7 +155,7 @@ def generate_command(argv: Sequence[str]) -> int:
 
 
 def evaluate_command(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="attnseq evaluate", description="Score a checkpoint on a task or a file.")
+    parser = FlagParser(prog="attnseq evaluate", description="Score a checkpoint on a task or a file.")
     parser.add_argument("checkpoint")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--task", help="built-in task (addition, date, reverse)")
@@ -218,40 +190,3 @@ def evaluate_command(argv: Sequence[str]) -> int:
     rounded = {key: round(value, 4) if isinstance(value, float) else value for key, value in results.items()}
     print(json.dumps({"rows": len(pairs), **rounded}))
     return 0
-
-
-def plot_attention_command(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="attnseq plot-attention", description="Draw the cross-attention of one input as a PNG heatmap."
-    )
-    parser.add_argument("checkpoint")
-    parser.add_argument("text", help="the source text")
-    parser.add_argument("--output", default="attention.png")
-    parser.add_argument("--max_new_tokens", type=int, default=64)
-    args = parser.parse_args(argv)
-    from ..hub_cards.card import attention_matrix, write_attention_heatmap
-
-    tokenizer, model = _load(args.checkpoint)
-    matrix = attention_matrix(model, tokenizer, args.text, max_new_tokens=args.max_new_tokens)
-    if matrix is None:
-        raise ValueError(f"the model at {args.checkpoint} has no attention to plot (attention='none').")
-    source_tokens, output_tokens, weights = matrix
-    write_attention_heatmap(Path(args.output), source_tokens, output_tokens, weights, title=args.text)
-    print(f"wrote {args.output}: {len(output_tokens)} output x {len(source_tokens)} source tokens")
-    return 0
-
-
-def card_command(argv: Sequence[str]) -> int:
-    from ..hub_cards.commands import main_card
-
-    return main_card(argv)
-
-
-def push_command(argv: Sequence[str]) -> int:
-    from ..hub_cards.commands import main_push
-
-    return main_push(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -31,7 +31,6 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ..families import FAMILIES
 from ..hub_cards.card import write_run_info
-from ..modeling.inputs import position_limit
 from ..tokenization.bpe import train_subword_tokenizer
 from ..tokenization.char import CharTokenizer
 from .arguments import DataArguments, config_overrides
@@ -109,7 +108,7 @@ def build_tokenizer_and_model(model_args, data_args: DataArguments, pairs: Datas
 def tokenized_splits(pairs: DatasetDict, tokenizer, model: PreTrainedModel, data_args: DataArguments) -> DatasetDict:
     """Token ids of every split; the source and target limits default to the model's position limit if it has
     one (learned positions), so that no row is longer than the model allows."""
-    limit = position_limit(model.config)
+    limit = model.config.position_limit
     max_source_length, max_target_length = data_args.max_source_length, data_args.max_target_length
     return tokenize_pairs(
         pairs,
@@ -131,7 +130,7 @@ def build_trainer(
     longest_target = max(len(ids) for ids in tokenized["train"]["labels"])
     if training_args.generation_max_length is None:
         training_args.generation_max_length = longest_target + 8
-        limit = position_limit(model.config)
+        limit = model.config.position_limit
         if limit is not None:  # the decoder start token and `limit` generated tokens
             training_args.generation_max_length = min(training_args.generation_max_length, limit + 1)
     evaluation = tokenized.get("validation")

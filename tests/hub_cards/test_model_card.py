@@ -190,5 +190,5 @@ def test_every_card_path_writes_the_same_complete_card_from_the_folder(trained_f
     assert "signature `nrefs:1|case:mixed|eff:no|tok:char" in first
     assert "- learning_rate: 0.005" in first and "first logged" not in first
     assert f"turns `{EXAMPLE}` into" in first and f'tokenizer(["{EXAMPLE}"]' in first
-    assert "pip install attnseq" not in first and "attnseq 0.1.0" in first and "--remote-code" in first
+    assert "pip install attnseq" not in first and "attnseq 0.1.0" in first and "--remote_code" in first
     assert "pypi.org" not in first

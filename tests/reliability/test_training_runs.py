@@ -18,7 +18,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from attnseq.training.cli import main
+from attnseq.cli import main
 from attnseq.training.pipeline import resolve_resume_checkpoint
 
 LSTM = ["--hidden_size", "16", "--embedding_size", "8", "--dropout", "0.1"]

@@ -156,3 +156,25 @@ def test_early_stopping_and_tensorboard_logs(tmp_path):
     assert state["epoch"] == 2.0
     events = [name for _, _, files in os.walk(out_dir / "runs") for name in files if name.startswith("events.out")]
     assert events
+
+
+def test_export_runs_from_the_console_script(checkpoint, tmp_path):
+    out = tmp_path / "export"
+    run_attnseq("export", str(checkpoint), str(out), "--format", "remote_code")
+    assert (out / "modeling_seq2seq_lstm.py").is_file() and (out / "config.json").is_file()
+
+
+def test_plot_attention_chooses_the_layer_and_head_of_a_transformer(tmp_path):
+    pytest.importorskip("matplotlib")
+    folder = tmp_path / "transformer"
+    tiny = [arg for arg in TINY if arg not in ("--hidden_size", "16", "--embedding_size", "8")]
+    run_attnseq("train", *tiny, "--model", "transformer", "--d_model", "16", "--encoder_layers", "1",
+                "--decoder_layers", "2", "--encoder_attention_heads", "2", "--decoder_attention_heads", "2",
+                "--encoder_ffn_dim", "32", "--decoder_ffn_dim", "32", "--output_dir", str(folder))  # fmt: skip
+    target = tmp_path / "attention.png"
+    shown = run_attnseq("plot-attention", str(folder), "abc", "--output", str(target)).stdout
+    assert "decoder layer 2 of 2, mean of 2 heads" in shown
+    shown = run_attnseq("plot-attention", str(folder), "abc", "--output", str(target), "--layer", "0", "--head", "1")
+    assert "decoder layer 1 of 2, head 1 of 2" in shown.stdout and target.read_bytes()[:4] == b"\x89PNG"
+    refused = run_attnseq("plot-attention", str(folder), "abc", "--head", "2", check=False)
+    assert refused.returncode == 1 and "allowed: 0 to 1" in refused.stderr
