@@ -7,19 +7,15 @@ from its own empty cache (`HF_HOME`), so a download can never be served from an 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
 
+import hub_server  # noqa: F401  (the test Hub, imported by the tests from here)
+
 TESTS = Path(__file__).resolve().parents[1]
 REPO_ROOT = TESTS.parent
 CLIENT = Path(__file__).resolve().parent / "hub_client.py"
-
-_spec = importlib.util.spec_from_file_location("hub_server", TESTS / "hub_server.py")
-hub_server = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("hub_server", hub_server)
-_spec.loader.exec_module(hub_server)
 
 ALICE_TOKEN = "hf_alice_write_token"
 BOB_TOKEN = "hf_bob_write_token"

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import torch
-from seq2seq_testing import reversal_batch
+from seq2seq_testing import reversal_batch, sequence_log_prob, strip_after_eos, variant_id
 from transformers import AutoModel, AutoModelForSeq2SeqLM
 
 import attnseq  # noqa: F401  (registers the model types)
@@ -50,13 +50,6 @@ VARIANTS = [
 ]
 
 
-def variant_id(options):
-    return "-".join(f"{k}={v}" for k, v in options.items())
-
-
-def strip_after_eos(tokens):
-    tokens = tokens.tolist()
-    return tokens[: tokens.index(EOS) + 1] if EOS in tokens else tokens
 
 
 @pytest.mark.parametrize("options", VARIANTS, ids=variant_id)
@@ -127,24 +120,6 @@ def test_forward_without_use_cache_leaves_the_callers_cache_alone():
     before = [h.clone() for h, _ in cache.states]
     model(input_ids=sources, decoder_input_ids=torch.tensor([[5]]), cache=cache, use_cache=False)
     assert all(torch.equal(h, b) for (h, _), b in zip(cache.states, before))
-
-
-@pytest.mark.parametrize(
-    "options", [{"attention": "dot"}, {"attention": "additive", "input_feeding": True}], ids=variant_id
-)
-def test_beam_search_with_one_beam_is_greedy(options):
-    model = tiny_model(**options)
-    sources, mask = random_sources([6, 4, 2])
-    greedy = model.generate(sources, attention_mask=mask, max_new_tokens=10, do_sample=False)
-    beam = model.generate(sources, attention_mask=mask, max_new_tokens=10, num_beams=1, do_sample=False)
-    assert torch.equal(greedy, beam)
-
-
-def sequence_log_prob(model, source, tokens):
-    """Sum of log-probabilities the model gives `tokens` (which start with the start token)."""
-    tokens = torch.tensor([strip_after_eos(tokens)])
-    logits = model(input_ids=source, decoder_input_ids=tokens[:, :-1]).logits
-    return torch.log_softmax(logits, -1).gather(-1, tokens[:, 1:, None]).sum().item()
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from seq2seq_testing import reversal_batch
+from seq2seq_testing import reversal_batch, sequence_log_prob, strip_after_eos, variant_id
 from transformers import AutoModel, AutoModelForSeq2SeqLM
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from transformers.modeling_outputs import Seq2SeqModelOutput
@@ -80,10 +80,6 @@ def decoder_inputs(lengths, seed=1):
     return ids, torch.cat([torch.ones(len(lengths), 1, dtype=torch.long), mask], dim=1)
 
 
-def strip_after_eos(tokens):
-    tokens = tokens.tolist()
-    return tokens[: tokens.index(EOS) + 1] if EOS in tokens else tokens
-
 
 VARIANTS = [
     {},
@@ -95,9 +91,6 @@ VARIANTS = [
     {"tie_word_embeddings": False, "encoder_layers": 1, "decoder_layers": 3},
 ]
 
-
-def variant_id(options):
-    return "-".join(f"{k}={v}" for k, v in options.items()) or "paper"
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -257,21 +250,6 @@ def test_generate_with_and_without_the_cache_agree():
 # Decoding strategies
 # ----------------------------------------------------------------------------------------------------------------------
 
-
-@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
-def test_beam_search_with_one_beam_is_greedy(implementation):
-    model = tiny_model(seed=1, attn_implementation=implementation)
-    sources, mask = random_ids([6, 4, 2])
-    greedy = model.generate(sources, attention_mask=mask, max_new_tokens=10, do_sample=False)
-    beam = model.generate(sources, attention_mask=mask, max_new_tokens=10, num_beams=1, do_sample=False)
-    assert torch.equal(greedy, beam)
-
-
-def sequence_log_prob(model, source, tokens):
-    """Sum of log-probabilities the model gives `tokens` (which start with the start token), by teacher forcing."""
-    tokens = torch.tensor([strip_after_eos(tokens)])
-    logits = model(input_ids=source, decoder_input_ids=tokens[:, :-1]).logits
-    return torch.log_softmax(logits, -1).gather(-1, tokens[:, 1:, None]).sum().item()
 
 
 @pytest.mark.parametrize("options", [{}, {"norm_first": True, "position_embedding": "learned"}], ids=variant_id)
