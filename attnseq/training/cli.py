@@ -13,7 +13,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-COMMANDS = ("train", "evaluate", "generate", "plot-attention", "card", "push")
+from ..serving.commands import add_serving_flags, export_command, load_for_serving
+
+COMMANDS = ("train", "evaluate", "generate", "plot-attention", "card", "push", "export")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "plot-attention": plot_attention_command,
         "card": card_command,
         "push": push_command,
+        "export": export_command,
     }
     if command not in handlers:
         print(f"attnseq: unknown command {command!r}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
@@ -163,6 +166,7 @@ def generate_command(argv: Sequence[str]) -> int:
     parser.add_argument("--file", help="a file with one source text per line")
     parser.add_argument("--batch_size", type=int, default=64)
     _add_generation_flags(parser)
+    add_serving_flags(parser)
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         raise ValueError(f"--batch_size must be a positive integer, got {args.batch_size}.")
@@ -174,7 +178,7 @@ def generate_command(argv: Sequence[str]) -> int:
             texts = [line.rstrip("\n") for line in handle]
     from .inference import generate_texts
 
-    tokenizer, model = _load(args.checkpoint)
+    tokenizer, model = load_for_serving(args)
     for outputs in generate_texts(
         model, tokenizer, texts, batch_size=args.batch_size, seed=args.seed, **_generation_kwargs(args)
     ):
@@ -196,6 +200,7 @@ def evaluate_command(argv: Sequence[str]) -> int:
     parser.add_argument("--batch_size", type=int, default=256)
     parser.add_argument("--max_samples", type=int, default=None)
     _add_generation_flags(parser)
+    add_serving_flags(parser)
     args = parser.parse_args(argv)
     from .inference import evaluate_pairs
     from .readers import column_arguments, read_pairs
@@ -210,7 +215,7 @@ def evaluate_command(argv: Sequence[str]) -> int:
         pairs = read_pairs(args.file, **column_arguments(args.file, args.source_column, args.target_column))
     if args.max_samples is not None:
         pairs = pairs.select(range(min(args.max_samples, len(pairs))))
-    tokenizer, model = _load(args.checkpoint)
+    tokenizer, model = load_for_serving(args)
     metrics = [name.strip() for name in args.metrics.split(",") if name.strip()]
     results = evaluate_pairs(
         model, tokenizer, pairs, metrics=metrics, batch_size=args.batch_size, **_generation_kwargs(args)
