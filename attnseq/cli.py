@@ -1,7 +1,7 @@
 """The `attnseq` command: train, evaluate, generate, plot-attention, card, push, export.
 
 Each subcommand lives with what it uses (`attnseq.training.cli` for training and decoding, `attnseq.hub_cards.commands`
-for sharing) and is imported only when run. Every subcommand spells its flags one way, `--max_new_tokens`, and also
+for sharing, `attnseq.serving.commands` for exports) and is imported only when run. Every subcommand spells its flags one way, `--max_new_tokens`, and also
 accepts `--max-new-tokens` (`attnseq.flags`).
 """
 
@@ -19,7 +19,7 @@ COMMANDS = {
     "plot-attention": ("attnseq.hub_cards.commands", "main_plot_attention"),
     "card": ("attnseq.hub_cards.commands", "main_card"),
     "push": ("attnseq.hub_cards.commands", "main_push"),
-    "export": ("attnseq.hub_cards.commands", "main_export"),
+    "export": ("attnseq.serving.commands", "export_command"),
 }
 
 

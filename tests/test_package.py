@@ -46,12 +46,12 @@ def test_no_module_imports_the_package_root(path):
         assert not (level == 0 and module == "attnseq"), f"{path} imports from the package root"
 
 
-LAYERS = {"configuration": 0, "modeling": 1, "tokenization": 1, "hub_cards": 3, "training": 4}
+LAYERS = {"configuration": 0, "modeling": 1, "tokenization": 1, "hub_cards": 3, "serving": 4, "training": 5}
 
 
 @pytest.mark.parametrize("subpackage", sorted(LAYERS))
 def test_subpackages_depend_downward(subpackage):
-    """configuration < modeling, tokenization < families < hub_cards < training (< the command line)."""
+    """configuration < modeling, tokenization < families < hub_cards < serving < training (< the command line)."""
     for path in (PACKAGE / subpackage).rglob("*.py"):
         for level, module, _ in imports_of(path):
             if level < 2 or module is None:

@@ -1,4 +1,4 @@
-"""Command-line entry points of `attnseq card`, `attnseq push`, `attnseq export` and `attnseq plot-attention`.
+"""Command-line entry points of `attnseq card`, `attnseq push` and `attnseq plot-attention`.
 
 Each `main_*` function takes the arguments after the subcommand and returns an exit status, so the
 package's `attnseq` console script (`attnseq.cli`) can dispatch to them; `add_*_arguments` fill a parser.
@@ -52,21 +52,6 @@ def add_push_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     return parser
 
 
-EXPORT_FORMATS = ("remote_code",)
-
-
-def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("folder", help="a saved checkpoint folder")
-    parser.add_argument("out_folder", help="folder to write (replaced as a whole if it exists)")
-    parser.add_argument(
-        "--format",
-        default="remote_code",
-        choices=EXPORT_FORMATS,
-        help="remote_code: flat code files that load with trust_remote_code=True where attnseq is not installed",
-    )
-    return parser
-
-
 def add_plot_attention_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("checkpoint", help="a saved checkpoint folder or Hub repo id")
     parser.add_argument("text", help="the source text")
@@ -115,21 +100,6 @@ def main_push(argv: list[str] | None = None) -> int:
         info = push_folder(args.folder, args.repo_id, remote_code=args.remote_code, private=args.private,
                            revision=args.revision, token=args.token, commit_message=args.message)
         print(info.commit_url)
-
-    return _run(action)
-
-
-def main_export(argv: list[str] | None = None) -> int:
-    """`attnseq export FOLDER OUT_FOLDER [--format remote_code]`: write the flat folder that loads with
-    trust_remote_code=True where attnseq is not installed."""
-    args = add_export_arguments(
-        FlagParser(prog="attnseq export", description=main_export.__doc__)
-    ).parse_args(argv)
-
-    def action():
-        from .export import export_for_remote_code
-
-        print(export_for_remote_code(args.folder, args.out_folder))
 
     return _run(action)
 

@@ -120,8 +120,11 @@ def single_step(rnn: nn.RNNBase, inputs: torch.Tensor, state: RNNState) -> RNNSt
 
     The same equations as `rnn` over a sequence of length one, through the cell kernel: a whole-sequence
     call prepares its weights for the fused kernel on every call, which costs several times the step itself
-    when the decoder runs one token at a time (generation, input feeding).
+    when the decoder runs one token at a time (generation, input feeding). A dynamically quantized layer keeps
+    its int8 weights packed, with no `weight_ih_l0`, and already runs a one-step sequence fast.
     """
+    if not hasattr(rnn, "weight_ih_l0"):  # dynamically quantized to int8 (attnseq.serving): packed weights
+        return _from_torch_state(rnn(inputs.unsqueeze(1), _to_torch_state(state))[1])
     h, c = state
     weights = (rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0)
     if c is None:

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from ..flags import FlagParser
+from ..serving.commands import add_serving_flags, load_for_serving
 
 
 def parse_train_arguments(argv: Sequence[str]):
@@ -135,6 +136,7 @@ def generate_command(argv: Sequence[str]) -> int:
     parser.add_argument("--file", help="a file with one source text per line")
     parser.add_argument("--batch_size", type=int, default=64)
     _add_generation_flags(parser)
+    add_serving_flags(parser)
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         raise ValueError(f"--batch_size must be a positive integer, got {args.batch_size}.")
@@ -146,7 +148,7 @@ def generate_command(argv: Sequence[str]) -> int:
             texts = [line.rstrip("\n") for line in handle]
     from .inference import generate_texts
 
-    tokenizer, model = _load(args.checkpoint)
+    tokenizer, model = load_for_serving(args)
     for outputs in generate_texts(
         model, tokenizer, texts, batch_size=args.batch_size, seed=args.seed, **_generation_kwargs(args)
     ):
@@ -168,6 +170,7 @@ def evaluate_command(argv: Sequence[str]) -> int:
     parser.add_argument("--batch_size", type=int, default=256)
     parser.add_argument("--max_samples", type=int, default=None)
     _add_generation_flags(parser)
+    add_serving_flags(parser)
     args = parser.parse_args(argv)
     from .inference import evaluate_pairs
     from .readers import column_arguments, read_pairs
@@ -182,7 +185,7 @@ def evaluate_command(argv: Sequence[str]) -> int:
         pairs = read_pairs(args.file, **column_arguments(args.file, args.source_column, args.target_column))
     if args.max_samples is not None:
         pairs = pairs.select(range(min(args.max_samples, len(pairs))))
-    tokenizer, model = _load(args.checkpoint)
+    tokenizer, model = load_for_serving(args)
     metrics = [name.strip() for name in args.metrics.split(",") if name.strip()]
     results = evaluate_pairs(
         model, tokenizer, pairs, metrics=metrics, batch_size=args.batch_size, **_generation_kwargs(args)

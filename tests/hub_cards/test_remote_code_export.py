@@ -12,9 +12,10 @@ from hub_testing import FAMILIES, reference_logits, save_checkpoint
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from attnseq.hub_cards import ExportError, export_for_remote_code, push_folder, write_model_card
-from attnseq.hub_cards.commands import main_export, main_push
+from attnseq.hub_cards.commands import main_push
 from attnseq.hub_cards.export import rewrite_imports
 from attnseq.modeling.loading import PickleCheckpointError
+from attnseq.serving.commands import export_command
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -126,7 +127,7 @@ def test_pickle_only_checkpoints_are_refused(tmp_path, family):
 
 def test_export_and_push_commands_report_errors(tmp_path, capsys):
     folder = save_checkpoint(tmp_path / "checkpoint", "lstm")
-    assert main_export([str(folder), str(tmp_path / "export")]) == 0
+    assert export_command([str(folder), str(tmp_path / "export")]) == 0
     assert (tmp_path / "export" / "modeling_seq2seq_lstm.py").is_file()
     _pickle_only(folder)
     assert main_push([str(folder), "alice/x"]) == 1

@@ -1,0 +1,161 @@
+"""CTranslate2 export of the Transformer family: the same log-probabilities for every config option, the same
+greedy and beam outputs as `generate()` on a trained model, int8 within a stated accuracy, clear refusals."""
+
+import sys
+
+import pytest
+import torch
+from serving_testing import decode, exact_match, letters_tokenizer, reversal_pairs, train_reverser
+
+from attnseq import (
+    Seq2SeqLSTMConfig,
+    Seq2SeqLSTMForConditionalGeneration,
+    Seq2SeqTransformerConfig,
+    Seq2SeqTransformerForConditionalGeneration,
+)
+from attnseq.serving import CTranslate2Model, export_ctranslate2
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+OPTIONS = [  # (norm_first, position_embedding, tie_word_embeddings, share_encoder_decoder_embeddings, activation)
+    (False, "sinusoidal", True, True, "relu"),
+    (True, "sinusoidal", True, True, "relu"),
+    (False, "learned", False, False, "gelu"),
+    (True, "learned", True, False, "gelu_new"),
+    (True, "sinusoidal", False, True, "silu"),
+    (False, "sinusoidal", False, False, "tanh"),
+]
+
+
+def save(model, tokenizer, folder):
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def target_log_probs(model, tokenizer, sources, targets):
+    """Our teacher-forced log-probability of every target token (eos included), per row."""
+    batch = tokenizer(sources, text_target=targets, padding=True, return_tensors="pt")
+    labels = batch["labels"]
+    with torch.no_grad():
+        log_probs = model(**batch).logits.log_softmax(-1)
+    rows = []
+    for row, label in enumerate(labels):
+        length = int((label != tokenizer.pad_token_id).sum())
+        rows.append(log_probs[row, torch.arange(length), label[:length]].tolist())
+    return rows
+
+
+@pytest.mark.parametrize("norm_first, position, tie, share, activation", OPTIONS)
+def test_log_probabilities_match_ours_for_every_option(tmp_path, norm_first, position, tie, share, activation):
+    tokenizer = letters_tokenizer()
+    config = Seq2SeqTransformerConfig(
+        vocab_size=len(tokenizer), d_model=32, encoder_layers=2, decoder_layers=3, encoder_attention_heads=4,
+        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=48, norm_first=norm_first,
+        position_embedding=position, tie_word_embeddings=tie, share_encoder_decoder_embeddings=share,
+        activation_function=activation, scale_embedding=not norm_first, layer_norm_eps=1e-6, init_std=0.3,
+        max_position_embeddings=32,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = Seq2SeqTransformerForConditionalGeneration(config).eval()
+    exported = CTranslate2Model(export_ctranslate2(save(model, tokenizer, tmp_path / "ours"), tmp_path / "ct2"))
+    sources, targets = reversal_pairs(8, seed=1)
+    targets = [target[:-2] + "ab" for target in targets]  # not only the likeliest tokens
+    ours = target_log_probs(model, tokenizer, sources, targets)
+    theirs = exported.score(tokenizer(sources)["input_ids"], tokenizer(targets)["input_ids"])
+    assert [len(row) for row in theirs] == [len(row) for row in ours]
+    assert torch.tensor(sum(theirs, [])) == pytest.approx(torch.tensor(sum(ours, [])), abs=1e-4)
+    # the scores are not all alike: a weight left out of the export would show
+    assert torch.tensor(sum(ours, [])).std() > 0.1
+
+
+@pytest.fixture(scope="module")
+def trained_transformer(tmp_path_factory):
+    tokenizer = letters_tokenizer()
+    config = Seq2SeqTransformerConfig(
+        vocab_size=len(tokenizer), d_model=64, encoder_layers=2, decoder_layers=2, encoder_ffn_dim=128,
+        decoder_ffn_dim=128, dropout=0.0,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = train_reverser(Seq2SeqTransformerForConditionalGeneration(config), tokenizer, steps=500, learning_rate=3e-3)
+    folder = save(model, tokenizer, tmp_path_factory.mktemp("transformer"))
+    return model, tokenizer, folder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("num_beams", [1, 4])
+def test_float32_outputs_equal_generate_token_for_token(trained_transformer, tmp_path, num_beams):
+    model, tokenizer, folder = trained_transformer
+    exported = CTranslate2Model(export_ctranslate2(folder, tmp_path / "ct2"))
+    sources, targets = reversal_pairs(200, seed=7, max_len=14)  # longer than any training string: some errors
+    ours = decode(model, tokenizer, sources, num_beams=num_beams)
+    theirs = decode(exported, tokenizer, sources, num_beams=num_beams)
+    assert theirs == ours
+    assert 0.5 < exact_match(ours, targets) < 1.0  # trained, and the comparison covers wrong outputs too
+
+
+@pytest.mark.slow
+def test_beam_hypotheses_equal_generate(trained_transformer, tmp_path):
+    model, tokenizer, folder = trained_transformer
+    exported = CTranslate2Model(export_ctranslate2(folder, tmp_path / "ct2"))
+    sources, _ = reversal_pairs(20, seed=8, max_len=14)
+    arguments = {"num_beams": 4, "num_return_sequences": 3}
+    assert decode(exported, tokenizer, sources, **arguments) == decode(model, tokenizer, sources, **arguments)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quantization", ["int8", "int8_float32"])
+def test_int8_keeps_accuracy(trained_transformer, tmp_path, quantization):
+    """Tolerance: int8 exact match at most 2 points below float32 on 400 strings (the float32 rate is ~90 %)."""
+    model, tokenizer, folder = trained_transformer
+    exported = CTranslate2Model(export_ctranslate2(folder, tmp_path / "ct2", quantization=quantization))
+    assert exported.info["quantization"] == quantization
+    sources, targets = reversal_pairs(400, seed=9, max_len=12)
+    float32 = exact_match(decode(model, tokenizer, sources), targets)
+    assert exact_match(decode(exported, tokenizer, sources), targets) >= float32 - 0.02
+
+
+@pytest.mark.slow
+def test_sampling_returns_the_requested_outputs(trained_transformer, tmp_path):
+    _, tokenizer, folder = trained_transformer
+    exported = CTranslate2Model(export_ctranslate2(folder, tmp_path / "ct2"))
+    sources, targets = reversal_pairs(4, seed=10)
+    outputs = decode(exported, tokenizer, sources, do_sample=True, top_k=1, num_return_sequences=2)
+    greedy = decode(exported, tokenizer, sources)
+    assert outputs == [text for text in greedy for _ in range(2)]  # top_k=1 sampling is greedy
+    hot = decode(exported, tokenizer, sources * 8, do_sample=True, temperature=5.0)
+    assert len(set(hot)) > len(sources)  # a high temperature really samples
+
+
+def test_lstm_checkpoint_is_refused_with_the_alternative(tmp_path):
+    tokenizer = letters_tokenizer()
+    model = Seq2SeqLSTMForConditionalGeneration(Seq2SeqLSTMConfig(vocab_size=len(tokenizer), hidden_size=16))
+    with pytest.raises(ValueError, match="seq2seq_lstm.*--quantize int8"):
+        export_ctranslate2(save(model, tokenizer, tmp_path / "lstm"), tmp_path / "ct2")
+    assert not (tmp_path / "ct2").exists()
+
+
+def test_wrong_quantization_and_too_long_inputs_are_refused(tmp_path):
+    tokenizer = letters_tokenizer()
+    config = Seq2SeqTransformerConfig(
+        vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1, encoder_ffn_dim=16,
+        decoder_ffn_dim=16, position_embedding="learned", max_position_embeddings=12,
+    )  # fmt: skip
+    folder = save(Seq2SeqTransformerForConditionalGeneration(config), tokenizer, tmp_path / "ours")
+    with pytest.raises(ValueError, match="quantization='int4'.*int8, int8_float32, float16"):
+        export_ctranslate2(folder, tmp_path / "ct2", quantization="int4")
+    exported = CTranslate2Model(export_ctranslate2(folder, tmp_path / "ct2"))
+    assert exported.info["max_positions"] == 12
+    with pytest.raises(ValueError, match="12 positions"):
+        decode(exported, tokenizer, ["abcdefghijabcdefghij"])
+    with pytest.raises(ValueError, match="does not take.*output_scores"):
+        exported.generate(**tokenizer(["abc"], return_tensors="pt"), output_scores=True)
+
+
+def test_missing_ctranslate2_names_the_extra(tmp_path, monkeypatch):
+    tokenizer = letters_tokenizer()
+    config = Seq2SeqTransformerConfig(vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1)
+    folder = save(Seq2SeqTransformerForConditionalGeneration(config), tokenizer, tmp_path / "ours")
+    monkeypatch.setitem(sys.modules, "ctranslate2", None)  # import ctranslate2 now raises ImportError
+    with pytest.raises(ImportError, match=r"pip install 'attnseq\[serve\]'"):
+        export_ctranslate2(folder, tmp_path / "ct2")
