@@ -1,8 +1,9 @@
 """The `attnseq` command: train, evaluate, generate, plot-attention, card, push, export.
 
-Each subcommand lives with what it uses (`attnseq.training.cli` for training and decoding, `attnseq.hub_cards.commands`
-for sharing, `attnseq.serving.commands` for exports) and is imported only when run. Every subcommand spells its flags one way, `--max_new_tokens`, and also
-accepts `--max-new-tokens` (`attnseq.flags`).
+Each subcommand lives with what it uses (`attnseq.training.cli` for training and decoding,
+`attnseq.hub_cards.commands` for sharing, `attnseq.serving.commands` for exports) and is imported only when
+run. Every subcommand spells its flags one way, `--max_new_tokens`, and also accepts `--max-new-tokens`
+(`attnseq.flags`).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ def export_command(argv: Sequence[str]) -> int:
     parser.add_argument("output_dir", help="the folder to write (replaced as a whole if it exists)")
     parser.add_argument("--format", choices=FORMATS, default="remote_code")
     parser.add_argument(
-        "--quantization", default=None, help="ctranslate2: weight type, int8|int8_float32|float16|float32 (default float32)"
+        "--quantization", default=None, help="ctranslate2: int8, int8_float32, float16 or float32 (the default)"
     )
     parser.add_argument(
         "--max_positions", type=int, default=None, help="ctranslate2: rows of the position table (default: learned "
@@ -68,7 +68,6 @@ def load_for_serving(args: argparse.Namespace):
     """`(tokenizer, model)` for `args.checkpoint`, on `args.engine`, quantized as `args.quantize` says."""
     from transformers import AutoTokenizer
 
-    import attnseq  # noqa: F401  (registers the model types)
 
     if args.engine == "torch":
         from .quantization import load_model
