@@ -47,7 +47,16 @@ TEST_RESULTS_NAME = "test_results.json"
 UNKNOWN_DATASET = "unknown"
 
 # Keys of an evaluation log that are bookkeeping, not results.
-_NOT_METRICS = {"runtime", "samples_per_second", "steps_per_second", "epoch", "step", "total_flos"}
+_NOT_METRICS = {
+    "runtime",
+    "samples_per_second",
+    "steps_per_second",
+    "epoch",
+    "step",
+    "total_flos",
+    "num_beams",
+    "length_penalty",
+}
 # trainer_state.json fields that describe the training run.
 _STATE_HYPERPARAMETERS = (
     "train_batch_size",
@@ -547,7 +556,8 @@ def write_model_card_for_trainer(trainer, **kwargs) -> Path:
     from transformers.modelcard import extract_hyperparameters_from_trainer
 
     model = trainer.accelerator.unwrap_model(trainer.model) if hasattr(trainer, "accelerator") else trainer.model
-    kwargs.setdefault("hyperparameters", extract_hyperparameters_from_trainer(trainer))
+    run = _read_json(Path(trainer.args.output_dir) / RUN_INFO_NAME) or {}
+    kwargs.setdefault("hyperparameters", run.get("hyperparameters") or extract_hyperparameters_from_trainer(trainer))
     kwargs.setdefault("log_history", trainer.state.log_history)
     kwargs.setdefault("tokenizer", trainer.processing_class)
     kwargs.setdefault("repo_id", trainer.hub_model_id)

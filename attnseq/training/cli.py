@@ -28,7 +28,12 @@ def parse_train_arguments(argv: Sequence[str]):
     argv = list(argv)
     from_file: dict = {}
     if argv and argv[0].endswith((".json", ".yaml", ".yml")):
-        from_file = _read_arguments_file(argv.pop(0))
+        path = argv.pop(0)
+        from_file = _read_arguments_file(path)
+        known = {action.dest for action in parser._actions}
+        unknown = sorted(set(from_file) - known)
+        if unknown:
+            raise ValueError(f"{path} names unknown option(s) {', '.join(unknown)}; `attnseq train --help` lists them.")
         parser.set_defaults(**from_file)
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
 

@@ -33,6 +33,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ..families import FAMILIES
 from ..hub_cards.card import write_run_info
+from ..modeling.seq2seq import DEFAULT_MAX_LENGTH
 from ..tokenization.bpe import train_subword_tokenizer
 from ..tokenization.char import CharTokenizer
 from .arguments import DataArguments, config_overrides
@@ -77,6 +78,7 @@ def load_pairs(data_args: DataArguments) -> DatasetDict:
         return split_dataset(train, data_args.validation_size, data_args.test_size, seed=data_args.task_seed)
     if missing:
         size = data_args.validation_size if missing[0] == "validation" else data_args.test_size
+        size = int(size) if size >= 1 else size  # a row count, given on the command line as a float
         parts = train.train_test_split(test_size=size, seed=data_args.task_seed)
         train, splits[missing[0]] = parts["train"], parts["test"]
     return DatasetDict({"train": train, "validation": splits["validation"], "test": splits["test"]})
@@ -111,6 +113,7 @@ def load_parallel_files(data_args: DataArguments) -> DatasetDict:
         return split_dataset(train, data_args.validation_size, data_args.test_size, seed=data_args.task_seed)
     if missing:
         size = data_args.validation_size if missing[0] == "validation" else data_args.test_size
+        size = int(size) if size >= 1 else size  # a row count, given on the command line as a float
         parts = train.train_test_split(test_size=size, seed=data_args.task_seed)
         train, splits[missing[0]] = parts["train"], parts["test"]
     return DatasetDict({"train": train, "validation": splits["validation"], "test": splits["test"]})
@@ -324,7 +327,10 @@ def test_generation_kwargs(data_args: DataArguments, training_args: Seq2SeqTrain
 def evaluate_test_split(trainer, tokenizer, tokenized_test, raw_test, data_args, training_args) -> dict:
     """Decode the test split (sorted by source length, in batches) and score it.
 
-    The loss and the metrics come from the Trainer as for validation; BLEU, chrF and exact match are then computed
+    Generation stops where `generate()` stops by default (128 tokens within the model's position limit), so that the
+    figures are those of `attnseq generate`; validation during training stops 8 tokens after the longest training
+    target, which is faster but hides outputs that run on. The loss and the metrics come from the Trainer as for
+    validation; BLEU, chrF and exact match are then computed
     again against the raw reference texts (as `attnseq evaluate` does, so both give the same figures: decoded label
     ids would carry the tokenizer's normalisation, lower-casing and unknown characters). The hypotheses are written
     to `test_predictions.txt` in the order of the test set, and the decoding settings are recorded in the metrics.
@@ -334,7 +340,10 @@ def evaluate_test_split(trainer, tokenizer, tokenized_test, raw_test, data_args,
 
     ordered, order = sorted_by_source_length(tokenized_test)
     generation = test_generation_kwargs(data_args, training_args)
-    output = trainer.predict(ordered, metric_key_prefix="test", **generation)
+    # the length limit of `generate()` (and so of `attnseq generate`/`evaluate`), not the validation's shorter one
+    limit = trainer.model.config.position_limit
+    max_length = DEFAULT_MAX_LENGTH if limit is None else min(DEFAULT_MAX_LENGTH, limit + 1)
+    output = trainer.predict(ordered, metric_key_prefix="test", max_length=max_length, **generation)
     metrics = dict(output.metrics)
     for name, signature in getattr(trainer.compute_metrics, "signatures", {}).items():
         metrics[f"test_{name}_signature"] = signature  # how the score was computed, next to it
