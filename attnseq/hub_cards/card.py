@@ -51,6 +51,7 @@ _NOT_METRICS = {
     "runtime",
     "samples_per_second",
     "steps_per_second",
+    "minutes",
     "epoch",
     "step",
     "total_flos",

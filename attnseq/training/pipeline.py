@@ -509,6 +509,18 @@ class AttnseqTrainer(Seq2SeqTrainer):
         finally:
             self.model.generation_config = kept
 
+    def train(self, *args, **kwargs):
+        self.train_started = time.monotonic()
+        return super().train(*args, **kwargs)
+
+    def log(self, logs: dict[str, float], *args, **kwargs) -> None:
+        """Every log line (and `trainer_state.json`'s log history) also says how many minutes of wall-clock time have
+        passed since training began, so that a curve of validation BLEU against training time can be read off."""
+        started = getattr(self, "train_started", None)
+        if started is not None and self.state.global_step:
+            logs = {**logs, "minutes": round((time.monotonic() - started) / 60, 2)}
+        super().log(logs, *args, **kwargs)
+
     def create_model_card(self, **kwargs) -> None:
         if self.is_world_process_zero():
             from ..hub_cards.card import write_model_card_for_trainer
