@@ -509,6 +509,16 @@ class AttnseqTrainer(Seq2SeqTrainer):
         finally:
             self.model.generation_config = kept
 
+    def _get_eval_sampler(self, eval_dataset):
+        """Evaluation reads its rows in order, whatever `train_sampling_strategy` says: the evaluation and test sets
+        are already sorted by length, and predictions must come back in that order to be matched with their rows
+        (transformers' `group_by_length` also shuffles evaluation batches)."""
+        if eval_dataset is None or not hasattr(eval_dataset, "__len__") or self.args.world_size > 1:
+            return super()._get_eval_sampler(eval_dataset)
+        from torch.utils.data import SequentialSampler
+
+        return SequentialSampler(eval_dataset)
+
     def train(self, *args, **kwargs):
         self.train_started = time.monotonic()
         return super().train(*args, **kwargs)

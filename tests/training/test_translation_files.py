@@ -84,7 +84,8 @@ def multi30k_run(tmp_path_factory):
         "--tokenizer", "bpe", "--subword_vocab_size", "1000", "--lowercase", "true", "--lowercase_metrics", "true",
         "--cell", "gru", "--attention", "additive", "--bidirectional_encoder", "--hidden_size", "128",
         "--embedding_size", "64", "--learning_rate", "5e-3", "--warmup_steps", "20", "--num_train_epochs", "12",
-        "--per_device_train_batch_size", "16", "--eval_strategy", "no", "--save_strategy", "no",
+        "--per_device_train_batch_size", "16", "--train_sampling_strategy", "group_by_length",
+        "--eval_strategy", "no", "--save_strategy", "no",
         "--load_best_model_at_end", "false", "--disable_tqdm", "true", "--show_examples", "0",
         "--output_dir", str(out),
     )
