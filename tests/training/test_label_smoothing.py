@@ -21,9 +21,16 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def tiny(family, vocab_size):
     if family == "lstm":
         return Seq2SeqLSTMForConditionalGeneration(Seq2SeqLSTMConfig(vocab_size=vocab_size, hidden_size=8))
-    config = Seq2SeqTransformerConfig(vocab_size=vocab_size, d_model=8, encoder_layers=1, decoder_layers=1,
-                                      encoder_ffn_dim=16, decoder_ffn_dim=16, encoder_attention_heads=2,
-                                      decoder_attention_heads=2)
+    config = Seq2SeqTransformerConfig(
+        vocab_size=vocab_size,
+        d_model=8,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_ffn_dim=16,
+        decoder_ffn_dim=16,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+    )
     return Seq2SeqTransformerForConditionalGeneration(config)
 
 
@@ -39,8 +46,9 @@ def test_smoothed_loss_is_the_label_smoother_on_the_models_logits(tmp_path, fami
     batch = build_data_collator(tokenizer, model)(features)  # labels padded with -100, decoder inputs shifted
     losses = {}
     for factor in (0.0, 0.1):
-        args = Seq2SeqTrainingArguments(str(tmp_path / str(factor)), label_smoothing_factor=factor, report_to="none",
-                                        use_cpu=True)
+        args = Seq2SeqTrainingArguments(
+            str(tmp_path / str(factor)), label_smoothing_factor=factor, report_to="none", use_cpu=True
+        )
         trainer = AttnseqTrainer(model=model, args=args, processing_class=tokenizer)
         with torch.no_grad():
             losses[factor] = trainer.compute_loss(model, dict(batch)).item()

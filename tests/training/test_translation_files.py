@@ -37,14 +37,26 @@ def test_time_budget_stops_training_and_still_ends_with_test_metrics_and_card(tm
     source = write_lines(tmp_path / "train.src.gz", words)
     target = write_lines(tmp_path / "train.tgt.gz", [word[::-1] for word in words])
     out = tmp_path / "out"
-    result = run_attnseq(
-        "train", "--source_file", source, "--target_file", target, "--test_source_file", source,
-        "--test_target_file", target, "--validation_source_file", source, "--validation_target_file", target,
-        "--source_lang", "xx", "--target_lang", "yy", "--hidden_size", "8", "--embedding_size", "4",
-        "--num_train_epochs", "50", "--per_device_train_batch_size", "8", "--disable_tqdm", "true",
-        "--show_examples", "0", "--output_dir", str(out),
-        "--max_train_minutes", "0.000001",  # spent by the first step, whatever the machine
-    )
+    files = [
+        "--source_file",
+        source,
+        "--target_file",
+        target,
+        "--test_source_file",
+        source,
+        "--test_target_file",
+        target,
+        "--validation_source_file",
+        source,
+        "--validation_target_file",
+        target,
+    ]
+    options = (
+        "--source_lang xx --target_lang yy --hidden_size 8 --embedding_size 4 --num_train_epochs 50 "
+        "--per_device_train_batch_size 8 --disable_tqdm true --show_examples 0 "
+        "--max_train_minutes 0.000001"  # spent by the first step, whatever the machine
+    ).split()
+    result = run_attnseq("train", *files, *options, "--output_dir", str(out))
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 1 and state["max_steps"] == 50 * 15  # stopped after the step that spent it
     assert any("eval_bleu" in entry for entry in state["log_history"])  # the stopped model was evaluated
@@ -65,9 +77,10 @@ def multi30k_run(tmp_path_factory):
     if not (MULTI30K / "train.de.gz").is_file():
         pytest.skip(f"Multi30k is not at {MULTI30K}")
     folder = tmp_path_factory.mktemp("multi30k")
-    with gzip.open(MULTI30K / "train.de.gz", "rt", encoding="utf-8") as de, gzip.open(
-        MULTI30K / "train.en.gz", "rt", encoding="utf-8"
-    ) as en:
+    with (
+        gzip.open(MULTI30K / "train.de.gz", "rt", encoding="utf-8") as de,
+        gzip.open(MULTI30K / "train.en.gz", "rt", encoding="utf-8") as en,
+    ):
         german = [de.readline().strip() for _ in range(500)]
         english = [en.readline().strip() for _ in range(500)]
     files = {
@@ -79,16 +92,14 @@ def multi30k_run(tmp_path_factory):
     }
     out = folder / "model"
     flags = [item for name, path in files.items() for item in (f"--{name}", path)]
-    result = run_attnseq(
-        "train", *flags, "--validation_size", "20", "--source_lang", "de", "--target_lang", "en",
-        "--tokenizer", "bpe", "--subword_vocab_size", "1000", "--lowercase", "true", "--lowercase_metrics", "true",
-        "--cell", "gru", "--attention", "additive", "--bidirectional_encoder", "--hidden_size", "128",
-        "--embedding_size", "64", "--learning_rate", "5e-3", "--warmup_steps", "20", "--num_train_epochs", "12",
-        "--per_device_train_batch_size", "16", "--train_sampling_strategy", "group_by_length",
-        "--eval_strategy", "no", "--save_strategy", "no",
-        "--load_best_model_at_end", "false", "--disable_tqdm", "true", "--show_examples", "0",
-        "--output_dir", str(out),
-    )
+    options = (
+        "--validation_size 20 --source_lang de --target_lang en --tokenizer bpe --subword_vocab_size 1000 "
+        "--lowercase true --lowercase_metrics true --cell gru --attention additive --bidirectional_encoder "
+        "--hidden_size 128 --embedding_size 64 --learning_rate 5e-3 --warmup_steps 20 --num_train_epochs 12 "
+        "--per_device_train_batch_size 16 --train_sampling_strategy group_by_length --eval_strategy no "
+        "--save_strategy no --load_best_model_at_end false --disable_tqdm true --show_examples 0"
+    ).split()
+    result = run_attnseq("train", *flags, *options, "--output_dir", str(out))
     return files, out, result
 
 
@@ -104,12 +115,8 @@ def test_500_multi30k_pairs_translate_their_own_training_sentences(multi30k_run)
 def test_evaluate_and_generate_take_the_same_files_and_agree_with_train(multi30k_run):
     files, out, _ = multi30k_run
     trained = json.loads((out / "test_results.json").read_text())
-    evaluated = json.loads(
-        run_attnseq(
-            "evaluate", str(out), "--source_file", files["test_source_file"], "--target_file",
-            files["test_target_file"], "--lowercase_metrics", "--batch_size", "16",
-        ).stdout
-    )
+    test_files = ["--source_file", files["test_source_file"], "--target_file", files["test_target_file"]]
+    evaluated = json.loads(run_attnseq("evaluate", str(out), *test_files, "--lowercase_metrics").stdout)
     assert evaluated["rows"] == 100 and set(evaluated) >= {"bleu", "chrf", "bleu_signature", "sentences_per_second"}
     assert evaluated["bleu"] == pytest.approx(trained["test_bleu"], abs=1e-3)
     assert evaluated["bleu_signature"] == trained["test_bleu_signature"]
