@@ -102,7 +102,8 @@ PAUSED_TRAIN = """
 import sys, time
 from pathlib import Path
 from transformers import TrainerCallback
-from attnseq.training import cli, pipeline
+from attnseq import cli
+from attnseq.training import pipeline
 
 step, marker = int(sys.argv[1]), Path(sys.argv[2])
 
