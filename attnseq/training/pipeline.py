@@ -352,6 +352,9 @@ def evaluate_test_split(trainer, tokenizer, tokenized_test, raw_test, data_args,
     if not trainer.is_world_process_zero() or len(raw_test) != len(ordered) or output.predictions is None:
         return metrics
     ids = aligned_prediction_ids(output.predictions, trainer.model.config.decoder_start_token_id)
+    if ids.shape[0] != len(ordered):  # gathered from several processes in another layout: keep the Trainer's scores
+        logger.warning("test predictions of %d rows for %d test rows: scored on decoded labels", len(ids), len(ordered))
+        return metrics
     texts = tokenizer.batch_decode(
         [[token for token in row if token not in (IGNORE_INDEX, tokenizer.pad_token_id)] for row in ids.tolist()],
         skip_special_tokens=True,
