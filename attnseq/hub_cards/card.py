@@ -47,7 +47,17 @@ TEST_RESULTS_NAME = "test_results.json"
 UNKNOWN_DATASET = "unknown"
 
 # Keys of an evaluation log that are bookkeeping, not results.
-_NOT_METRICS = {"runtime", "samples_per_second", "steps_per_second", "epoch", "step", "total_flos"}
+_NOT_METRICS = {
+    "runtime",
+    "samples_per_second",
+    "steps_per_second",
+    "minutes",
+    "epoch",
+    "step",
+    "total_flos",
+    "num_beams",
+    "length_penalty",
+}
 # trainer_state.json fields that describe the training run.
 _STATE_HYPERPARAMETERS = (
     "train_batch_size",
@@ -70,7 +80,13 @@ def _read_json(path: Path) -> dict | None:
 
 
 def write_run_info(
-    folder, *, dataset: dict | None, example: dict | None, hyperparameters: dict, base_model: str | None
+    folder,
+    *,
+    dataset: dict | None,
+    example: dict | None,
+    hyperparameters: dict,
+    base_model: str | None,
+    language: list[str] | None = None,
 ) -> Path:
     """Record what a card needs to know about a training run in `folder/attnseq_training.json`.
 
@@ -79,9 +95,12 @@ def write_run_info(
         example: one test example `{"source", "target"}` for the heatmap and the usage snippet.
         hyperparameters: the configured training hyperparameters (as transformers' Trainer card lists them).
         base_model: the checkpoint the run started from (a Hub repo id or a local folder), or None.
+        language: the languages of the data (`["de", "en"]`: source, then target), for the card's metadata.
     """
     path = Path(folder) / RUN_INFO_NAME
     info = {"dataset": dataset, "example": example, "hyperparameters": hyperparameters, "base_model": base_model}
+    if language:
+        info["language"] = language
     with replaced_file(path) as tmp:
         tmp.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     return path
@@ -371,6 +390,8 @@ def write_model_card(
             data recorded in `attnseq_training.json` (a built-in task or a local file is named in the card and
             in `model-index` with dataset type `unknown`, and not listed in `datasets`).
         license: the model's license id (default: MIT, the package's license).
+        language: the languages of the data (default: the `--source_lang`/`--target_lang` that `attnseq train`
+            recorded in `attnseq_training.json`).
         tags: more tags; `attnseq` and the family's `model_type` are always there.
         metrics: evaluation results (`{"eval_bleu": 30.1, ...}`; runtimes are dropped, a `test_` prefix marks
             test-split results, `eval_` validation ones, `*_signature` entries are sacrebleu signatures shown
@@ -407,7 +428,10 @@ def write_model_card(
             example={"source": source, "target": target} if example is not None else run.get("example"),
             hyperparameters=run.get("hyperparameters") or {},
             base_model=run.get("base_model"),
+            language=run.get("language"),
         )
+    if language is None:
+        language = run.get("language")
     if log_history is None:
         log_history = _read_log_history(folder)
     if hyperparameters is None:
@@ -533,7 +557,8 @@ def write_model_card_for_trainer(trainer, **kwargs) -> Path:
     from transformers.modelcard import extract_hyperparameters_from_trainer
 
     model = trainer.accelerator.unwrap_model(trainer.model) if hasattr(trainer, "accelerator") else trainer.model
-    kwargs.setdefault("hyperparameters", extract_hyperparameters_from_trainer(trainer))
+    run = _read_json(Path(trainer.args.output_dir) / RUN_INFO_NAME) or {}
+    kwargs.setdefault("hyperparameters", run.get("hyperparameters") or extract_hyperparameters_from_trainer(trainer))
     kwargs.setdefault("log_history", trainer.state.log_history)
     kwargs.setdefault("tokenizer", trainer.processing_class)
     kwargs.setdefault("repo_id", trainer.hub_model_id)

@@ -3,7 +3,9 @@
 `train_subword_tokenizer` trains a BPE or unigram model on training texts and wraps it in a
 `PreTrainedTokenizerFast` with the same special tokens and ids as `CharTokenizer` (pad 0, bos 1, eos 2,
 unk 3) and a post-processor that appends eos to every sequence. `train_seq2seq_tokenizers` trains either
-one vocabulary shared by sources and targets or one for each side.
+one vocabulary shared by sources and targets or one for each side. The training options are saved with the
+tokenizer (`tokenizer_config.json`) and come back with `from_pretrained` (`subword_training_options`); the
+lower-casing is part of the saved normalizer, so a loaded tokenizer lower-cases as the trained one did.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from transformers import PreTrainedTokenizerFast
 from .char import DEFAULT_SPECIAL_TOKENS
 
 SUBWORD_MODELS = ("bpe", "unigram")
+DEFAULT_MIN_FREQUENCY = 2
+# The key of `tokenizer_config.json` under which the training options are saved (and restored by from_pretrained).
+TRAINING_OPTIONS_KEY = "attnseq_subword_training"
 SPECIAL_TOKENS = [
     DEFAULT_SPECIAL_TOKENS["pad_token"],
     DEFAULT_SPECIAL_TOKENS["bos_token"],
@@ -28,7 +33,7 @@ def train_subword_tokenizer(
     texts: Iterable[str],
     vocab_size: int = 8000,
     model: str = "bpe",
-    min_frequency: int = 2,
+    min_frequency: int | None = None,
     lowercase: bool = False,
     show_progress: bool = False,
 ) -> PreTrainedTokenizerFast:
@@ -44,7 +49,8 @@ def train_subword_tokenizer(
         texts: training texts (an iterable is consumed once).
         vocab_size: the size of the vocabulary, special tokens included (an upper bound for BPE).
         model: one of `"bpe"`, `"unigram"`.
-        min_frequency: BPE only: the least count of a pair to be merged.
+        min_frequency: BPE only: the least count of a pair to be merged (default 2). The unigram trainer has no
+            such option, so a value with `model="unigram"` is refused rather than ignored.
         lowercase: lower-case all text before tokenizing.
         show_progress: show the trainer's progress bar.
     """
@@ -52,7 +58,13 @@ def train_subword_tokenizer(
         raise ValueError(f"model={model!r} is not supported; allowed: {', '.join(map(repr, SUBWORD_MODELS))}.")
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size <= len(SPECIAL_TOKENS):
         raise ValueError(f"vocab_size must be an integer larger than {len(SPECIAL_TOKENS)}, got {vocab_size!r}.")
-    if isinstance(min_frequency, bool) or not isinstance(min_frequency, int) or min_frequency < 1:
+    if model == "unigram" and min_frequency is not None:
+        raise ValueError(f"min_frequency={min_frequency!r} is a BPE option; the unigram trainer has none (pass None).")
+    if model == "bpe" and min_frequency is None:
+        min_frequency = DEFAULT_MIN_FREQUENCY
+    if min_frequency is not None and (
+        isinstance(min_frequency, bool) or not isinstance(min_frequency, int) or min_frequency < 1
+    ):
         raise ValueError(f"min_frequency must be a positive integer, got {min_frequency!r}.")
     if isinstance(texts, str):
         raise TypeError("texts must be an iterable of texts, got a single string; wrap it in a list.")
@@ -83,7 +95,21 @@ def train_subword_tokenizer(
     backend.post_processor = processors.TemplateProcessing(
         single=f"$A {eos}", pair=f"$A {eos} $B {eos}", special_tokens=[(eos, ids[2])]
     )
-    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token=pad, bos_token=bos, eos_token=eos, unk_token=unk)
+    options = {"model": model, "vocab_size": vocab_size, "min_frequency": min_frequency, "lowercase": lowercase}
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        pad_token=pad,
+        bos_token=bos,
+        eos_token=eos,
+        unk_token=unk,
+        **{TRAINING_OPTIONS_KEY: options},
+    )
+
+
+def subword_training_options(tokenizer) -> dict | None:
+    """The options a subword tokenizer was trained with (`model`, `vocab_size`, `min_frequency`, `lowercase`), as
+    `train_subword_tokenizer` recorded them in `tokenizer_config.json`; None for another tokenizer."""
+    return tokenizer.init_kwargs.get(TRAINING_OPTIONS_KEY)
 
 
 def train_seq2seq_tokenizers(

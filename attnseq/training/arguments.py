@@ -127,6 +127,16 @@ class DataArguments:
     )
     validation_file: str | None = field(default=None, metadata={"help": "validation pairs (default: split off train)"})
     test_file: str | None = field(default=None, metadata={"help": "test pairs (default: split off train)"})
+    source_file: str | None = field(
+        default=None, metadata={"help": "training sources, one a line (plain text or .gz), parallel to --target_file"}
+    )
+    target_file: str | None = field(default=None, metadata={"help": "training targets, one a line (plain or .gz)"})
+    validation_source_file: str | None = field(default=None, metadata={"help": "validation sources, one a line"})
+    validation_target_file: str | None = field(default=None, metadata={"help": "validation targets, one a line"})
+    test_source_file: str | None = field(default=None, metadata={"help": "test sources, one a line"})
+    test_target_file: str | None = field(default=None, metadata={"help": "test targets, one a line"})
+    source_lang: str | None = field(default=None, metadata={"help": "language code of the sources (card metadata)"})
+    target_lang: str | None = field(default=None, metadata={"help": "language code of the targets (card metadata)"})
     source_column: str = field(default="source", metadata={"help": "source column of CSV/JSONL/TSV-with-header files"})
     target_column: str = field(default="target", metadata={"help": "target column of CSV/JSONL/TSV-with-header files"})
     validation_size: float = field(
@@ -139,13 +149,18 @@ class DataArguments:
     num_validation: int | None = field(default=None, metadata={"help": "rows of a built-in task's validation split"})
     num_test: int | None = field(default=None, metadata={"help": "rows of a built-in task's test split"})
     max_eval_samples: int | None = field(
-        default=1000, metadata={"help": "validation rows evaluated during training (all test rows are evaluated)"}
+        default=None,
+        metadata={"help": "validation rows evaluated during training (default: all of them; all test rows always)"},
     )
     task_seed: int = field(default=1234, metadata={"help": "seed of built-in task generation and file splits"})
     tokenizer: str = field(
         default="char", metadata={"help": "tokenizer of a new model", "choices": ["char", "bpe", "unigram"]}
     )
     subword_vocab_size: int = field(default=8000, metadata={"help": "vocabulary size of a bpe/unigram tokenizer"})
+    min_frequency: int | None = field(
+        default=None, metadata={"help": "bpe only: the least count of a pair to be merged (default 2)"}
+    )
+    lowercase: bool = field(default=False, metadata={"help": "a bpe/unigram tokenizer lower-cases all text"})
     max_source_length: int | None = field(default=None, metadata={"help": "most source tokens (eos included)"})
     max_target_length: int | None = field(default=None, metadata={"help": "most target tokens (eos included)"})
     overlong: str = field(
@@ -154,9 +169,28 @@ class DataArguments:
     bad_rows: str = field(
         default="error", metadata={"help": "rows with a missing/empty/non-string value", "choices": ["error", "drop"]}
     )
-    metrics: str = field(
-        default="exact_match,token_accuracy",
-        metadata={"help": "comma-separated: exact_match, token_accuracy, bleu, chrf"},
+    metrics: str | None = field(
+        default=None,
+        metadata={
+            "help": "comma-separated: exact_match, token_accuracy, bleu, chrf (default: exact_match,token_accuracy "
+            "on a built-in task, bleu,chrf on files; checkpoints are then ranked by bleu)"
+        },
+    )
+    lowercase_metrics: bool = field(
+        default=False, metadata={"help": "BLEU and chrF compare lower-cased texts (as most Multi30k figures do)"}
+    )
+    max_train_minutes: float | None = field(
+        default=None,
+        metadata={
+            "help": "wall-clock budget of training (validation included): training stops after the step that "
+            "crosses it, then the best checkpoint is evaluated on test and saved with its card"
+        },
+    )
+    test_num_beams: int | None = field(
+        default=None, metadata={"help": "beams for the final test decoding (default: --generation_num_beams or 1)"}
+    )
+    test_length_penalty: float = field(
+        default=1.0, metadata={"help": "length penalty of beam search in the final test decoding"}
     )
     early_stopping_patience: int | None = field(
         default=None, metadata={"help": "stop after this many evaluations without improvement of metric_for_best_model"}
@@ -164,8 +198,19 @@ class DataArguments:
     show_examples: int = field(default=8, metadata={"help": "decoded test examples printed at the end"})
 
     @property
+    def uses_files(self) -> bool:
+        """Whether the pairs come from files (scored by BLEU) rather than a built-in exact-match task."""
+        return self.train_file is not None or self.source_file is not None
+
+    @property
     def metric_names(self) -> list[str]:
-        return [name.strip() for name in self.metrics.split(",") if name.strip()]
+        metrics = self.metrics if self.metrics is not None else DEFAULT_METRICS[self.uses_files]
+        return [name.strip() for name in metrics.split(",") if name.strip()]
+
+
+# The metrics of `attnseq train` when --metrics is not given: built-in tasks have one right answer, translation
+# and other file data are scored by BLEU (and chrF).
+DEFAULT_METRICS = {False: "exact_match,token_accuracy", True: "bleu,chrf"}
 
 
 # Sizes a new model of `attnseq train` gets unless the options are given: smaller and faster than

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 
 from ..flags import FlagParser
@@ -28,7 +29,12 @@ def parse_train_arguments(argv: Sequence[str]):
     argv = list(argv)
     from_file: dict = {}
     if argv and argv[0].endswith((".json", ".yaml", ".yml")):
-        from_file = _read_arguments_file(argv.pop(0))
+        path = argv.pop(0)
+        from_file = _read_arguments_file(path)
+        known = {action.dest for action in parser._actions}
+        unknown = sorted(set(from_file) - known)
+        if unknown:
+            raise ValueError(f"{path} names unknown option(s) {', '.join(unknown)}; `attnseq train --help` lists them.")
         parser.set_defaults(**from_file)
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
 
@@ -41,10 +47,44 @@ def parse_train_arguments(argv: Sequence[str]):
             setattr(training_args, name, value)
     if not user_chose("dataloader_pin_memory") and not _has_accelerator():
         training_args.dataloader_pin_memory = False  # pinned memory needs an accelerator; torch warns otherwise
+    if not user_chose("metric_for_best_model"):
+        # checkpoints are ranked by the first chosen metric of: BLEU (files), exact match (built-in tasks)
+        names = data_args.metric_names
+        ranked = [name for name in ("bleu", "exact_match", "chrf", "token_accuracy") if name in names]
+        training_args.metric_for_best_model = ranked[0] if ranked else "loss"
+        training_args.greater_is_better = bool(ranked)
     if not user_chose("output_dir"):
-        task = data_args.task or ("date" if data_args.train_file is None else "custom")
+        task = data_args.task or ("custom" if data_args.uses_files else "date")
+        if data_args.source_lang and data_args.target_lang:
+            task = f"{data_args.source_lang}-{data_args.target_lang}"
         training_args.output_dir = os.path.join("outputs", f"{task}-{model_args.model}")
+    if model_args.model == "lstm" and model_args.model_name_or_path is None:
+        explain_bidirectional_choice(model_args, user_chose("reverse_source"))
     return model_args, data_args, training_args
+
+
+def explain_bidirectional_choice(model_args, reverse_source_chosen: bool) -> None:
+    """With a bidirectional encoder, turn source reversal off unless asked for, and say what `hidden_size` means.
+
+    A bidirectional encoder already reads every source from both ends, so reversing it (the book's trick to
+    bring the first source words near the first target words) buys nothing and only changes which direction
+    sees what. `hidden_size` stays the size of the concatenated encoder states and of the decoder state, each
+    direction getting half (the config's meaning, so saved checkpoints keep theirs); Joey NMT and PyTorch's
+    `nn.GRU(bidirectional=True)` count per direction, so their "hidden 256" is `--hidden_size 512` here.
+    """
+    if not model_args.bidirectional_encoder:
+        return
+    from .arguments import MODEL_DEFAULTS
+
+    if not reverse_source_chosen:
+        model_args.reverse_source = False
+    hidden = model_args.hidden_size or MODEL_DEFAULTS["lstm"]["hidden_size"]
+    print(
+        f"bidirectional encoder: hidden_size {hidden} is the decoder state and the two directions together "
+        f"({hidden // 2} each; Joey NMT/PyTorch would call this hidden size {hidden // 2}); "
+        f"reverse_source={model_args.reverse_source}"
+        + ("" if reverse_source_chosen else " (off by default with a bidirectional encoder)")
+    )
 
 
 def _has_accelerator() -> bool:
@@ -119,21 +159,15 @@ def _generation_kwargs(args: argparse.Namespace) -> dict:
     return kwargs
 
 
-def _load(checkpoint: str):
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    model = AutoModelForSeq2SeqLM.from_pretrained(checkpoint).eval()
-    return tokenizer, model
-
-
 def generate_command(argv: Sequence[str]) -> int:
     parser = FlagParser(
         prog="attnseq generate", description="Decode texts (arguments, --file, or one per line on stdin) to stdout."
     )
     parser.add_argument("checkpoint", help="a saved checkpoint folder or Hub repo id")
     parser.add_argument("texts", nargs="*", help="source texts; none reads --file or stdin")
-    parser.add_argument("--file", help="a file with one source text per line")
+    parser.add_argument(
+        "--source_file", "--file", "--test_source_file", help="a file with one source text per line (plain or .gz)"
+    )
     parser.add_argument("--batch_size", type=int, default=64)
     _add_generation_flags(parser)
     add_serving_flags(parser)
@@ -142,10 +176,12 @@ def generate_command(argv: Sequence[str]) -> int:
         raise ValueError(f"--batch_size must be a positive integer, got {args.batch_size}.")
     if args.texts:
         texts = list(args.texts)
+    elif args.source_file:
+        from .readers import read_text_lines
+
+        texts = read_text_lines(args.source_file)
     else:
-        handle = open(args.file, encoding="utf-8") if args.file else sys.stdin
-        with handle:
-            texts = [line.rstrip("\n") for line in handle]
+        texts = [line.rstrip("\r\n") for line in sys.stdin]
     from .inference import generate_texts
 
     tokenizer, model = load_for_serving(args)
@@ -162,18 +198,24 @@ def evaluate_command(argv: Sequence[str]) -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--task", help="built-in task (addition, date, reverse)")
     source.add_argument("--file", help="pairs file: .txt (book format), .tsv, .csv, .jsonl")
+    source.add_argument(
+        "--source_file", "--test_source_file", help="sources, one a line (plain or .gz), parallel to --target_file"
+    )
+    parser.add_argument("--target_file", "--test_target_file", help="references, one a line, parallel to --source_file")
+    parser.add_argument("--bad_rows", default="error", choices=["error", "drop"], help="pairs with an empty side")
     parser.add_argument("--split", default="test", help="split of a built-in task")
     parser.add_argument("--task_seed", type=int, default=1234)
     parser.add_argument("--source_column", default="source")
     parser.add_argument("--target_column", default="target")
-    parser.add_argument("--metrics", default="exact_match,bleu,chrf")
+    parser.add_argument("--metrics", default=None, help="default: exact_match,bleu,chrf (bleu,chrf for --source_file)")
+    parser.add_argument("--lowercase_metrics", action="store_true", help="BLEU and chrF on lower-cased text")
     parser.add_argument("--batch_size", type=int, default=256)
     parser.add_argument("--max_samples", type=int, default=None)
     _add_generation_flags(parser)
     add_serving_flags(parser)
     args = parser.parse_args(argv)
     from .inference import evaluate_pairs
-    from .readers import column_arguments, read_pairs
+    from .readers import column_arguments, read_pairs, read_parallel_files
     from .tasks import load_task
 
     if args.task:
@@ -181,15 +223,28 @@ def evaluate_command(argv: Sequence[str]) -> int:
         if args.split not in pairs:
             raise ValueError(f"--split {args.split!r} is not a split of the task; its splits: {', '.join(pairs)}.")
         pairs = pairs[args.split]
+    elif args.source_file:
+        if args.target_file is None:
+            raise ValueError("--source_file needs --target_file (the references, one a line).")
+        pairs = read_parallel_files(args.source_file, args.target_file, bad_rows=args.bad_rows)
     else:
         pairs = read_pairs(args.file, **column_arguments(args.file, args.source_column, args.target_column))
     if args.max_samples is not None:
         pairs = pairs.select(range(min(args.max_samples, len(pairs))))
     tokenizer, model = load_for_serving(args)
-    metrics = [name.strip() for name in args.metrics.split(",") if name.strip()]
+    chosen = args.metrics or ("bleu,chrf" if args.source_file else "exact_match,bleu,chrf")
+    metrics = [name.strip() for name in chosen.split(",") if name.strip()]
+    started = time.perf_counter()
     results = evaluate_pairs(
-        model, tokenizer, pairs, metrics=metrics, batch_size=args.batch_size, **_generation_kwargs(args)
+        model,
+        tokenizer,
+        pairs,
+        metrics=metrics,
+        batch_size=args.batch_size,
+        lowercase=args.lowercase_metrics,
+        **_generation_kwargs(args),
     )
+    results["sentences_per_second"] = len(pairs) / (time.perf_counter() - started)
     rounded = {key: round(value, 4) if isinstance(value, float) else value for key, value in results.items()}
     print(json.dumps({"rows": len(pairs), **rounded}))
     return 0

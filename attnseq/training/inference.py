@@ -10,41 +10,75 @@ from .metrics import default_metric_kwargs, load_metric
 
 
 def generate_texts(
-    model, tokenizer, texts: Sequence[str], batch_size: int = 64, seed: int | None = None, **generation_kwargs
+    model,
+    tokenizer,
+    texts: Sequence[str],
+    batch_size: int = 64,
+    seed: int | None = None,
+    sort_by_length: bool = True,
+    **generation_kwargs,
 ) -> Iterator[list[str]]:
-    """Decode `texts` in batches; yields, per text, its `num_return_sequences` output texts."""
+    """Decode `texts` in batches; yields, per text and in the order given, its `num_return_sequences` outputs.
+
+    With `sort_by_length` (the default) the texts are decoded in order of their token count, so that a batch holds
+    sources of similar length (little padding, and no batch waits for one long source); the outputs still come
+    back in the given order, after the last batch. Padding never changes a result, so the order changes nothing
+    but the time (except under sampling, whose random draws then fall to other texts).
+    """
     if seed is not None:
         torch.manual_seed(seed)
     per_text = generation_kwargs.get("num_return_sequences", 1)
     model.eval()
-    for start in range(0, len(texts), batch_size):
-        batch = list(texts[start : start + batch_size])
-        inputs = tokenizer(batch, return_tensors="pt", padding=True).to(model.device)
+    order = list(range(len(texts)))
+    if sort_by_length and len(texts) > batch_size:
+        lengths = [len(ids) for ids in tokenizer(list(texts))["input_ids"]]
+        order.sort(key=lambda index: lengths[index])
+    outputs: dict[int, list[str]] = {}
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        inputs = tokenizer([texts[row] for row in rows], return_tensors="pt", padding=True).to(model.device)
         with torch.no_grad():
             generated = model.generate(**inputs, **generation_kwargs)
         decoded = tokenizer.batch_decode(generated, skip_special_tokens=True)
-        for index in range(len(batch)):
-            yield decoded[index * per_text : (index + 1) * per_text]
+        for position, row in enumerate(rows):
+            outputs[row] = decoded[position * per_text : (position + 1) * per_text]
+    for row in range(len(texts)):
+        yield outputs.pop(row)
+
+
+def score_texts(
+    predictions: Sequence[str], references: Sequence[str], metrics: Sequence[str], tokenizer, lowercase: bool = False
+) -> dict[str, float | str]:
+    """Score decoded texts against reference texts: `{metric: value}`, plus `{metric}_signature` (sacrebleu's
+    signature) for BLEU and chrF, which tokenize as `metrics.default_metric_kwargs` chooses for `tokenizer`."""
+    names = [name for name in metrics if name != "token_accuracy"]
+    text_kwargs = default_metric_kwargs(tokenizer, names, lowercase=lowercase)
+    results: dict[str, float | str] = {}
+    for name in names:
+        output = load_metric(name).compute(
+            predictions=list(predictions), references=list(references), **text_kwargs.get(name, {})
+        )
+        results[name] = float(output[name])
+        if "signature" in output:
+            results[f"{name}_signature"] = output["signature"]
+        if name == "bleu":
+            results["bleu_length_ratio"] = output["sys_len"] / max(output["ref_len"], 1)
+    return results
 
 
 def evaluate_pairs(
-    model, tokenizer, pairs, metrics: Sequence[str] = ("exact_match",), batch_size: int = 256, **generation_kwargs
+    model,
+    tokenizer,
+    pairs,
+    metrics: Sequence[str] = ("exact_match",),
+    batch_size: int = 256,
+    lowercase: bool = False,
+    **generation_kwargs,
 ) -> dict[str, float]:
-    """Decode the `source` column of `pairs` and score the outputs against its `target` column.
-
-    Returns `{metric: value}`, plus `{metric}_signature` (sacrebleu's signature) for BLEU and chrF. BLEU
-    tokenizes as `metrics.bleu_tokenization` chooses for `tokenizer`.
-    """
+    """Decode the `source` column of `pairs` (sorted by length, in batches) and score the outputs against its
+    `target` column with `score_texts`; `bleu_length_ratio` is the hypotheses' length over the references'."""
     generation_kwargs["num_return_sequences"] = 1
     predictions = [
         outputs[0] for outputs in generate_texts(model, tokenizer, pairs["source"], batch_size, **generation_kwargs)
     ]
-    references = list(pairs["target"])
-    text_kwargs = default_metric_kwargs(tokenizer, [name for name in metrics if name != "token_accuracy"])
-    results: dict[str, float | str] = {}
-    for name in metrics:
-        output = load_metric(name).compute(predictions=predictions, references=references, **text_kwargs.get(name, {}))
-        results[name] = float(output[name])
-        if "signature" in output:
-            results[f"{name}_signature"] = output["signature"]
-    return results
+    return score_texts(predictions, pairs["target"], metrics, tokenizer, lowercase=lowercase)

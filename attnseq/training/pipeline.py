@@ -13,6 +13,7 @@ import copy
 import logging
 import os
 import re
+import time
 
 from datasets import DatasetDict
 from transformers import (
@@ -22,6 +23,7 @@ from transformers import (
     PreTrainedModel,
     Seq2SeqTrainer,
     Seq2SeqTrainingArguments,
+    TrainerCallback,
     enable_full_determinism,
     set_seed,
 )
@@ -31,12 +33,13 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ..families import FAMILIES
 from ..hub_cards.card import write_run_info
+from ..modeling.seq2seq import DEFAULT_MAX_LENGTH
 from ..tokenization.bpe import train_subword_tokenizer
 from ..tokenization.char import CharTokenizer
 from .arguments import DataArguments, config_overrides
 from .data import build_data_collator, tokenize_pairs
 from .metrics import build_compute_metrics
-from .readers import BadRowsError, column_arguments, read_pairs, split_dataset
+from .readers import BadRowsError, column_arguments, read_pairs, read_parallel_files, split_dataset
 from .tasks import load_task
 
 logger = logging.getLogger(__name__)
@@ -46,6 +49,8 @@ DEFAULT_TASK = "date"
 
 def load_pairs(data_args: DataArguments) -> DatasetDict:
     """The `source`/`target` pairs as a `DatasetDict` with train, validation and test splits."""
+    if data_args.source_file is not None or data_args.target_file is not None:
+        return load_parallel_files(data_args)
     if data_args.train_file is None:
         task = data_args.task or DEFAULT_TASK
         return load_task(
@@ -56,7 +61,7 @@ def load_pairs(data_args: DataArguments) -> DatasetDict:
             num_test=data_args.num_test,
         )
     if data_args.task is not None:
-        raise ValueError("Pass either --task (a built-in task) or --train_file, not both.")
+        raise ValueError("Pass either --task (a built-in task) or training files, not both.")
 
     def read_file(path):
         columns = column_arguments(path, data_args.source_column, data_args.target_column)
@@ -73,6 +78,42 @@ def load_pairs(data_args: DataArguments) -> DatasetDict:
         return split_dataset(train, data_args.validation_size, data_args.test_size, seed=data_args.task_seed)
     if missing:
         size = data_args.validation_size if missing[0] == "validation" else data_args.test_size
+        size = int(size) if size >= 1 else size  # a row count, given on the command line as a float
+        parts = train.train_test_split(test_size=size, seed=data_args.task_seed)
+        train, splits[missing[0]] = parts["train"], parts["test"]
+    return DatasetDict({"train": train, "validation": splits["validation"], "test": splits["test"]})
+
+
+PARALLEL_SPLITS = {
+    "train": ("source_file", "target_file"),
+    "validation": ("validation_source_file", "validation_target_file"),
+    "test": ("test_source_file", "test_target_file"),
+}
+
+
+def load_parallel_files(data_args: DataArguments) -> DatasetDict:
+    """Train, validation and test pairs from parallel text files (`--source_file train.de.gz --target_file
+    train.en.gz`, ...); a validation or test split without files is split off train."""
+    if data_args.task is not None or data_args.train_file is not None:
+        raise ValueError("Pass one of --task, --train_file and --source_file/--target_file, not several.")
+    splits = {}
+    for split, (source_flag, target_flag) in PARALLEL_SPLITS.items():
+        source, target = getattr(data_args, source_flag), getattr(data_args, target_flag)
+        if (source is None) != (target is None):
+            given, missing = (source_flag, target_flag) if source is not None else (target_flag, source_flag)
+            raise ValueError(f"--{given} needs --{missing}: parallel files come in pairs.")
+        if source is not None:
+            try:
+                splits[split] = read_parallel_files(source, target, bad_rows=data_args.bad_rows)
+            except BadRowsError as error:
+                raise error.with_drop_hint("--bad_rows drop") from None
+    train = splits.pop("train")
+    missing = [name for name in ("validation", "test") if name not in splits]
+    if len(missing) == 2:
+        return split_dataset(train, data_args.validation_size, data_args.test_size, seed=data_args.task_seed)
+    if missing:
+        size = data_args.validation_size if missing[0] == "validation" else data_args.test_size
+        size = int(size) if size >= 1 else size  # a row count, given on the command line as a float
         parts = train.train_test_split(test_size=size, seed=data_args.task_seed)
         train, splits[missing[0]] = parts["train"], parts["test"]
     return DatasetDict({"train": train, "validation": splits["validation"], "test": splits["test"]})
@@ -91,7 +132,13 @@ def build_tokenizer_and_model(model_args, data_args: DataArguments, pairs: Datas
         tokenizer = CharTokenizer.from_dataset(pairs["train"], columns=("source", "target"))
     else:
         texts = (text for column in ("source", "target") for text in pairs["train"][column])
-        tokenizer = train_subword_tokenizer(texts, vocab_size=data_args.subword_vocab_size, model=data_args.tokenizer)
+        tokenizer = train_subword_tokenizer(
+            texts,
+            vocab_size=data_args.subword_vocab_size,
+            model=data_args.tokenizer,
+            min_frequency=data_args.min_frequency,
+            lowercase=data_args.lowercase,
+        )
     family = FAMILIES[model_args.model]
     config_class, model_class = family.config_class, family.generation_class
     config = config_class(
@@ -134,11 +181,24 @@ def build_trainer(
         if limit is not None:  # the decoder start token and `limit` generated tokens
             training_args.generation_max_length = min(training_args.generation_max_length, limit + 1)
     evaluation = tokenized.get("validation")
-    if evaluation is not None and data_args.max_eval_samples is not None:
-        evaluation = evaluation.select(range(min(len(evaluation), data_args.max_eval_samples)))
+    if (
+        evaluation is not None
+        and data_args.max_eval_samples is not None
+        and data_args.max_eval_samples < len(evaluation)
+    ):
+        logger.warning(
+            "evaluating the first %d of %d validation rows (--max_eval_samples)",
+            data_args.max_eval_samples,
+            len(evaluation),
+        )
+        evaluation = evaluation.select(range(data_args.max_eval_samples))
+    if evaluation is not None:
+        evaluation = sorted_by_source_length(evaluation)[0]
     callbacks = []
     if data_args.early_stopping_patience is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=data_args.early_stopping_patience))
+    if data_args.max_train_minutes is not None:
+        callbacks.append(TimeBudgetCallback(data_args.max_train_minutes))
     return AttnseqTrainer(
         model=model,
         args=training_args,
@@ -147,7 +207,10 @@ def build_trainer(
         processing_class=tokenizer,
         data_collator=build_data_collator(tokenizer, model),
         compute_metrics=build_compute_metrics(
-            tokenizer, metrics=data_args.metric_names, decoder_start_token_id=model.config.decoder_start_token_id
+            tokenizer,
+            metrics=data_args.metric_names,
+            decoder_start_token_id=model.config.decoder_start_token_id,
+            lowercase=data_args.lowercase_metrics,
         ),
         callbacks=callbacks,
     )
@@ -218,9 +281,7 @@ def _train(model_args, data_args: DataArguments, training_args: Seq2SeqTrainingA
     trainer.train(resume_from_checkpoint=resume)
     metrics = {}
     if "test" in tokenized and len(tokenized["test"]):
-        metrics = trainer.evaluate(tokenized["test"], metric_key_prefix="test")
-        for name, signature in getattr(trainer.compute_metrics, "signatures", {}).items():
-            metrics[f"test_{name}_signature"] = signature  # how the score was computed, next to it
+        metrics = evaluate_test_split(trainer, tokenizer, tokenized["test"], pairs["test"], data_args, training_args)
         trainer.log_metrics("test", metrics)
         trainer.save_metrics("test", metrics)
     if trainer.is_world_process_zero():
@@ -234,8 +295,9 @@ def _train(model_args, data_args: DataArguments, training_args: Seq2SeqTrainingA
             training_args.output_dir,
             dataset=dataset_description(data_args),
             example=pairs["test"][0] if "test" in pairs and len(pairs["test"]) else None,
-            hyperparameters=extract_hyperparameters_from_trainer(trainer),
+            hyperparameters=run_hyperparameters(trainer, data_args),
             base_model=model_args.model_name_or_path,
+            language=[lang for lang in (data_args.source_lang, data_args.target_lang) if lang] or None,
         )
     trainer.save_state()
     # Under --push_to_hub this uploads the folder with the complete card (the Trainer calls create_model_card,
@@ -244,6 +306,104 @@ def _train(model_args, data_args: DataArguments, training_args: Seq2SeqTrainingA
     if not training_args.push_to_hub:
         trainer.create_model_card()
     return metrics
+
+
+def sorted_by_source_length(dataset):
+    """`(dataset sorted by source length, order)`: batches of similar lengths decode with little padding; corpus
+    metrics do not depend on the order, and `order[i]` is the original row of sorted row i."""
+    import numpy as np
+
+    order = np.argsort([len(ids) for ids in dataset["input_ids"]], kind="stable")
+    return dataset.select(order), order
+
+
+def test_generation_kwargs(data_args: DataArguments, training_args: Seq2SeqTrainingArguments) -> dict:
+    """The decoding of the final test evaluation: `--test_num_beams` (default: `--generation_num_beams`, else
+    greedy) with `--test_length_penalty`."""
+    beams = data_args.test_num_beams or training_args.generation_num_beams or 1
+    return {"num_beams": beams, "length_penalty": data_args.test_length_penalty} if beams > 1 else {"num_beams": 1}
+
+
+def evaluate_test_split(trainer, tokenizer, tokenized_test, raw_test, data_args, training_args) -> dict:
+    """Decode the test split (sorted by source length, in batches) and score it.
+
+    Generation stops where `generate()` stops by default (128 tokens within the model's position limit), so that the
+    figures are those of `attnseq generate`; validation during training stops 8 tokens after the longest training
+    target, which is faster but hides outputs that run on. The loss and the metrics come from the Trainer as for
+    validation; BLEU, chrF and exact match are then computed
+    again against the raw reference texts (as `attnseq evaluate` does, so both give the same figures: decoded label
+    ids would carry the tokenizer's normalisation, lower-casing and unknown characters). The hypotheses are written
+    to `test_predictions.txt` in the order of the test set, and the decoding settings are recorded in the metrics.
+    """
+    from .inference import score_texts
+    from .metrics import IGNORE_INDEX, TEXT_METRICS, aligned_prediction_ids
+
+    ordered, order = sorted_by_source_length(tokenized_test)
+    generation = test_generation_kwargs(data_args, training_args)
+    # the length limit of `generate()` (and so of `attnseq generate`/`evaluate`), not the validation's shorter one
+    limit = trainer.model.config.position_limit
+    max_length = DEFAULT_MAX_LENGTH if limit is None else min(DEFAULT_MAX_LENGTH, limit + 1)
+    output = trainer.predict(ordered, metric_key_prefix="test", max_length=max_length, **generation)
+    metrics = dict(output.metrics)
+    for name, signature in getattr(trainer.compute_metrics, "signatures", {}).items():
+        metrics[f"test_{name}_signature"] = signature  # how the score was computed, next to it
+    metrics.update({f"test_{key}": value for key, value in generation.items()})
+    names = [name for name in data_args.metric_names if name in TEXT_METRICS]
+    if not trainer.is_world_process_zero() or len(raw_test) != len(ordered) or output.predictions is None:
+        return metrics
+    ids = aligned_prediction_ids(output.predictions, trainer.model.config.decoder_start_token_id)
+    if ids.shape[0] != len(ordered):  # gathered from several processes in another layout: keep the Trainer's scores
+        logger.warning("test predictions of %d rows for %d test rows: scored on decoded labels", len(ids), len(ordered))
+        return metrics
+    texts = tokenizer.batch_decode(
+        [[token for token in row if token not in (IGNORE_INDEX, tokenizer.pad_token_id)] for row in ids.tolist()],
+        skip_special_tokens=True,
+    )
+    hypotheses = [""] * len(texts)
+    for position, row in enumerate(order):
+        hypotheses[row] = texts[position]
+    if names:
+        scores = score_texts(hypotheses, raw_test["target"], names, tokenizer, lowercase=data_args.lowercase_metrics)
+        metrics.update({f"test_{key}": value for key, value in scores.items()})
+    os.makedirs(training_args.output_dir, exist_ok=True)
+    with open(os.path.join(training_args.output_dir, TEST_PREDICTIONS_NAME), "w", encoding="utf-8") as handle:
+        handle.writelines(hypothesis.replace("\n", " ") + "\n" for hypothesis in hypotheses)
+    return metrics
+
+
+TEST_PREDICTIONS_NAME = "test_predictions.txt"
+
+
+class TimeBudgetCallback(TrainerCallback):
+    """Stop training once `minutes` of wall-clock time (validation included) have passed since it began.
+
+    The step that crosses the budget is the last: the model is then evaluated and saved as at the end of an epoch,
+    so that `load_best_model_at_end` can choose among all checkpoints, and the job goes on to the test evaluation,
+    the metrics and the card as after a complete run.
+    """
+
+    def __init__(self, minutes: float):
+        if minutes <= 0:
+            raise ValueError(f"--max_train_minutes must be positive, got {minutes!r}.")
+        self.seconds = minutes * 60
+        self.started: float | None = None
+        self.stopped_at_step: int | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.started is not None and time.monotonic() - self.started >= self.seconds:
+            logger.warning(
+                "stopping after step %d: the training budget of %.1f minutes (--max_train_minutes) is spent",
+                state.global_step,
+                self.seconds / 60,
+            )
+            self.stopped_at_step = state.global_step
+            control.should_training_stop = True
+            control.should_evaluate = args.eval_strategy != "no"
+            control.should_save = args.save_strategy != "no"
+        return control
 
 
 RESUME_LAST = ("true", "last", "yes")
@@ -297,8 +457,33 @@ def _is_complete_checkpoint(folder: str) -> bool:
     return os.path.isfile(os.path.join(folder, TRAINER_STATE_NAME))
 
 
+def run_hyperparameters(trainer, data_args: DataArguments) -> dict:
+    """What the card lists under training hyperparameters: transformers' list, the tokenizer's training options,
+    the time budget (and the step it stopped at) and the test decoding."""
+    from ..tokenization.bpe import subword_training_options
+
+    found = extract_hyperparameters_from_trainer(trainer)
+    options = subword_training_options(trainer.processing_class)
+    if options:
+        found["tokenizer"] = ", ".join(f"{key} {value}" for key, value in options.items())
+    if data_args.lowercase_metrics:
+        found["metrics"] = "BLEU and chrF on lower-cased text"
+    budget = next(
+        (callback for callback in trainer.callback_handler.callbacks if isinstance(callback, TimeBudgetCallback)), None
+    )
+    if budget is not None:
+        found["max_train_minutes"] = budget.seconds / 60
+        if budget.stopped_at_step is not None:
+            found["stopped_by_time_budget_at_step"] = budget.stopped_at_step
+    return found
+
+
 def dataset_description(data_args: DataArguments) -> dict:
-    """How the card names the training data: a built-in task or a local file (neither is a Hub dataset)."""
+    """How the card names the training data: a built-in task or local files (neither is a Hub dataset)."""
+    if data_args.source_file is not None:
+        pair = f"`{os.path.basename(data_args.source_file)}` + `{os.path.basename(data_args.target_file)}`"
+        languages = f" ({data_args.source_lang} to {data_args.target_lang})" if data_args.source_lang else ""
+        return {"name": f"local parallel files {pair}{languages}", "hub_id": None}
     if data_args.train_file is None:
         return {"name": f"the built-in `{data_args.task or DEFAULT_TASK}` task of attnseq", "hub_id": None}
     return {"name": f"local file `{os.path.basename(data_args.train_file)}`", "hub_id": None}
@@ -326,6 +511,28 @@ class AttnseqTrainer(Seq2SeqTrainer):
             return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys, **gen_kwargs)
         finally:
             self.model.generation_config = kept
+
+    def _get_eval_sampler(self, eval_dataset):
+        """Evaluation reads its rows in order, whatever `train_sampling_strategy` says: the evaluation and test sets
+        are already sorted by length, and predictions must come back in that order to be matched with their rows
+        (transformers' `group_by_length` also shuffles evaluation batches)."""
+        if eval_dataset is None or not hasattr(eval_dataset, "__len__") or self.args.world_size > 1:
+            return super()._get_eval_sampler(eval_dataset)
+        from torch.utils.data import SequentialSampler
+
+        return SequentialSampler(eval_dataset)
+
+    def train(self, *args, **kwargs):
+        self.train_started = time.monotonic()
+        return super().train(*args, **kwargs)
+
+    def log(self, logs: dict[str, float], *args, **kwargs) -> None:
+        """Every log line (and `trainer_state.json`'s log history) also says how many minutes of wall-clock time have
+        passed since training began, so that a curve of validation BLEU against training time can be read off."""
+        started = getattr(self, "train_started", None)
+        if started is not None and self.state.global_step:
+            logs = {**logs, "minutes": round((time.monotonic() - started) / 60, 2)}
+        super().log(logs, *args, **kwargs)
 
     def create_model_card(self, **kwargs) -> None:
         if self.is_world_process_zero():

@@ -11,6 +11,7 @@ first bad rows; with `bad_rows="drop"` they are dropped and the count is logged.
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import logging
 import os
@@ -61,6 +62,60 @@ def read_pairs(path: str | os.PathLike, format: str | None = None, **kwargs) -> 
     if format not in readers:
         raise ValueError(f"format={format!r} is not supported; allowed: {', '.join(map(repr, FORMATS))}.")
     return readers[format](path, **kwargs)
+
+
+def read_parallel_files(
+    source_path: str | os.PathLike, target_path: str | os.PathLike, bad_rows: str = "error"
+) -> Dataset:
+    """Read a pair of parallel text files as NMT corpora come (`train.de` + `train.en`): line i of one file
+    translates line i of the other. A name ending in `.gz` is read through gzip. Lines are stripped of
+    surrounding whitespace (and of a final `\\r`).
+
+    Empty lines: a line that is empty on both sides (a blank separator, as in many corpora) is skipped with a
+    logged count; a line empty on one side only is a bad row, reported with its line number or dropped as
+    `bad_rows` says.
+
+    Raises:
+        ValueError: the files hold different numbers of lines (the message names both files and both counts),
+            or a bad row with `bad_rows="error"`.
+    """
+    sources, targets = read_text_lines(source_path), read_text_lines(target_path)
+    if len(sources) != len(targets):
+        raise ValueError(
+            f"parallel files differ in length: {str(source_path)!r} has {len(sources):,} lines and "
+            f"{str(target_path)!r} has {len(targets):,} lines; line i of one must translate line i of the other."
+        )
+    blank = {row for row, (source, target) in enumerate(zip(sources, targets)) if not source and not target}
+    if len(blank) == len(sources):
+        raise ValueError(f"{str(source_path)!r} and {str(target_path)!r} hold no text (every line is empty).")
+    if blank:
+        logger.warning("skipped %d line(s) empty in both %s and %s", len(blank), source_path, target_path)
+    kept = [row for row in range(len(sources)) if row not in blank]
+    problems = [
+        None
+        if sources[row] and targets[row]
+        else f"line {row + 1} of {str(source_path if not sources[row] else target_path)!r} is empty"
+        for row in kept
+    ]
+    dataset = Dataset.from_dict(
+        {"source": [sources[row] for row in kept], "target": [targets[row] for row in kept], "problem": problems},
+        features=PAIR_FEATURES,
+    )
+    name = f"{os.path.basename(str(source_path))} + {os.path.basename(str(target_path))}"
+    return check_pairs(dataset, bad_rows=bad_rows, name=name)
+
+
+def read_text_lines(path: str | os.PathLike) -> list[str]:
+    """The stripped lines of a UTF-8 text file, gzip-compressed when its name ends in `.gz`."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file: {str(path)!r}")
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", newline="") as handle:
+        text = handle.read()
+    lines = text.split("\n")
+    if lines[-1] == "":  # the newline that ends the last line (or an empty file)
+        lines.pop()
+    return [line.strip() for line in lines]
 
 
 def column_arguments(path: str | os.PathLike, source_column: str = "source", target_column: str = "target") -> dict:

@@ -6,6 +6,7 @@ import pytest
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from attnseq.tokenization import train_seq2seq_tokenizers, train_subword_tokenizer
+from attnseq.tokenization.bpe import subword_training_options
 
 ENGLISH = "the a cat dog sat on mat log and saw ran big small red".split()
 GERMAN = "die eine Katze Hund saß auf Matte Klotz und sah lief groß klein rot".split()
@@ -88,3 +89,35 @@ def test_added_tokens_are_matched_whole_saved_and_restored(tmp_path):
     assert len(loaded) == len(tokenizer)
     assert loaded("<lang><new1>the cat")["input_ids"][:2] == [lang, new1]
     assert loaded("<lang><new1>the cat")["input_ids"] == tokenizer("<lang><new1>the cat")["input_ids"]
+
+
+@pytest.mark.parametrize("model", ["bpe", "unigram"])
+def test_training_options_and_lowercasing_are_saved_and_restored(tmp_path, model):
+    min_frequency = 3 if model == "bpe" else None
+    tokenizer = train_subword_tokenizer(
+        [text.capitalize() for text in sentences(ENGLISH)], vocab_size=80, model=model, min_frequency=min_frequency,
+        lowercase=True,
+    )
+    tokenizer.save_pretrained(tmp_path)
+    loaded = AutoTokenizer.from_pretrained(tmp_path)
+    expected = {"model": model, "vocab_size": 80, "min_frequency": min_frequency, "lowercase": True}
+    assert subword_training_options(tokenizer) == subword_training_options(loaded) == expected
+    assert len(loaded) == len(tokenizer) <= 80
+    text = "The BIG Cat saw a Dog"
+    assert loaded(text)["input_ids"] == tokenizer(text)["input_ids"] == tokenizer(text.lower())["input_ids"]
+    assert loaded.decode(loaded(text)["input_ids"], skip_special_tokens=True) == text.lower()
+
+
+def test_min_frequency_limits_bpe_merges_and_is_refused_for_unigram():
+    texts = sentences(ENGLISH, count=40)
+    few = train_subword_tokenizer(texts, vocab_size=400, min_frequency=30)
+    many = train_subword_tokenizer(texts, vocab_size=400, min_frequency=1)
+    assert len(few) < len(many)
+    with pytest.raises(ValueError, match="min_frequency"):
+        train_subword_tokenizer(texts, vocab_size=60, model="unigram", min_frequency=2)
+
+
+def test_without_lowercase_case_is_kept():
+    tokenizer = train_subword_tokenizer(["The Cat", "the cat"] * 20, vocab_size=40)
+    assert tokenizer.decode(tokenizer("The Cat")["input_ids"], skip_special_tokens=True) == "The Cat"
+    assert subword_training_options(tokenizer)["lowercase"] is False

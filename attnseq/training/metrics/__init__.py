@@ -30,11 +30,14 @@ def bleu_tokenization(tokenizer) -> str:
     return "char" if isinstance(tokenizer, CharTokenizer) else "13a"
 
 
-def default_metric_kwargs(tokenizer, names: Sequence[str]) -> dict[str, dict]:
-    """The arguments each chosen metric gets for this tokenizer: BLEU's tokenization, token accuracy's pad id."""
+def default_metric_kwargs(tokenizer, names: Sequence[str], lowercase: bool = False) -> dict[str, dict]:
+    """The arguments each chosen metric gets for this tokenizer: BLEU's tokenization, token accuracy's pad id, and
+    with `lowercase=True` case-insensitive BLEU and chrF (their signatures then say `case:lc`)."""
     kwargs: dict[str, dict] = {}
     if "bleu" in names:
-        kwargs["bleu"] = {"tokenize": bleu_tokenization(tokenizer)}
+        kwargs["bleu"] = {"tokenize": bleu_tokenization(tokenizer), **({"lowercase": True} if lowercase else {})}
+    if "chrf" in names and lowercase:
+        kwargs["chrf"] = {"lowercase": True}
     if "token_accuracy" in names and tokenizer.pad_token_id is not None:
         kwargs["token_accuracy"] = {"pad_token_id": tokenizer.pad_token_id}
     return kwargs
@@ -58,6 +61,7 @@ def build_compute_metrics(
     metrics: Sequence[str] = ("exact_match", "token_accuracy"),
     decoder_start_token_id: int | None = None,
     metric_kwargs: dict[str, dict] | None = None,
+    lowercase: bool = False,
 ) -> Callable[[EvalPrediction], dict[str, float]]:
     """Build the `compute_metrics` of a `Seq2SeqTrainer` that evaluates with `predict_with_generate=True`.
 
@@ -73,6 +77,7 @@ def build_compute_metrics(
             with the labels; defaults to the tokenizer's bos id (the models' default decoder start).
         metric_kwargs: extra arguments per metric name, e.g. `{"bleu": {"tokenize": "intl"}}`; they override
             `default_metric_kwargs` (BLEU's tokenization from the tokenizer, the pad id for token accuracy).
+        lowercase: BLEU and chrF compare lower-cased texts.
     Returns:
         A function from `EvalPrediction` to `{metric name: value}`; BLEU and chrF are on a 0-100 scale,
         exact match and token accuracy are fractions. Its `signatures` dict holds sacrebleu's signature of
@@ -86,7 +91,7 @@ def build_compute_metrics(
     unknown = sorted(set(metric_kwargs) - set(names))
     if unknown:
         raise ValueError(f"metric_kwargs names metric(s) {unknown} that are not among the chosen metrics {names}.")
-    defaults = default_metric_kwargs(tokenizer, names)
+    defaults = default_metric_kwargs(tokenizer, names, lowercase=lowercase)
     metric_kwargs = {name: {**defaults.get(name, {}), **metric_kwargs.get(name, {})} for name in names}
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     start_id = tokenizer.bos_token_id if decoder_start_token_id is None else decoder_start_token_id
