@@ -43,8 +43,11 @@ def _card_kwargs(args: argparse.Namespace) -> dict:
 def add_push_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("folder", help="a saved checkpoint folder")
     parser.add_argument("repo_id", help="Hub repo id, user/name")
-    parser.add_argument("--remote_code", action="store_true",
-                        help="upload the flat export that loads with trust_remote_code=True without attnseq")
+    parser.add_argument(
+        "--remote_code",
+        action="store_true",
+        help="upload the flat export that loads with trust_remote_code=True without attnseq",
+    )
     parser.add_argument("--private", action="store_true", default=None, help="create the repo private")
     parser.add_argument("--revision", help="branch to commit to (created from main if missing)")
     parser.add_argument("--token", help="Hub token with write access (default: HF_TOKEN or the stored login)")
@@ -75,9 +78,7 @@ def _run(action) -> int:
 
 def main_card(argv: list[str] | None = None) -> int:
     """`attnseq card FOLDER`: write README.md (and the attention heatmap) into a checkpoint folder."""
-    args = add_card_arguments(FlagParser(prog="attnseq card", description=main_card.__doc__)).parse_args(
-        argv
-    )
+    args = add_card_arguments(FlagParser(prog="attnseq card", description=main_card.__doc__)).parse_args(argv)
 
     def action():
         from .card import write_model_card
@@ -90,15 +91,20 @@ def main_card(argv: list[str] | None = None) -> int:
 
 def main_push(argv: list[str] | None = None) -> int:
     """`attnseq push FOLDER REPO_ID`: upload a checkpoint folder (with its model card) to the Hub."""
-    args = add_push_arguments(FlagParser(prog="attnseq push", description=main_push.__doc__)).parse_args(
-        argv
-    )
+    args = add_push_arguments(FlagParser(prog="attnseq push", description=main_push.__doc__)).parse_args(argv)
 
     def action():
         from .push import push_folder
 
-        info = push_folder(args.folder, args.repo_id, remote_code=args.remote_code, private=args.private,
-                           revision=args.revision, token=args.token, commit_message=args.message)
+        info = push_folder(
+            args.folder,
+            args.repo_id,
+            remote_code=args.remote_code,
+            private=args.private,
+            revision=args.revision,
+            token=args.token,
+            commit_message=args.message,
+        )
         print(info.commit_url)
 
     return _run(action)

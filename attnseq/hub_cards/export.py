@@ -104,8 +104,9 @@ def rewrite_imports(module: str, source: str, flat_name) -> tuple[str, list[str]
         first, last = lines[node.lineno - 1], lines[node.end_lineno - 1]
         if first[: node.col_offset].strip() or last[node.end_col_offset :].split("#")[0].strip():
             raise ExportError(f"{where}: put the import on lines of its own to export it.")
-        names = ", ".join(alias.name if alias.asname is None else f"{alias.name} as {alias.asname}"
-                          for alias in node.names)
+        names = ", ".join(
+            alias.name if alias.asname is None else f"{alias.name} as {alias.asname}" for alias in node.names
+        )
         statement = f"{first[: node.col_offset]}from .{flat_name(target)} import {names}\n"
         replacements.append((node.lineno - 1, node.end_lineno, statement))
         targets.append(target)
@@ -153,12 +154,17 @@ def flatten_modules(roots: dict[str, str]) -> dict[str, str]:
         pending.extend(target for target in imported if names[target] not in owners)
     for file_name, source in files.items():
         for node in ast.walk(ast.parse(source)):
-            absolute = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [
-                getattr(node, "module", None) or ""]
+            absolute = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [getattr(node, "module", None) or ""]
+            )
             if isinstance(node, ast.ImportFrom) and (node.level > 1 or (node.level == 1 and not node.module)):
                 raise ExportError(f"{file_name} line {node.lineno}: only `from .module import Name` is followed.")
-            if isinstance(node, (ast.Import, ast.ImportFrom)) and getattr(node, "level", 0) == 0 and any(
-                name == PACKAGE or name.startswith(PACKAGE + ".") for name in absolute
+            if (
+                isinstance(node, (ast.Import, ast.ImportFrom))
+                and getattr(node, "level", 0) == 0
+                and any(name == PACKAGE or name.startswith(PACKAGE + ".") for name in absolute)
             ):
                 raise ExportError(f"{file_name} line {node.lineno} still imports from {PACKAGE} after flattening.")
     return files
@@ -228,9 +234,12 @@ def _write_code(folder: Path) -> list[str]:
 
     _update_json(config_path, set_model_auto_map)
     if tokenizer is not None:
-        _update_json(tokenizer_config, lambda data: data.update(
-            auto_map={"AutoTokenizer": [f"{tokenizer_file[:-3]}.{tokenizer_class.__name__}", None]}
-        ))
+        _update_json(
+            tokenizer_config,
+            lambda data: data.update(
+                auto_map={"AutoTokenizer": [f"{tokenizer_file[:-3]}.{tokenizer_class.__name__}", None]}
+            ),
+        )
     return sorted(files)
 
 

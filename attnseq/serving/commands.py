@@ -68,7 +68,6 @@ def load_for_serving(args: argparse.Namespace):
     """`(tokenizer, model)` for `args.checkpoint`, on `args.engine`, quantized as `args.quantize` says."""
     from transformers import AutoTokenizer
 
-
     if args.engine == "torch":
         from .quantization import load_model
 

@@ -74,7 +74,6 @@ def load_model(checkpoint: str, quantize: str | None = None, **from_pretrained_k
     """`AutoModelForSeq2SeqLM.from_pretrained(checkpoint)` in eval mode, quantized when `quantize="int8"`."""
     from transformers import AutoModelForSeq2SeqLM
 
-
     check_quantize(quantize)
     model = AutoModelForSeq2SeqLM.from_pretrained(checkpoint, **from_pretrained_kwargs).eval()
     return model if quantize is None else _quantize(model, quantize)

@@ -108,7 +108,9 @@ def test_exact_match_needs_the_whole_answer_and_eos(reproduce_book, data_dir):
 def test_goal_and_init_options(reproduce_book, data_dir, monkeypatch):
     data = reproduce_book.load_task(str(data_dir), "addition")
     monkeypatch.setitem(reproduce_book.BOOK_CURVES, ("addition", "reversed"), (0.0, 0.0))  # reached at once
-    variant = reproduce_book.Variant("reversed", "+ reversed source", "lstm", {"attention": "none"}, goal=100.0, max_epochs=2)
+    variant = reproduce_book.Variant(
+        "reversed", "+ reversed source", "lstm", {"attention": "none"}, goal=100.0, max_epochs=2
+    )
     assert len(reproduce_book.run_variant("addition", variant, data, seed=0, book_goal=True).curve) == 1
     assert len(reproduce_book.run_variant("addition", variant, data, seed=0).curve) == 2
 

@@ -19,9 +19,15 @@ from attnseq.configuration.transformer import Seq2SeqTransformerConfig
         ({"encoder_ffn_dim": 0}, "encoder_ffn_dim"),
         ({"decoder_ffn_dim": "big"}, "decoder_ffn_dim"),
         ({"max_position_embeddings": 0}, "max_position_embeddings"),
-        ({"d_model": 30, "encoder_attention_heads": 4}, r"d_model=30 must be divisible by encoder_attention_heads=4.*\[1, 2, 3, 5, 6, 10, 15, 30\]"),
+        (
+            {"d_model": 30, "encoder_attention_heads": 4},
+            r"d_model=30 must be divisible by encoder_attention_heads=4.*\[1, 2, 3, 5, 6, 10, 15, 30\]",
+        ),
         ({"d_model": 32, "decoder_attention_heads": 3}, "d_model=32 must be divisible by decoder_attention_heads=3"),
-        ({"d_model": 15, "encoder_attention_heads": 3, "decoder_attention_heads": 5}, "d_model=15 must be even with position_embedding='sinusoidal'"),
+        (
+            {"d_model": 15, "encoder_attention_heads": 3, "decoder_attention_heads": 5},
+            "d_model=15 must be even with position_embedding='sinusoidal'",
+        ),
         ({"activation_function": "relu6"}, "activation_function='relu6'.*'relu', 'gelu', 'gelu_new', 'silu', 'tanh'"),
         ({"position_embedding": "rotary"}, "position_embedding='rotary'.*'sinusoidal', 'learned'"),
         ({"dropout": 1.0}, r"dropout must be a number in \[0, 1\)"),

@@ -33,8 +33,9 @@ def _logits(model, spec) -> object:
     import torch
 
     with torch.no_grad():
-        return model(input_ids=torch.tensor(spec["input_ids"]),
-                     decoder_input_ids=torch.tensor(spec["decoder_input_ids"])).logits.contiguous()
+        return model(
+            input_ids=torch.tensor(spec["input_ids"]), decoder_input_ids=torch.tensor(spec["decoder_input_ids"])
+        ).logits.contiguous()
 
 
 def _run_snippet(code: str) -> str:
@@ -46,6 +47,7 @@ def _run_snippet(code: str) -> str:
 
 
 # --- plain huggingface_hub: the server's endpoints ---------------------------------------------------
+
 
 def server_roundtrip(spec: dict) -> dict:
     """Create, upload, branch, list and download with `HfApi`, `hf_hub_download`, `snapshot_download`."""
@@ -64,8 +66,12 @@ def server_roundtrip(spec: dict) -> dict:
     out["tree"] = sorted(entry.path for entry in api.list_repo_tree(repo, recursive=True))
     out["tree_top"] = sorted(entry.path for entry in api.list_repo_tree(repo))
     out["nested"] = Path(hf_hub_download(repo, "sub/data.bin")).read_bytes().hex()
-    out["snapshot"] = sorted(p.relative_to(snapshot).as_posix() for snapshot in [Path(snapshot_download(repo))]
-                             for p in snapshot.rglob("*") if p.is_file())
+    out["snapshot"] = sorted(
+        p.relative_to(snapshot).as_posix()
+        for snapshot in [Path(snapshot_download(repo))]
+        for p in snapshot.rglob("*")
+        if p.is_file()
+    )
     ModelCard.load(repo).validate()
     api.create_branch(repo, branch="dev")
     out["branch_twice"] = _error(lambda: api.create_branch(repo, branch="dev"))
@@ -83,10 +89,13 @@ def server_roundtrip(spec: dict) -> dict:
     api.delete_file("sub/data.bin", repo)
     out["exists_after_delete"] = api.file_exists(repo, "sub/data.bin")
     out["old_revision_still_has_it"] = Path(hf_hub_download(repo, "sub/data.bin", revision=first.oid)).is_file()
-    out["paths_info"] = sorted((type(entry).__name__, entry.path) for entry in
-                               api.get_paths_info(repo, ["a.txt", "sub", "nothing"], revision=first.oid))
-    out["stale_parent"] = _error(api.upload_file, path_or_fileobj=b"late", path_in_repo="late.txt", repo_id=repo,
-                                 parent_commit=first.oid)
+    out["paths_info"] = sorted(
+        (type(entry).__name__, entry.path)
+        for entry in api.get_paths_info(repo, ["a.txt", "sub", "nothing"], revision=first.oid)
+    )
+    out["stale_parent"] = _error(
+        api.upload_file, path_or_fileobj=b"late", path_in_repo="late.txt", repo_id=repo, parent_commit=first.oid
+    )
     out["missing_file"] = _error(hf_hub_download, repo, "nope.txt")
     out["missing_revision"] = _error(hf_hub_download, repo, "a.txt", revision="no-such-branch")
     out["missing_repo"] = _error(hf_hub_download, "alice/no-such-repo", "a.txt")
@@ -102,8 +111,12 @@ def refused_writes(spec: dict) -> dict:
 
     folder, repo = spec["folder"], spec["repo"]
     out = {}
-    for label, token in [("none", False), ("wrong", "hf_not_a_token"), ("read_only", spec["read_token"]),
-                         ("other_user", spec["bob_token"])]:
+    for label, token in [
+        ("none", False),
+        ("wrong", "hf_not_a_token"),
+        ("read_only", spec["read_token"]),
+        ("other_user", spec["bob_token"]),
+    ]:
         api = HfApi(token=token)
         out[f"create_{label}"] = _error(api.create_repo, "alice/refused")
         out[f"upload_{label}"] = _error(api.upload_folder, folder_path=folder, repo_id=repo)
@@ -116,13 +129,18 @@ def private_reads(spec: dict) -> dict:
     from huggingface_hub import hf_hub_download
 
     out = {}
-    for label, token in [("none", False), ("other_user", spec["bob_token"]), ("wrong", "hf_not_a_token"),
-                         ("owner", spec["token"])]:
+    for label, token in [
+        ("none", False),
+        ("other_user", spec["bob_token"]),
+        ("wrong", "hf_not_a_token"),
+        ("owner", spec["token"]),
+    ]:
         out[label] = _error(hf_hub_download, spec["repo"], "a.txt", token=token)
     return out
 
 
 # --- attnseq checkpoints -----------------------------------------------------------------------------
+
 
 def push(spec: dict) -> dict:
     """Push a checkpoint every supported way; no HF_TOKEN in the environment, tokens are passed."""
@@ -168,16 +186,37 @@ def _trainer_push(spec: dict, model, tokenizer) -> str:
             write_model_card_for_trainer(self, dataset="attnseq/tiny-copy", example=spec["example"])
 
     texts = ["12+3", "4+56", "7+8", "90+1"]
-    data = Dataset.from_dict({"input_ids": [tokenizer(t)["input_ids"] for t in texts],
-                              "labels": [tokenizer(t[::-1])["input_ids"] for t in texts]})
-    args = Seq2SeqTrainingArguments(
-        output_dir=spec["trainer_dir"], max_steps=1, per_device_train_batch_size=4, per_device_eval_batch_size=4,
-        learning_rate=1e-2, eval_strategy="steps", eval_steps=1, logging_steps=1, save_strategy="no", report_to=[],
-        use_cpu=True, seed=0,
-        hub_model_id=f"{spec['repo']}-trainer", hub_token=spec["token"], disable_tqdm=True,
+    data = Dataset.from_dict(
+        {
+            "input_ids": [tokenizer(t)["input_ids"] for t in texts],
+            "labels": [tokenizer(t[::-1])["input_ids"] for t in texts],
+        }
     )
-    trainer = CardTrainer(model=model, args=args, train_dataset=data, eval_dataset=data, processing_class=tokenizer,
-                          data_collator=DataCollatorForSeq2Seq(tokenizer, model=model))
+    args = Seq2SeqTrainingArguments(
+        output_dir=spec["trainer_dir"],
+        max_steps=1,
+        per_device_train_batch_size=4,
+        per_device_eval_batch_size=4,
+        learning_rate=1e-2,
+        eval_strategy="steps",
+        eval_steps=1,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        seed=0,
+        hub_model_id=f"{spec['repo']}-trainer",
+        hub_token=spec["token"],
+        disable_tqdm=True,
+    )
+    trainer = CardTrainer(
+        model=model,
+        args=args,
+        train_dataset=data,
+        eval_dataset=data,
+        processing_class=tokenizer,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
+    )
     trainer.train()
     return trainer.push_to_hub().oid
 
@@ -205,7 +244,8 @@ def load(spec: dict) -> dict:
     logits["main_by_hash"] = _logits(AutoModelForSeq2SeqLM.from_pretrained(repo, revision=spec["main_commit"]), spec)
     logits["folder"] = _logits(AutoModelForSeq2SeqLM.from_pretrained(f"{repo}-folder"), spec)
     logits["folder_first"] = _logits(
-        AutoModelForSeq2SeqLM.from_pretrained(f"{repo}-folder", revision=spec["folder_first_commit"]), spec)
+        AutoModelForSeq2SeqLM.from_pretrained(f"{repo}-folder", revision=spec["folder_first_commit"]), spec
+    )
     remote = AutoModelForSeq2SeqLM.from_pretrained(f"{repo}-remote")
     out["remote_repo_class"] = f"{type(remote).__module__}.{type(remote).__name__}"
     logits["remote_repo_with_attnseq"] = _logits(remote, spec)
@@ -260,8 +300,9 @@ def isolated(spec: dict) -> dict:
     return out
 
 
-ACTIONS = {function.__name__: function for function in
-           (server_roundtrip, refused_writes, private_reads, push, load, isolated)}
+ACTIONS = {
+    function.__name__: function for function in (server_roundtrip, refused_writes, private_reads, push, load, isolated)
+}
 
 if __name__ == "__main__":
     action, spec_path, results_path = sys.argv[1:4]

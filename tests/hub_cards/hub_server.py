@@ -42,7 +42,9 @@ import yaml
 REPO_TYPES = ("model", "dataset", "space")
 HEX40 = re.compile(r"^[0-9a-f]{40}$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
-INITIAL_GITATTRIBUTES = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n*.bin filter=lfs diff=lfs merge=lfs -text\n"
+INITIAL_GITATTRIBUTES = (
+    b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n*.bin filter=lfs diff=lfs merge=lfs -text\n"
+)
 
 # The Hub's pipeline tags (huggingface.js `packages/tasks/src/pipelines.ts`, PIPELINE_DATA keys).
 PIPELINE_TAGS = frozenset(
@@ -204,8 +206,13 @@ class HubServer:
         read_only_tokens: tokens (also listed in `tokens`) that may read but not write.
     """
 
-    def __init__(self, root: str | Path | None = None, tokens: dict[str, str] | None = None,
-                 read_only_tokens: set[str] | frozenset[str] = frozenset(), port: int = 0):
+    def __init__(
+        self,
+        root: str | Path | None = None,
+        tokens: dict[str, str] | None = None,
+        read_only_tokens: set[str] | frozenset[str] = frozenset(),
+        port: int = 0,
+    ):
         self._tmp = tempfile.TemporaryDirectory(prefix="hub-server-") if root is None else None
         self.store = RepoStore(Path(root) if root is not None else Path(self._tmp.name))
         self.tokens = dict(tokens or {})
@@ -284,8 +291,14 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send(self, status: int, body: bytes = b"", headers: dict | None = None, content_type="application/json",
-              length: int | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: dict | None = None,
+        content_type="application/json",
+        length: int | None = None,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body) if length is None else length))
@@ -415,8 +428,17 @@ class _Handler(BaseHTTPRequestHandler):
             raise Refusal(401, "Authentication required: no token was sent")
         token = self.headers["Authorization"].partition(" ")[2].strip()
         role = "read" if token in self.hub.read_only_tokens else "write"
-        self._json(200, {"type": "user", "id": user, "name": user, "fullname": user, "orgs": [],
-                         "auth": {"type": "access_token", "accessToken": {"displayName": "test", "role": role}}})
+        self._json(
+            200,
+            {
+                "type": "user",
+                "id": user,
+                "name": user,
+                "fullname": user,
+                "orgs": [],
+                "auth": {"type": "access_token", "accessToken": {"displayName": "test", "role": role}},
+            },
+        )
         return True
 
     def _create_repo(self, payload: dict) -> bool:
@@ -436,8 +458,11 @@ class _Handler(BaseHTTPRequestHandler):
         url = f"{self.hub.url}/{prefix}{repo_id}"
         with self.hub.store.lock:
             if self.hub.store.load(repo_type, repo_id) is not None:
-                self._json(409, {"error": "You already created this model repo", "url": url},
-                           {"X-Error-Message": "You already created this model repo"})
+                self._json(
+                    409,
+                    {"error": "You already created this model repo", "url": url},
+                    {"X-Error-Message": "You already created this model repo"},
+                )
                 return True
             private = payload.get("visibility", "private" if payload.get("private") else "public") == "private"
             self.hub.store.create_repo(repo_type, repo_id, private, namespace)
@@ -457,8 +482,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _validate_yaml(self, payload: dict) -> bool:
         errors = validate_card_metadata(payload.get("content", ""))
         if errors:
-            self._json(400, {"errors": [{"message": message} for message in errors], "warnings": []},
-                       {"X-Error-Message": "; ".join(errors)})
+            self._json(
+                400,
+                {"errors": [{"message": message} for message in errors], "warnings": []},
+                {"X-Error-Message": "; ".join(errors)},
+            )
         else:
             self._json(200, {"errors": [], "warnings": []})
         return True
@@ -469,8 +497,10 @@ class _Handler(BaseHTTPRequestHandler):
         oid = resolve_revision(repo, revision)
         commit = repo["commits"][oid]
         store = self.hub.store
-        siblings = [{"rfilename": path, "size": store.blob_size(blob), "blobId": blob}
-                    for path, blob in sorted(commit["tree"].items())]
+        siblings = [
+            {"rfilename": path, "size": store.blob_size(blob), "blobId": blob}
+            for path, blob in sorted(commit["tree"].items())
+        ]
         info = {
             "_id": hashlib.sha1(repo_id.encode()).hexdigest()[:24],
             "id": repo_id,
@@ -500,8 +530,9 @@ class _Handler(BaseHTTPRequestHandler):
         if "config.json" in commit["tree"]:
             try:
                 config = json.loads(store.blob(commit["tree"]["config.json"]))
-                info["config"] = {key: config[key] for key in ("model_type", "architectures", "auto_map")
-                                  if key in config}
+                info["config"] = {
+                    key: config[key] for key in ("model_type", "architectures", "auto_map") if key in config
+                }
             except ValueError:
                 pass
         self._json(200, info)
@@ -545,15 +576,18 @@ class _Handler(BaseHTTPRequestHandler):
             if path in tree:
                 answer.append({"type": "file", "oid": tree[path], "size": store.blob_size(tree[path]), "path": path})
             elif any(name.startswith(path + "/") for name in tree):
-                answer.append({"type": "directory", "oid": hashlib.sha1(path.encode()).hexdigest(), "size": 0,
-                               "path": path})
+                answer.append(
+                    {"type": "directory", "oid": hashlib.sha1(path.encode()).hexdigest(), "size": 0, "path": path}
+                )
         self._json(200, answer)
         return True
 
     def _refs(self, repo_type: str, repo_id: str) -> bool:
         repo = self._load_readable(repo_type, repo_id)
-        branches = [{"name": name, "ref": f"refs/heads/{name}", "targetCommit": oid}
-                    for name, oid in sorted(repo["branches"].items())]
+        branches = [
+            {"name": name, "ref": f"refs/heads/{name}", "targetCommit": oid}
+            for name, oid in sorted(repo["branches"].items())
+        ]
         self._json(200, {"branches": branches, "tags": [], "converts": [], "pullRequests": []})
         return True
 
@@ -562,8 +596,15 @@ class _Handler(BaseHTTPRequestHandler):
         oid, history = resolve_revision(repo, revision), []
         while oid is not None:
             commit = repo["commits"][oid]
-            history.append({"id": oid, "authors": [{"user": commit["author"]}], "date": commit["date"],
-                            "title": commit["title"], "message": commit["message"]})
+            history.append(
+                {
+                    "id": oid,
+                    "authors": [{"user": commit["author"]}],
+                    "date": commit["date"],
+                    "title": commit["title"],
+                    "message": commit["message"],
+                }
+            )
             oid = commit["parent"]
         self._json(200, history)
         return True
@@ -589,8 +630,11 @@ class _Handler(BaseHTTPRequestHandler):
             start = int(byte_range.group(1) or 0)
             end = int(byte_range.group(2)) if byte_range.group(2) else len(content) - 1
             if start >= len(content) and len(content) > 0:
-                raise Refusal(416, f"Range {self.headers['Range']} outside a file of {len(content)} bytes",
-                              headers={"Content-Range": f"bytes */{len(content)}"})
+                raise Refusal(
+                    416,
+                    f"Range {self.headers['Range']} outside a file of {len(content)} bytes",
+                    headers={"Content-Range": f"bytes */{len(content)}"},
+                )
             status, body = 206, content[start : end + 1]
             headers["Content-Range"] = f"bytes {start}-{start + len(body) - 1}/{len(content)}"
         self._send(status, body, headers, content_type)
@@ -608,8 +652,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _preupload(self, repo_type: str, repo_id: str, revision: str, payload: dict) -> bool:
         repo, _ = self._load_writable(repo_type, repo_id, f"upload to {repo_id}")
         tree = repo["commits"][repo["branches"][self._branch_head(repo, revision)]]["tree"]
-        files = [{"path": item["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": tree.get(item["path"])}
-                 for item in payload.get("files", [])]
+        files = [
+            {"path": item["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": tree.get(item["path"])}
+            for item in payload.get("files", [])
+        ]
         self._json(200, {"files": files, "commitOid": repo["branches"].get(revision)})
         return True
 
@@ -661,8 +707,15 @@ class _Handler(BaseHTTPRequestHandler):
             repo["branches"][branch] = oid
             store.save(repo_type, repo_id, repo)
         prefix = "" if repo_type == "model" else f"{repo_type}s/"
-        self._json(200, {"success": True, "commitOid": oid, "commitUrl": f"{self.hub.url}/{prefix}{repo_id}/commit/{oid}",
-                         "pullRequestUrl": None})
+        self._json(
+            200,
+            {
+                "success": True,
+                "commitOid": oid,
+                "commitUrl": f"{self.hub.url}/{prefix}{repo_id}/commit/{oid}",
+                "pullRequestUrl": None,
+            },
+        )
         return True
 
     def _branch(self, method: str, repo_type: str, repo_id: str, branch: str, payload: dict) -> bool:

@@ -44,8 +44,9 @@ def client_env(hub, home: Path, token: str | None = None) -> dict:
     return env
 
 
-def run_client_process(hub, work: Path, action: str, spec: dict, token: str | None = None,
-                       isolated: bool = False) -> dict:
+def run_client_process(
+    hub, work: Path, action: str, spec: dict, token: str | None = None, isolated: bool = False
+) -> dict:
     """Run `hub_client.py ACTION` in a fresh process (cache under `work`) and return its JSON results.
 
     `isolated=True` runs it with `python -I` (no PYTHONPATH, no script folder, no user site), and the
@@ -58,8 +59,9 @@ def run_client_process(hub, work: Path, action: str, spec: dict, token: str | No
     spec_path, results_path = work / "spec.json", work / "results.json"
     spec_path.write_text(json.dumps(spec))
     command = [sys.executable, *(["-I"] if isolated else []), str(CLIENT), action, str(spec_path), str(results_path)]
-    done = subprocess.run(command, env=client_env(hub, work / "hf-home", token), cwd=work, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        command, env=client_env(hub, work / "hf-home", token), cwd=work, capture_output=True, text=True, timeout=300
+    )
     if done.returncode != 0 or not results_path.is_file():
         raise AssertionError(f"client {action} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return json.loads(results_path.read_text())
@@ -87,12 +89,20 @@ def tiny_model(family: str, vocab_size: int, seed: int = 0, **options):
 
     torch.manual_seed(seed)
     if family == "lstm":
-        config = attnseq.Seq2SeqLSTMConfig(vocab_size=vocab_size, hidden_size=8, embedding_size=4,
-                                           **{"attention": "general", **options})
+        config = attnseq.Seq2SeqLSTMConfig(
+            vocab_size=vocab_size, hidden_size=8, embedding_size=4, **{"attention": "general", **options}
+        )
         return attnseq.Seq2SeqLSTMForConditionalGeneration(config).eval()
     config = attnseq.Seq2SeqTransformerConfig(
-        vocab_size=vocab_size, d_model=8, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=16, decoder_ffn_dim=16, **options
+        vocab_size=vocab_size,
+        d_model=8,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=16,
+        decoder_ffn_dim=16,
+        **options,
     )
     return attnseq.Seq2SeqTransformerForConditionalGeneration(config).eval()
 
@@ -109,8 +119,7 @@ def save_checkpoint(folder: Path, family: str, seed: int = 0, with_tokenizer: bo
 def model_inputs() -> dict:
     """The fixed inputs every logits comparison uses (JSON-serialisable)."""
     tokenizer = tiny_tokenizer()
-    return {"input_ids": tokenizer(SOURCES)["input_ids"], "decoder_input_ids": DECODER_INPUT_IDS,
-            "example": EXAMPLE}
+    return {"input_ids": tokenizer(SOURCES)["input_ids"], "decoder_input_ids": DECODER_INPUT_IDS, "example": EXAMPLE}
 
 
 def reference_logits(folder: Path):
@@ -121,5 +130,6 @@ def reference_logits(folder: Path):
     inputs = model_inputs()
     model = AutoModelForSeq2SeqLM.from_pretrained(folder).eval()
     with torch.no_grad():
-        return model(input_ids=torch.tensor(inputs["input_ids"]),
-                     decoder_input_ids=torch.tensor(inputs["decoder_input_ids"])).logits
+        return model(
+            input_ids=torch.tensor(inputs["input_ids"]), decoder_input_ids=torch.tensor(inputs["decoder_input_ids"])
+        ).logits

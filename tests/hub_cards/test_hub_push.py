@@ -30,8 +30,14 @@ from safetensors.torch import load_file
 
 from attnseq.hub_cards import export_for_remote_code, write_model_card
 
-REQUIRED_FILES = {"config.json", "model.safetensors", "generation_config.json", "tokenizer_config.json",
-                  "vocab.json", "README.md"}
+REQUIRED_FILES = {
+    "config.json",
+    "model.safetensors",
+    "generation_config.json",
+    "tokenizer_config.json",
+    "vocab.json",
+    "README.md",
+}
 
 
 @pytest.fixture(scope="module")
@@ -50,31 +56,54 @@ def scenario(tmp_path_factory):
         (pickle_folder / "config.json").write_text((folder / "config.json").read_text())
         torch.save({"weight": torch.zeros(2)}, pickle_folder / "pytorch_model.bin")
         repo = f"alice/{family}"
-        push_specs[family] = {"repo": repo, "folder": str(folder), "updated_folder": str(updated),
-                              "pickle_folder": str(pickle_folder),
-                              "trainer_dir": str(base / "trainer") if family == "lstm" else None}
+        push_specs[family] = {
+            "repo": repo,
+            "folder": str(folder),
+            "updated_folder": str(updated),
+            "pickle_folder": str(pickle_folder),
+            "trainer_dir": str(base / "trainer") if family == "lstm" else None,
+        }
         load_specs[family] = {"repo": repo, "trainer": family == "lstm", "logits": str(base / "load.safetensors")}
-        isolated_specs[family] = {"remote_repo": f"{repo}-remote",
-                                  "export_folder": str(export_for_remote_code(folder, base / "export")),
-                                  "logits": str(base / "isolated.safetensors")}
-        local[family] = {"family": family, "repo": repo, "reference": reference_logits(folder),
-                         "updated": reference_logits(updated), "trainer_dir": base / "trainer"}
+        isolated_specs[family] = {
+            "remote_repo": f"{repo}-remote",
+            "export_folder": str(export_for_remote_code(folder, base / "export")),
+            "logits": str(base / "isolated.safetensors"),
+        }
+        local[family] = {
+            "family": family,
+            "repo": repo,
+            "reference": reference_logits(folder),
+            "updated": reference_logits(updated),
+            "trainer_dir": base / "trainer",
+        }
     server = hub_server.HubServer(root / "hub-repos", tokens=TOKENS, read_only_tokens={ALICE_READ_TOKEN})
     server.start()
     try:
-        pushed = run_client_process(server, root / "push", "push",
-                                    {**inputs, "token": ALICE_TOKEN, "scenarios": push_specs})
+        pushed = run_client_process(
+            server, root / "push", "push", {**inputs, "token": ALICE_TOKEN, "scenarios": push_specs}
+        )
         for family in FAMILIES:
-            load_specs[family].update(main_commit=pushed[family]["tokenizer_push"],
-                                      folder_first_commit=pushed[family]["folder_push"])
-        loaded = run_client_process(server, root / "load", "load",
-                                    {**inputs, "token": ALICE_TOKEN, "scenarios": load_specs})
-        isolated = run_client_process(server, root / "isolated", "isolated",
-                                      {**inputs, "scenarios": isolated_specs}, isolated=True)
-        yield {family: {**local[family], "hub": server, "pushed": pushed[family], "loaded": loaded[family],
-                        "isolated": isolated[family], "load_logits": load_file(load_specs[family]["logits"]),
-                        "isolated_logits": load_file(isolated_specs[family]["logits"])}
-               for family in FAMILIES}
+            load_specs[family].update(
+                main_commit=pushed[family]["tokenizer_push"], folder_first_commit=pushed[family]["folder_push"]
+            )
+        loaded = run_client_process(
+            server, root / "load", "load", {**inputs, "token": ALICE_TOKEN, "scenarios": load_specs}
+        )
+        isolated = run_client_process(
+            server, root / "isolated", "isolated", {**inputs, "scenarios": isolated_specs}, isolated=True
+        )
+        yield {
+            family: {
+                **local[family],
+                "hub": server,
+                "pushed": pushed[family],
+                "loaded": loaded[family],
+                "isolated": isolated[family],
+                "load_logits": load_file(load_specs[family]["logits"]),
+                "isolated_logits": load_file(isolated_specs[family]["logits"]),
+            }
+            for family in FAMILIES
+        }
     finally:
         server.stop()
     assert server.unknown_requests == [], f"the client called routes the test Hub lacks: {server.unknown_requests}"
@@ -143,7 +172,8 @@ def test_push_folder_uploads_the_card_and_the_attention_picture(shared):
     updated = hub.files(f"{repo}-folder")  # the second checkpoint came without a card: push_folder wrote one
     assert b"<!-- written by attnseq -->" in updated["README.md"]
     assert loaded["card_library"] == "attnseq" and {"attnseq", f"seq2seq_{shared['family']}"} <= set(
-        loaded["card_tags"])
+        loaded["card_tags"]
+    )
     assert loaded["snippet_output"].startswith("[") and loaded["snippet_output"].strip().endswith("]")
     assert "POST /api/validate-yaml" in hub.requests  # the client had the Hub check the card's metadata
 

@@ -10,8 +10,15 @@ import re
 from hub_testing import ALICE_READ_TOKEN, ALICE_TOKEN, BOB_TOKEN, hub_server
 
 
-def request(hub, method: str, path: str, body: bytes | None = None, token: str | None = None,
-            headers: dict | None = None, chunked: bool = False):
+def request(
+    hub,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    token: str | None = None,
+    headers: dict | None = None,
+    chunked: bool = False,
+):
     """One raw HTTP request; returns (status, headers, body)."""
     host, port = hub.httpd.server_address[:2]
     connection = http.client.HTTPConnection(host, port, timeout=10)
@@ -19,8 +26,7 @@ def request(hub, method: str, path: str, body: bytes | None = None, token: str |
     if token:
         all_headers["Authorization"] = f"Bearer {token}"
     if chunked:
-        connection.request(method, path, body=iter([body[:10], body[10:]]), headers=all_headers,
-                           encode_chunked=True)
+        connection.request(method, path, body=iter([body[:10], body[10:]]), headers=all_headers, encode_chunked=True)
     else:
         connection.request(method, path, body=body, headers=all_headers)
     response = connection.getresponse()
@@ -31,11 +37,20 @@ def request(hub, method: str, path: str, body: bytes | None = None, token: str |
 
 def commit(hub, repo: str, files: dict[str, bytes], token=ALICE_TOKEN, revision="main", chunked=False):
     lines = [{"key": "header", "value": {"summary": "add files", "description": ""}}]
-    lines += [{"key": "file", "value": {"path": path, "content": base64.b64encode(content).decode(),
-                                        "encoding": "base64"}} for path, content in files.items()]
+    lines += [
+        {"key": "file", "value": {"path": path, "content": base64.b64encode(content).decode(), "encoding": "base64"}}
+        for path, content in files.items()
+    ]
     body = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
-    return request(hub, "POST", f"/api/models/{repo}/commit/{revision}", body, token,
-                   {"Content-Type": "application/x-ndjson"}, chunked)
+    return request(
+        hub,
+        "POST",
+        f"/api/models/{repo}/commit/{revision}",
+        body,
+        token,
+        {"Content-Type": "application/x-ndjson"},
+        chunked,
+    )
 
 
 def create(hub, name: str, token=ALICE_TOKEN, private=False):
@@ -45,8 +60,7 @@ def create(hub, name: str, token=ALICE_TOKEN, private=False):
 
 def test_resolve_answers_with_commit_etag_and_length(hub):
     assert create(hub, "demo")[0] == 200
-    status, _, body = commit(hub, "alice/demo", {"weights.bin": b"\x00\x01" * 50, "dir/a.txt": b"hello"},
-                             chunked=True)
+    status, _, body = commit(hub, "alice/demo", {"weights.bin": b"\x00\x01" * 50, "dir/a.txt": b"hello"}, chunked=True)
     assert status == 200
     oid = json.loads(body)["commitOid"]
     assert re.fullmatch(r"[0-9a-f]{40}", oid)
@@ -81,8 +95,12 @@ def test_create_conflict_names_the_url_and_unknown_routes_are_recorded(hub):
 def test_refused_commits_write_nothing(hub):
     assert create(hub, "demo")[0] == 200
     before = json.dumps(hub.repo("alice/demo"))
-    for token, status, message in [(None, 401, "Authentication required"), ("hf_nope", 401, "Invalid credentials"),
-                                   (ALICE_READ_TOKEN, 403, "read-only"), (BOB_TOKEN, 403, "no write access")]:
+    for token, status, message in [
+        (None, 401, "Authentication required"),
+        ("hf_nope", 401, "Invalid credentials"),
+        (ALICE_READ_TOKEN, 403, "read-only"),
+        (BOB_TOKEN, 403, "no write access"),
+    ]:
         answer, headers, _ = commit(hub, "alice/demo", {"x.txt": b"x"}, token=token)
         assert answer == status and message in headers["X-Error-Message"]
     assert json.dumps(hub.repo("alice/demo")) == before
@@ -95,8 +113,7 @@ def test_malformed_requests_get_a_4xx_answer(hub):
     status, headers, _ = request(hub, "POST", "/api/repos/create", b"{not json", ALICE_TOKEN)
     assert status == 400 and "Bad request" in headers["X-Error-Message"]
     assert create(hub, "demo")[0] == 200
-    status, headers, _ = request(hub, "POST", "/api/models/alice/demo/commit/main", b'{"key": "header"}\n',
-                                 ALICE_TOKEN)
+    status, headers, _ = request(hub, "POST", "/api/models/alice/demo/commit/main", b'{"key": "header"}\n', ALICE_TOKEN)
     assert status == 400 and "summary" in headers["X-Error-Message"]
 
 
@@ -149,10 +166,16 @@ def test_client_writes_need_a_write_token_for_the_namespace(hub, run_client, tmp
     (folder / "a.txt").write_text("hello")
     assert create(hub, "demo")[0] == 200
     before = json.dumps(hub.repo("alice/demo"))
-    out = run_client("refused_writes", {"repo": "alice/demo", "folder": str(folder), "bob_token": BOB_TOKEN,
-                                        "read_token": ALICE_READ_TOKEN})
-    for label, expected in [("none", "Authentication required"), ("wrong", "Invalid credentials"),
-                            ("read_only", "read-only"), ("other_user", "no write access")]:
+    out = run_client(
+        "refused_writes",
+        {"repo": "alice/demo", "folder": str(folder), "bob_token": BOB_TOKEN, "read_token": ALICE_READ_TOKEN},
+    )
+    for label, expected in [
+        ("none", "Authentication required"),
+        ("wrong", "Invalid credentials"),
+        ("read_only", "read-only"),
+        ("other_user", "no write access"),
+    ]:
         for action in ("create", "upload", "branch"):
             assert out[f"{action}_{label}"] is not None and expected in out[f"{action}_{label}"], (action, label)
     assert json.dumps(hub.repo("alice/demo")) == before

@@ -21,8 +21,14 @@ from attnseq.hub_cards.commands import main_card
 
 LOG_HISTORY = [
     {"loss": 2.5, "learning_rate": 0.001, "epoch": 0.5, "step": 5},
-    {"eval_loss": 2.25, "eval_exact_match": 0.125, "eval_runtime": 0.5, "eval_samples_per_second": 10.0,
-     "epoch": 0.5, "step": 5},
+    {
+        "eval_loss": 2.25,
+        "eval_exact_match": 0.125,
+        "eval_runtime": 0.5,
+        "eval_samples_per_second": 10.0,
+        "epoch": 0.5,
+        "step": 5,
+    },
     {"loss": 2.0, "learning_rate": 0.0005, "epoch": 1.0, "step": 10},
     {"eval_loss": 1.75, "eval_exact_match": 0.375, "eval_runtime": 0.5, "epoch": 1.0, "step": 10},
     {"train_runtime": 3.0, "train_loss": 2.2, "epoch": 1.0, "step": 10},
@@ -44,15 +50,28 @@ def run_snippet(code: str, checkpoint: str) -> str:
 @pytest.fixture
 def trained_folder(tmp_path):
     folder = save_checkpoint(tmp_path / "lstm", "lstm", attention="additive", bidirectional_encoder=True)
-    (folder / "trainer_state.json").write_text(json.dumps({
-        "log_history": LOG_HISTORY, "train_batch_size": 16, "num_train_epochs": 1, "max_steps": 10, "global_step": 10,
-    }))
+    (folder / "trainer_state.json").write_text(
+        json.dumps(
+            {
+                "log_history": LOG_HISTORY,
+                "train_batch_size": 16,
+                "num_train_epochs": 1,
+                "max_steps": 10,
+                "global_step": 10,
+            }
+        )
+    )
     return folder
 
 
 def test_card_metadata_is_accepted_by_the_hub_rules(trained_folder):
-    path = write_model_card(trained_folder, dataset="attnseq/addition", example=(EXAMPLE, "43+21"),
-                            repo_id="alice/addition", tags=["character-level"])
+    path = write_model_card(
+        trained_folder,
+        dataset="attnseq/addition",
+        example=(EXAMPLE, "43+21"),
+        repo_id="alice/addition",
+        tags=["character-level"],
+    )
     text = path.read_text()
     assert hub_server.validate_card_metadata(text) == []
     data = ModelCard.load(path).data
@@ -95,8 +114,9 @@ def test_usage_snippet_runs_against_the_saved_folder(tmp_path, family):
 
     tokenizer = tiny_tokenizer()
     model = AutoModelForSeq2SeqLM.from_pretrained(folder)
-    expected = tokenizer.batch_decode(model.generate(**tokenizer([EXAMPLE], return_tensors="pt"), max_new_tokens=6),
-                                      skip_special_tokens=True)
+    expected = tokenizer.batch_decode(
+        model.generate(**tokenizer([EXAMPLE], return_tensors="pt"), max_new_tokens=6), skip_special_tokens=True
+    )
     assert printed == f"{expected}\n"
 
 
@@ -119,8 +139,9 @@ def test_card_without_attention_tokenizer_or_example_says_why(tmp_path):
 def test_card_without_matplotlib_notes_it(tmp_path, monkeypatch):
     folder = save_checkpoint(tmp_path / "lstm", "lstm")
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` fail
-    text = write_model_card(folder, example=EXAMPLE, metrics={"test_exact_match": 0.5, "test_runtime": 1.0},
-                            dataset="attnseq/addition").read_text()
+    text = write_model_card(
+        folder, example=EXAMPLE, metrics={"test_exact_match": 0.5, "test_runtime": 1.0}, dataset="attnseq/addition"
+    ).read_text()
     assert "matplotlib is not installed" in text and not (folder / "attention_heatmap.png").exists()
     assert "Results on `attnseq/addition` (test split)" in text
     assert [result.dataset_split for result in ModelCard.load(folder / "README.md").data.eval_results] == ["test"]
@@ -143,8 +164,21 @@ def test_card_is_replaced_whole_or_not_at_all(trained_folder, monkeypatch):
 
 
 def test_card_command(trained_folder, tmp_path, capsys):
-    status = main_card([str(trained_folder), "--dataset", "attnseq/addition", "--example", EXAMPLE, "--target",
-                        "43+21", "--license", "apache-2.0", "--max-new-tokens", "5"])
+    status = main_card(
+        [
+            str(trained_folder),
+            "--dataset",
+            "attnseq/addition",
+            "--example",
+            EXAMPLE,
+            "--target",
+            "43+21",
+            "--license",
+            "apache-2.0",
+            "--max-new-tokens",
+            "5",
+        ]
+    )
     assert status == 0 and capsys.readouterr().out.strip() == str(trained_folder / "README.md")
     data = ModelCard.load(trained_folder / "README.md").data
     assert data.license == "apache-2.0" and data.datasets == ["attnseq/addition"]
@@ -166,12 +200,23 @@ def test_every_card_path_writes_the_same_complete_card_from_the_folder(trained_f
     base model, heatmap and the example."""
     from attnseq.hub_cards.card import write_run_info
 
-    write_run_info(trained_folder, dataset={"name": "local file `my_dates.tsv`", "hub_id": None},
-                   example={"source": EXAMPLE, "target": "43+21"}, base_model="alice/date-lstm",
-                   hyperparameters={"learning_rate": 0.005, "train_batch_size": 64})
-    (trained_folder / "test_results.json").write_text(json.dumps({
-        "test_exact_match": 0.5, "test_bleu": 80.0, "test_runtime": 1.0,
-        "test_bleu_signature": "nrefs:1|case:mixed|eff:no|tok:char|smooth:exp|version:2.6.0"}))
+    write_run_info(
+        trained_folder,
+        dataset={"name": "local file `my_dates.tsv`", "hub_id": None},
+        example={"source": EXAMPLE, "target": "43+21"},
+        base_model="alice/date-lstm",
+        hyperparameters={"learning_rate": 0.005, "train_batch_size": 64},
+    )
+    (trained_folder / "test_results.json").write_text(
+        json.dumps(
+            {
+                "test_exact_match": 0.5,
+                "test_bleu": 80.0,
+                "test_runtime": 1.0,
+                "test_bleu_signature": "nrefs:1|case:mixed|eff:no|tok:char|smooth:exp|version:2.6.0",
+            }
+        )
+    )
     first = write_model_card(trained_folder).read_text()
     (trained_folder / "attention_heatmap.png").unlink()
     assert main_card([str(trained_folder)]) == 0

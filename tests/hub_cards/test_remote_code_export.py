@@ -28,9 +28,18 @@ def test_export_writes_a_flat_folder_with_same_folder_imports(tmp_path, family):
 
     model_type = f"seq2seq_{family}"
     names = {path.name for path in out.iterdir()}
-    assert {f"configuration_{model_type}.py", f"modeling_{model_type}.py", "attention.py", "config.json",
-            "model.safetensors", "generation_config.json", "tokenizer_config.json", "vocab.json", "README.md",
-            "tokenization_char.py"} <= names
+    assert {
+        f"configuration_{model_type}.py",
+        f"modeling_{model_type}.py",
+        "attention.py",
+        "config.json",
+        "model.safetensors",
+        "generation_config.json",
+        "tokenizer_config.json",
+        "vocab.json",
+        "README.md",
+        "tokenization_char.py",
+    } <= names
     assert not {"training_args.bin", "optimizer.pt"} & names
     for path in out.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -55,8 +64,11 @@ def test_export_writes_a_flat_folder_with_same_folder_imports(tmp_path, family):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_with_attnseq_the_export_loads_the_package_classes(tmp_path, family):
     folder = save_checkpoint(tmp_path / "checkpoint", family)
-    out = export_for_remote_code(AutoModelForSeq2SeqLM.from_pretrained(folder), tmp_path / "export",
-                                 tokenizer=AutoTokenizer.from_pretrained(folder))
+    out = export_for_remote_code(
+        AutoModelForSeq2SeqLM.from_pretrained(folder),
+        tmp_path / "export",
+        tokenizer=AutoTokenizer.from_pretrained(folder),
+    )
     model = AutoModelForSeq2SeqLM.from_pretrained(out)
     assert type(model).__module__ == f"attnseq.modeling.{family}"
     assert torch.equal(reference_logits(out), reference_logits(folder))
@@ -92,13 +104,17 @@ def test_imports_that_cannot_be_flattened_are_named():
         "    from attnseq.modeling.attention import (\n        masked_softmax,\n        weighted_sum,\n    )\n",
         flat,
     )
-    assert source == ("import torch\nfrom .lstm import Seq2SeqLSTMConfig as Config\nif True:\n"
-                      "    from .attention import masked_softmax, weighted_sum\n")
+    assert source == (
+        "import torch\nfrom .lstm import Seq2SeqLSTMConfig as Config\nif True:\n"
+        "    from .attention import masked_softmax, weighted_sum\n"
+    )
     assert targets == ["attnseq.configuration.lstm", "attnseq.modeling.attention"]
-    for bad, message in [("import attnseq.modeling.attention\n", "cannot be flattened"),
-                         ("from . import attention\n", "from the package"),
-                         ("from .. import Seq2SeqLSTMConfig\n", "from the package"),
-                         ("x = 1; from .attention import masked_softmax\n", "lines of its own")]:
+    for bad, message in [
+        ("import attnseq.modeling.attention\n", "cannot be flattened"),
+        ("from . import attention\n", "from the package"),
+        ("from .. import Seq2SeqLSTMConfig\n", "from the package"),
+        ("x = 1; from .attention import masked_softmax\n", "lines of its own"),
+    ]:
         with pytest.raises(ExportError, match=message):
             rewrite_imports("attnseq.modeling.demo", bad, flat)
 
@@ -169,8 +185,12 @@ def _venv_with_only(folder, names: list[str]):
 
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
     python = folder / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             check=True, capture_output=True, text=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     site = type(folder)(purelib)
     here = type(folder)(sysconfig.get_paths()["purelib"])
     for distribution in _requirement_closure(names):
@@ -208,10 +228,21 @@ def test_export_loads_where_only_torch_and_transformers_are_installed(tmp_path, 
     folder = save_checkpoint(tmp_path / "checkpoint", family)
     out = export_for_remote_code(folder, tmp_path / "export")
     python = _venv_with_only(tmp_path / "venv", ["torch", "transformers"])
-    env = {"PATH": os.environ.get("PATH", ""), "HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_OFFLINE": "1",
-           "OMP_NUM_THREADS": "1", "TRANSFORMERS_VERBOSITY": "error"}
-    done = subprocess.run([str(python), "-I", "-c", ISOLATED_LOAD, str(out)], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HF_HOME": str(tmp_path / "hf-home"),
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "TRANSFORMERS_VERBOSITY": "error",
+    }
+    done = subprocess.run(
+        [str(python), "-I", "-c", ISOLATED_LOAD, str(out)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["datasets"] is False and result["attnseq"] is False  # exactly torch, transformers, their needs

@@ -50,8 +50,6 @@ VARIANTS = [
 ]
 
 
-
-
 @pytest.mark.parametrize("options", VARIANTS, ids=variant_id)
 def test_padding_never_changes_a_result(options):
     model = tiny_model(**options)

@@ -80,7 +80,6 @@ def decoder_inputs(lengths, seed=1):
     return ids, torch.cat([torch.ones(len(lengths), 1, dtype=torch.long), mask], dim=1)
 
 
-
 VARIANTS = [
     {},
     {"norm_first": True},
@@ -90,7 +89,6 @@ VARIANTS = [
     {"share_encoder_decoder_embeddings": False, "activation_function": "gelu"},
     {"tie_word_embeddings": False, "encoder_layers": 1, "decoder_layers": 3},
 ]
-
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -195,7 +193,10 @@ def test_a_cached_prefix_then_several_tokens_at_once_with_a_decoder_mask():
     targets, target_mask = decoder_inputs([6, 4])
     full = model(input_ids=sources, attention_mask=mask, decoder_input_ids=targets, decoder_attention_mask=target_mask)
     first = model(
-        input_ids=sources, attention_mask=mask, decoder_input_ids=targets[:, :2], decoder_attention_mask=target_mask[:, :2],
+        input_ids=sources,
+        attention_mask=mask,
+        decoder_input_ids=targets[:, :2],
+        decoder_attention_mask=target_mask[:, :2],
         use_cache=True,
     )
     rest = model(
@@ -251,7 +252,6 @@ def test_generate_with_and_without_the_cache_agree():
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-
 @pytest.mark.parametrize("options", [{}, {"norm_first": True, "position_embedding": "learned"}], ids=variant_id)
 def test_beam_search_finds_sequences_at_least_as_likely_as_greedy(options):
     model = tiny_model(seed=3, **options)
@@ -260,8 +260,13 @@ def test_beam_search_finds_sequences_at_least_as_likely_as_greedy(options):
         source = sources[row : row + 1][:, : int((sources[row] != PAD).sum())]
         greedy = model.generate(source, max_new_tokens=6, do_sample=False)[0]
         beam = model.generate(
-            source, max_new_tokens=6, num_beams=5, length_penalty=0.0, do_sample=False,
-            return_dict_in_generate=True, output_scores=True,
+            source,
+            max_new_tokens=6,
+            num_beams=5,
+            length_penalty=0.0,
+            do_sample=False,
+            return_dict_in_generate=True,
+            output_scores=True,
         )
         beam_score = sequence_log_prob(model, source, beam.sequences[0])
         # The score beam search kept through its reordered cache equals a fresh teacher-forced rescoring.
@@ -407,7 +412,10 @@ def test_attention_outputs_have_the_documented_shapes():
     sources, mask = random_ids([6, 4])
     targets, _ = decoder_inputs([5, 5])
     out = model(
-        input_ids=sources, attention_mask=mask, decoder_input_ids=targets, output_attentions=True,
+        input_ids=sources,
+        attention_mask=mask,
+        decoder_input_ids=targets,
+        output_attentions=True,
         output_hidden_states=True,
     )
     assert [w.shape for w in out.encoder_attentions] == [(2, 2, 6, 6)] * 2
@@ -500,9 +508,7 @@ def test_inputs_embeds_give_the_same_result_as_ids():
     targets, _ = decoder_inputs([4, 4])
     by_ids = model(input_ids=sources, attention_mask=mask, decoder_input_ids=targets).logits
     embed = model.get_input_embeddings()
-    by_embeds = model(
-        inputs_embeds=embed(sources), attention_mask=mask, decoder_inputs_embeds=embed(targets)
-    ).logits
+    by_embeds = model(inputs_embeds=embed(sources), attention_mask=mask, decoder_inputs_embeds=embed(targets)).logits
     torch.testing.assert_close(by_embeds, by_ids)
 
 
@@ -591,7 +597,10 @@ def _ids(*rows):
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda m: m(input_ids=_ids([3, VOCAB]), decoder_input_ids=_ids([BOS])), f"input_ids contains token id {VOCAB}"),
+        (
+            lambda m: m(input_ids=_ids([3, VOCAB]), decoder_input_ids=_ids([BOS])),
+            f"input_ids contains token id {VOCAB}",
+        ),
         (lambda m: m(input_ids=_ids([3, -1]), decoder_input_ids=_ids([BOS])), "outside the vocabulary"),
         (lambda m: m(input_ids=_ids([3, 4]), decoder_input_ids=_ids([99])), "decoder_input_ids contains"),
         (lambda m: m(input_ids=_ids([3, 4]), labels=_ids([99])), "labels contains"),
@@ -601,7 +610,9 @@ def _ids(*rows):
             r"attention_mask has shape \(2, 2\) but must be \(1, 2\)",
         ),
         (
-            lambda m: m(input_ids=_ids([3, 4]), attention_mask=torch.tensor([[0.5, 1.0]]), decoder_input_ids=_ids([BOS])),
+            lambda m: m(
+                input_ids=_ids([3, 4]), attention_mask=torch.tensor([[0.5, 1.0]]), decoder_input_ids=_ids([BOS])
+            ),
             "attention_mask must hold only 0 and 1",
         ),
         (
@@ -614,7 +625,9 @@ def _ids(*rows):
             "exactly one of input_ids and inputs_embeds",
         ),
         (
-            lambda m: m(input_ids=_ids([3]), decoder_input_ids=_ids([BOS]), decoder_inputs_embeds=torch.zeros(1, 1, 16)),
+            lambda m: m(
+                input_ids=_ids([3]), decoder_input_ids=_ids([BOS]), decoder_inputs_embeds=torch.zeros(1, 1, 16)
+            ),
             "exactly one of decoder_input_ids and decoder_inputs_embeds",
         ),
         (
@@ -649,13 +662,23 @@ def test_a_decoder_mask_must_cover_the_cached_tokens():
 def test_tiny_model_learns_string_reversal():
     torch.manual_seed(0)
     config = Seq2SeqTransformerConfig(
-        vocab_size=13, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
-        decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, dropout=0.0, norm_first=True,
+        vocab_size=13,
+        d_model=32,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        dropout=0.0,
+        norm_first=True,
     )
     model = Seq2SeqTransformerForConditionalGeneration(config)
     steps, warmup = 800, 50
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min((s + 1) / warmup, (steps - s) / (steps - warmup)))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, (steps - s) / (steps - warmup))
+    )
     generator = torch.Generator().manual_seed(0)
     model.train()
     for _ in range(steps):
@@ -701,13 +724,29 @@ def test_save_load_in_a_fresh_process_gives_identical_logits(tmp_path):
     model.save_pretrained(tmp_path / "checkpoint")
     assert sorted(os.listdir(tmp_path / "checkpoint")) == ["config.json", "generation_config.json", "model.safetensors"]
     generation = json.loads((tmp_path / "checkpoint" / "generation_config.json").read_text())
-    assert (generation["decoder_start_token_id"], generation["eos_token_id"], generation["pad_token_id"]) == (BOS, EOS, PAD)
+    assert (generation["decoder_start_token_id"], generation["eos_token_id"], generation["pad_token_id"]) == (
+        BOS,
+        EOS,
+        PAD,
+    )
     sources, mask = random_ids([5, 2])
     targets, target_mask = decoder_inputs([4, 3])
-    inputs = {"input_ids": sources, "attention_mask": mask, "decoder_input_ids": targets, "decoder_attention_mask": target_mask}
+    inputs = {
+        "input_ids": sources,
+        "attention_mask": mask,
+        "decoder_input_ids": targets,
+        "decoder_attention_mask": target_mask,
+    }
     torch.save(inputs, tmp_path / "inputs.pt")
     subprocess.run(
-        [sys.executable, "-c", LOAD_SCRIPT, str(tmp_path / "checkpoint"), str(tmp_path / "inputs.pt"), str(tmp_path / "out.pt")],
+        [
+            sys.executable,
+            "-c",
+            LOAD_SCRIPT,
+            str(tmp_path / "checkpoint"),
+            str(tmp_path / "inputs.pt"),
+            str(tmp_path / "out.pt"),
+        ],
         check=True,
     )
     with torch.no_grad():

@@ -126,8 +126,16 @@ NOT_PROBABILITIES = [-0.1, 1.0, 1.5, float("nan"), float("inf"), "0.1", True, No
 NOT_POSITIVE_NUMBERS = [0, 0.0, -1.0, float("nan"), float("inf"), "1e-5", True]
 NOT_NAMES = [None, 3, "", "Dot", "LSTM ", "relu6", "rope", ["dot"]]
 BOOLEAN_OPTIONS = {
-    "input_feeding", "peeky", "reverse_source", "bidirectional_encoder", "residual", "tie_word_embeddings",
-    "norm_first", "scale_embedding", "share_encoder_decoder_embeddings", "use_cache",
+    "input_feeding",
+    "peeky",
+    "reverse_source",
+    "bidirectional_encoder",
+    "residual",
+    "tie_word_embeddings",
+    "norm_first",
+    "scale_embedding",
+    "share_encoder_decoder_embeddings",
+    "use_cache",
 }
 
 

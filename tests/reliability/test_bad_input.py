@@ -40,15 +40,21 @@ def lstm(**options):
 def transformer(**options):
     torch.manual_seed(0)
     sizes = {"d_model": 8, "encoder_layers": 1, "decoder_layers": 1, "encoder_ffn_dim": 8, "decoder_ffn_dim": 8}
-    config = Seq2SeqTransformerConfig(vocab_size=VOCAB, encoder_attention_heads=2, decoder_attention_heads=2, **sizes, **options)
+    config = Seq2SeqTransformerConfig(
+        vocab_size=VOCAB, encoder_attention_heads=2, decoder_attention_heads=2, **sizes, **options
+    )
     return Seq2SeqTransformerForConditionalGeneration(config).eval()
 
 
 BUILDERS = {
     "lstm": lstm,
-    "lstm-bidirectional-input-feeding": lambda: lstm(bidirectional_encoder=True, input_feeding=True, attention_window=2),
+    "lstm-bidirectional-input-feeding": lambda: lstm(
+        bidirectional_encoder=True, input_feeding=True, attention_window=2
+    ),
     "transformer-eager": lambda: transformer(attn_implementation="eager"),
-    "transformer-sdpa-learned": lambda: transformer(attn_implementation="sdpa", position_embedding="learned", max_position_embeddings=12),
+    "transformer-sdpa-learned": lambda: transformer(
+        attn_implementation="sdpa", position_embedding="learned", max_position_embeddings=12
+    ),
 }
 
 
@@ -64,20 +70,72 @@ def ids(*rows, dtype=torch.long):
 SOURCE, DECODER = ids([4, 5, 6], [7, 8, 0]), ids([BOS, 4], [BOS, 5])
 
 BAD_INPUTS = [
-    ("empty source positions", dict(input_ids=torch.zeros(2, 0, dtype=torch.long), decoder_input_ids=DECODER), r"input_ids has shape \(2, 0\).*at least one row and one position.*\[eos\]"),
-    ("empty batch", dict(input_ids=torch.zeros(0, 3, dtype=torch.long), decoder_input_ids=torch.zeros(0, 1, dtype=torch.long)), r"input_ids has shape \(0, 3\)"),
-    ("empty decoder input", dict(input_ids=SOURCE, decoder_input_ids=torch.zeros(2, 0, dtype=torch.long)), r"decoder_input_ids has shape \(2, 0\)"),
-    ("one-dimensional ids", dict(input_ids=ids(4, 5), decoder_input_ids=DECODER), r"input_ids must have shape \(batch, seq_len\), got shape \(2,\)"),
+    (
+        "empty source positions",
+        dict(input_ids=torch.zeros(2, 0, dtype=torch.long), decoder_input_ids=DECODER),
+        r"input_ids has shape \(2, 0\).*at least one row and one position.*\[eos\]",
+    ),
+    (
+        "empty batch",
+        dict(input_ids=torch.zeros(0, 3, dtype=torch.long), decoder_input_ids=torch.zeros(0, 1, dtype=torch.long)),
+        r"input_ids has shape \(0, 3\)",
+    ),
+    (
+        "empty decoder input",
+        dict(input_ids=SOURCE, decoder_input_ids=torch.zeros(2, 0, dtype=torch.long)),
+        r"decoder_input_ids has shape \(2, 0\)",
+    ),
+    (
+        "one-dimensional ids",
+        dict(input_ids=ids(4, 5), decoder_input_ids=DECODER),
+        r"input_ids must have shape \(batch, seq_len\), got shape \(2,\)",
+    ),
     ("a list of ids", dict(input_ids=[[4, 5]], decoder_input_ids=DECODER), "input_ids must be a tensor"),
-    ("uint8 ids", dict(input_ids=SOURCE.to(torch.uint8), decoder_input_ids=DECODER), r"input_ids must be an integer tensor of token ids \(torch.int64 or torch.int32\), got torch.uint8"),
-    ("a list as mask", dict(input_ids=SOURCE, attention_mask=[[1, 1, 1], [1, 1, 0]], decoder_input_ids=DECODER), "attention_mask must be a tensor, got list"),
-    ("mask of another batch size", dict(input_ids=SOURCE, attention_mask=torch.ones(3, 3), decoder_input_ids=DECODER), r"attention_mask has shape \(3, 3\)"),
-    ("NaN in the mask", dict(input_ids=SOURCE, attention_mask=torch.full((2, 3), float("nan")), decoder_input_ids=DECODER), "attention_mask must hold only 0 and 1"),
-    ("decoder rows differ from source rows", dict(input_ids=SOURCE, decoder_input_ids=DECODER[:1]), r"decoder_input_ids has 1 row\(s\) but the source .* has 2"),
-    ("label rows differ from source rows", dict(input_ids=SOURCE, labels=ids([4, EOS])), r"labels has 1 row\(s\) but the source .* has 2"),
-    ("float labels", dict(input_ids=SOURCE, labels=DECODER.float()), r"labels must be an integer tensor of token ids \(torch.int64\), got torch.float32"),
-    ("int32 labels", dict(input_ids=SOURCE, labels=DECODER.int()), r"labels must be .*\(torch.int64\), got torch.int32"),
-    ("labels outside the vocabulary", dict(input_ids=SOURCE, labels=ids([4, -5], [4, EOS])), r"labels contains token id -5.*allowed ids: \[0, \d+\) or -100"),
+    (
+        "uint8 ids",
+        dict(input_ids=SOURCE.to(torch.uint8), decoder_input_ids=DECODER),
+        r"input_ids must be an integer tensor of token ids \(torch.int64 or torch.int32\), got torch.uint8",
+    ),
+    (
+        "a list as mask",
+        dict(input_ids=SOURCE, attention_mask=[[1, 1, 1], [1, 1, 0]], decoder_input_ids=DECODER),
+        "attention_mask must be a tensor, got list",
+    ),
+    (
+        "mask of another batch size",
+        dict(input_ids=SOURCE, attention_mask=torch.ones(3, 3), decoder_input_ids=DECODER),
+        r"attention_mask has shape \(3, 3\)",
+    ),
+    (
+        "NaN in the mask",
+        dict(input_ids=SOURCE, attention_mask=torch.full((2, 3), float("nan")), decoder_input_ids=DECODER),
+        "attention_mask must hold only 0 and 1",
+    ),
+    (
+        "decoder rows differ from source rows",
+        dict(input_ids=SOURCE, decoder_input_ids=DECODER[:1]),
+        r"decoder_input_ids has 1 row\(s\) but the source .* has 2",
+    ),
+    (
+        "label rows differ from source rows",
+        dict(input_ids=SOURCE, labels=ids([4, EOS])),
+        r"labels has 1 row\(s\) but the source .* has 2",
+    ),
+    (
+        "float labels",
+        dict(input_ids=SOURCE, labels=DECODER.float()),
+        r"labels must be an integer tensor of token ids \(torch.int64\), got torch.float32",
+    ),
+    (
+        "int32 labels",
+        dict(input_ids=SOURCE, labels=DECODER.int()),
+        r"labels must be .*\(torch.int64\), got torch.int32",
+    ),
+    (
+        "labels outside the vocabulary",
+        dict(input_ids=SOURCE, labels=ids([4, -5], [4, EOS])),
+        r"labels contains token id -5.*allowed ids: \[0, \d+\) or -100",
+    ),
 ]
 
 
@@ -119,7 +177,10 @@ def test_empty_texts_and_unknown_characters_through_the_tokenizer(model):
     assert (batch["input_ids"][2, :5] == tokenizer.unk_token_id).all()
     assert tokenizer.unknown_characters == {"x": 1, "y": 1, "z": 1, " ": 1, "\N{SNOWMAN}": 1}
     with torch.no_grad():
-        out = model(**batch, labels=tokenizer(text_target=["", "cba", "?", "olleh"], padding=True, return_tensors="pt")["input_ids"])
+        out = model(
+            **batch,
+            labels=tokenizer(text_target=["", "cba", "?", "olleh"], padding=True, return_tensors="pt")["input_ids"],
+        )
     assert torch.isfinite(out.logits).all() and torch.isfinite(out.loss)
     generated = model.generate(**batch, max_new_tokens=4, num_beams=2)
     assert generated.shape[0] == 4 and generated.shape[1] <= 5
@@ -153,8 +214,16 @@ def test_sources_longer_than_learned_positions_are_refused_before_any_work():
 # --- fuzz: any input either works with finite logits or is a ValueError ----------------------------------------
 
 CORRUPTIONS = [
-    "id outside the vocabulary", "ids of another dtype", "no mask", "mask of another dtype", "mask value not 0/1",
-    "hole in the mask", "mask of another shape", "target rows differ", "no source positions", "row of only padding",
+    "id outside the vocabulary",
+    "ids of another dtype",
+    "no mask",
+    "mask of another dtype",
+    "mask value not 0/1",
+    "hole in the mask",
+    "mask of another shape",
+    "target rows differ",
+    "no source positions",
+    "row of only padding",
 ]
 
 
@@ -163,7 +232,9 @@ def arbitrary_inputs(draw) -> dict:
     """A plausible padded batch (source, mask, labels or decoder inputs) with none, one or two corruptions."""
     batch, length = draw(st.integers(1, 3)), draw(st.integers(1, 5))
     in_vocabulary = st.integers(0, VOCAB - 1)
-    source = torch.tensor(draw(st.lists(in_vocabulary, min_size=batch * length, max_size=batch * length))).reshape(batch, length)
+    source = torch.tensor(draw(st.lists(in_vocabulary, min_size=batch * length, max_size=batch * length))).reshape(
+        batch, length
+    )
     mask = torch.zeros(batch, length, dtype=torch.long)
     left = draw(st.booleans())
     for row in range(batch):
@@ -173,7 +244,9 @@ def arbitrary_inputs(draw) -> dict:
         else:
             mask[row, :real] = 1
     width = draw(st.integers(1, 3))
-    targets = torch.tensor(draw(st.lists(in_vocabulary, min_size=batch * width, max_size=batch * width))).reshape(batch, width)
+    targets = torch.tensor(draw(st.lists(in_vocabulary, min_size=batch * width, max_size=batch * width))).reshape(
+        batch, width
+    )
     use_labels = draw(st.booleans())
     if use_labels and width > 1 and draw(st.booleans()):
         targets[:, -1] = -100
@@ -184,17 +257,26 @@ def arbitrary_inputs(draw) -> dict:
         if corruption == "id outside the vocabulary":
             source[row, column] = draw(st.sampled_from([-3, -1, VOCAB, VOCAB + 7]))
         elif corruption == "ids of another dtype":
-            inputs["input_ids"] = source.to(draw(st.sampled_from([torch.int, torch.int16, torch.uint8, torch.float32, torch.bool])))
+            inputs["input_ids"] = source.to(
+                draw(st.sampled_from([torch.int, torch.int16, torch.uint8, torch.float32, torch.bool]))
+            )
         elif corruption == "no mask":
             inputs.pop("attention_mask", None)
         elif corruption == "mask of another dtype":
-            inputs["attention_mask"] = mask.to(draw(st.sampled_from([torch.bool, torch.float32, torch.float16, torch.int8])))
+            inputs["attention_mask"] = mask.to(
+                draw(st.sampled_from([torch.bool, torch.float32, torch.float16, torch.int8]))
+            )
         elif corruption == "mask value not 0/1":
-            inputs["attention_mask"] = mask.float().index_put((torch.tensor([row]), torch.tensor([column])), torch.tensor(draw(st.sampled_from([0.5, -1.0, 2.0, float("nan")]))))
+            inputs["attention_mask"] = mask.float().index_put(
+                (torch.tensor([row]), torch.tensor([column])),
+                torch.tensor(draw(st.sampled_from([0.5, -1.0, 2.0, float("nan")]))),
+            )
         elif corruption == "hole in the mask":
             mask[row, column] = 0
         elif corruption == "mask of another shape":
-            inputs["attention_mask"] = torch.ones(batch + draw(st.sampled_from([-1, 1, 0])), length + draw(st.sampled_from([-1, 1])))
+            inputs["attention_mask"] = torch.ones(
+                batch + draw(st.sampled_from([-1, 1, 0])), length + draw(st.sampled_from([-1, 1]))
+            )
         elif corruption == "target rows differ":
             key = "labels" if use_labels else "decoder_input_ids"
             inputs[key] = torch.cat([targets, targets[:1]]) if draw(st.booleans()) or batch == 1 else targets[1:]

@@ -39,14 +39,23 @@ INPUTS = {"input_ids": torch.tensor([[4, 5, 6, 2]]), "decoder_input_ids": torch.
 
 def lstm(seed: int):
     torch.manual_seed(seed)
-    return Seq2SeqLSTMForConditionalGeneration(Seq2SeqLSTMConfig(vocab_size=VOCAB, embedding_size=4, hidden_size=8)).eval()
+    return Seq2SeqLSTMForConditionalGeneration(
+        Seq2SeqLSTMConfig(vocab_size=VOCAB, embedding_size=4, hidden_size=8)
+    ).eval()
 
 
 def transformer(seed: int):
     torch.manual_seed(seed)
     config = Seq2SeqTransformerConfig(
-        vocab_size=VOCAB, d_model=8, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=8, decoder_ffn_dim=8, attn_implementation="eager",
+        vocab_size=VOCAB,
+        d_model=8,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=8,
+        decoder_ffn_dim=8,
+        attn_implementation="eager",
     )
     return Seq2SeqTransformerForConditionalGeneration(config).eval()
 
@@ -87,7 +96,9 @@ def no_staging_folders_left(parent) -> bool:
 # --- a failed save leaves the previous checkpoint intact -----------------------------------------------------
 
 
-@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()], ids=["disk-full", "interrupt"])
+@pytest.mark.parametrize(
+    "failure", [OSError(28, "No space left on device"), KeyboardInterrupt()], ids=["disk-full", "interrupt"]
+)
 def test_a_failed_model_save_leaves_the_previous_checkpoint_intact(tmp_path, family, failure, monkeypatch):
     folder = tmp_path / "checkpoint"
     previous = saved_checkpoint(folder, family)
@@ -109,9 +120,9 @@ def test_a_failed_model_save_leaves_the_previous_checkpoint_intact(tmp_path, fam
     replacement = FAMILIES[family](seed=1)
     replacement.save_pretrained(folder)  # a save that succeeds replaces the weights and keeps the tokenizer
     assert torch.equal(logits(load(folder)), logits(replacement))
-    assert {name: digest for name, digest in snapshot(folder).items() if name in ("vocab.json", "tokenizer_config.json")} == {
-        name: before[name] for name in ("vocab.json", "tokenizer_config.json")
-    }
+    assert {
+        name: digest for name, digest in snapshot(folder).items() if name in ("vocab.json", "tokenizer_config.json")
+    } == {name: before[name] for name in ("vocab.json", "tokenizer_config.json")}
 
 
 def test_a_failed_tokenizer_save_leaves_the_previous_tokenizer_intact(tmp_path, monkeypatch):
@@ -170,7 +181,12 @@ def damage_header(data: bytes) -> bytes:
 
 @pytest.mark.parametrize(
     "damage",
-    [lambda data: data[: len(data) // 2], lambda data: b"", damage_header, lambda data: (10**12).to_bytes(8, "little") + data[8:]],
+    [
+        lambda data: data[: len(data) // 2],
+        lambda data: b"",
+        damage_header,
+        lambda data: (10**12).to_bytes(8, "little") + data[8:],
+    ],
     ids=["truncated", "empty", "header-not-json", "header-length-too-large"],
 )
 def test_damaged_weights_are_a_clear_error(tmp_path, family, damage):
@@ -213,7 +229,9 @@ def test_a_wrong_model_type_is_a_clear_error(tmp_path, family):
     with pytest.raises(ValueError, match=rf"unknown option.*read as model_type='{other_type}'.*model_type is wrong"):
         AutoModelForSeq2SeqLM.from_pretrained(folder)
     # a family's own class refuses a config of another model type instead of loading it half-way
-    with pytest.raises(ValueError, match=rf"reads model_type 'seq2seq_{family}', but the config says model_type='{other_type}'"):
+    with pytest.raises(
+        ValueError, match=rf"reads model_type 'seq2seq_{family}', but the config says model_type='{other_type}'"
+    ):
         CLASSES[family].from_pretrained(folder)
     set_model_type(folder, "bert")
     with pytest.raises(ValueError, match="model_type='bert'"):

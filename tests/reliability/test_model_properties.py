@@ -45,7 +45,9 @@ def labels_for(draw, batch_size: int, vocab_size: int) -> torch.Tensor:
     labels = torch.full((batch_size, width), -100)
     for row in range(batch_size):
         length = draw(st.integers(1, width))
-        labels[row, :length] = torch.tensor(draw(st.lists(st.integers(0, vocab_size - 1), min_size=length, max_size=length)))
+        labels[row, :length] = torch.tensor(
+            draw(st.lists(st.integers(0, vocab_size - 1), min_size=length, max_size=length))
+        )
     return labels
 
 
@@ -82,7 +84,9 @@ def test_forward_backward_and_generation_work_and_agree(family, data):
     assert logits.shape == (*labels.shape, config.vocab_size) and torch.isfinite(logits).all()
 
     # greedy search: every token it picked is the argmax of a teacher-forced forward over its own output
-    greedy = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, num_beams=1)
+    greedy = model.generate(
+        input_ids=ids, attention_mask=mask, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, num_beams=1
+    )
     assert (greedy[:, 0] == config.decoder_start_token_id).all()
     assert greedy.min() >= 0 and greedy.max() < config.vocab_size
     with torch.no_grad():
@@ -96,14 +100,23 @@ def test_forward_backward_and_generation_work_and_agree(family, data):
     # teacher-forced forward (length_penalty=0), so reordering the cache between beams kept each beam's state
     beams = data.draw(st.integers(2, 3), label="beams")
     found = model.generate(
-        input_ids=ids, attention_mask=mask, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, num_beams=beams,
-        num_return_sequences=beams, length_penalty=0.0, output_scores=True, return_dict_in_generate=True,
+        input_ids=ids,
+        attention_mask=mask,
+        max_new_tokens=MAX_NEW_TOKENS,
+        do_sample=False,
+        num_beams=beams,
+        num_return_sequences=beams,
+        length_penalty=0.0,
+        output_scores=True,
+        return_dict_in_generate=True,
     )
     sequences = found.sequences
     assert sequences.shape[0] == len(ids) * beams and torch.isfinite(found.sequences_scores).all()
     sources = ids.repeat_interleave(beams, 0), mask.repeat_interleave(beams, 0)
     with torch.no_grad():
-        log_probs = model(input_ids=sources[0], attention_mask=sources[1], decoder_input_ids=sequences[:, :-1]).logits.log_softmax(-1)
+        log_probs = model(
+            input_ids=sources[0], attention_mask=sources[1], decoder_input_ids=sequences[:, :-1]
+        ).logits.log_softmax(-1)
     for row in range(len(sequences)):
         steps = generated_length(sequences[row], config.eos_token_id)
         expected = log_probs[row, :steps].gather(-1, sequences[row, 1 : steps + 1, None]).sum()
@@ -128,7 +141,10 @@ def test_save_and_load_give_identical_logits_and_generations(family, data):
         expected = model(input_ids=ids, attention_mask=mask, decoder_input_ids=decoder_ids).logits
         assert torch.equal(loaded(input_ids=ids, attention_mask=mask, decoder_input_ids=decoder_ids).logits, expected)
     greedy = {"max_new_tokens": MAX_NEW_TOKENS, "do_sample": False, "num_beams": 1}
-    assert torch.equal(loaded.generate(input_ids=ids, attention_mask=mask, **greedy), model.generate(input_ids=ids, attention_mask=mask, **greedy))
+    assert torch.equal(
+        loaded.generate(input_ids=ids, attention_mask=mask, **greedy),
+        model.generate(input_ids=ids, attention_mask=mask, **greedy),
+    )
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -159,9 +175,21 @@ def test_invalid_configurations_raise_value_error_naming_the_option(family, data
         ("lstm", {"attention": "none", "attention_window": 2}, ["attention_window", "attention='none'"]),
         ("lstm", {"attention": "none", "input_feeding": True}, ["input_feeding", "attention='none'"]),
         ("lstm", {"bidirectional_encoder": True, "hidden_size": 7}, ["hidden_size=7", "even"]),
-        ("lstm", {"tie_word_embeddings": True, "embedding_size": 4, "hidden_size": 6}, ["tie_word_embeddings", "attentional_size=4"]),
-        ("transformer", {"d_model": 6, "encoder_attention_heads": 4}, ["d_model=6", "encoder_attention_heads=4", "[1, 2, 3, 6]"]),
-        ("transformer", {"d_model": 5, "encoder_attention_heads": 1, "decoder_attention_heads": 1}, ["d_model=5", "even", "learned"]),
+        (
+            "lstm",
+            {"tie_word_embeddings": True, "embedding_size": 4, "hidden_size": 6},
+            ["tie_word_embeddings", "attentional_size=4"],
+        ),
+        (
+            "transformer",
+            {"d_model": 6, "encoder_attention_heads": 4},
+            ["d_model=6", "encoder_attention_heads=4", "[1, 2, 3, 6]"],
+        ),
+        (
+            "transformer",
+            {"d_model": 5, "encoder_attention_heads": 1, "decoder_attention_heads": 1},
+            ["d_model=5", "even", "learned"],
+        ),
     ],
 )
 def test_invalid_combinations_name_both_options_and_the_way_out(family, options, names):

@@ -34,7 +34,14 @@ def lstm(**options):
 
 def transformer(**options):
     sizes = {"d_model": 16, "encoder_layers": 1, "decoder_layers": 1, "encoder_ffn_dim": 16, "decoder_ffn_dim": 16}
-    options = {"vocab_size": VOCAB, "encoder_attention_heads": 2, "decoder_attention_heads": 2, "dropout": 0.0, **sizes, **options}
+    options = {
+        "vocab_size": VOCAB,
+        "encoder_attention_heads": 2,
+        "decoder_attention_heads": 2,
+        "dropout": 0.0,
+        **sizes,
+        **options,
+    }
     return Seq2SeqTransformerForConditionalGeneration(Seq2SeqTransformerConfig(**options))
 
 
@@ -43,9 +50,13 @@ VARIANTS = {
     "lstm-additive-bidirectional-input-feeding-local": lambda: lstm(
         attention="additive", bidirectional_encoder=True, input_feeding=True, attention_window=2, cell="gru"
     ),
-    "lstm-peeky-deep-residual": lambda: lstm(attention="general", peeky=True, num_encoder_layers=2, num_decoder_layers=2, residual=True),
+    "lstm-peeky-deep-residual": lambda: lstm(
+        attention="general", peeky=True, num_encoder_layers=2, num_decoder_layers=2, residual=True
+    ),
     "transformer-eager": lambda: transformer(attn_implementation="eager"),
-    "transformer-sdpa-pre-norm-learned": lambda: transformer(attn_implementation="sdpa", norm_first=True, position_embedding="learned"),
+    "transformer-sdpa-pre-norm-learned": lambda: transformer(
+        attn_implementation="sdpa", norm_first=True, position_embedding="learned"
+    ),
 }
 
 

@@ -22,11 +22,35 @@ from attnseq.cli import main
 from attnseq.training.pipeline import resolve_resume_checkpoint
 
 LSTM = ["--hidden_size", "16", "--embedding_size", "8", "--dropout", "0.1"]
-TRANSFORMER = ["--model", "transformer", "--d_model", "16", "--encoder_layers", "1", "--decoder_layers", "1",
-               "--encoder_ffn_dim", "16", "--decoder_ffn_dim", "16"]
+TRANSFORMER = [
+    "--model",
+    "transformer",
+    "--d_model",
+    "16",
+    "--encoder_layers",
+    "1",
+    "--decoder_layers",
+    "1",
+    "--encoder_ffn_dim",
+    "16",
+    "--decoder_ffn_dim",
+    "16",
+]
 QUIET = ["--disable_tqdm", "true", "--show_examples", "0", "--eval_strategy", "no", "--load_best_model_at_end", "false"]
-TINY_TASK = ["--task", "reverse", "--num_train", "64", "--num_validation", "8", "--num_test", "8",
-             "--per_device_train_batch_size", "16", "--logging_steps", "1"]
+TINY_TASK = [
+    "--task",
+    "reverse",
+    "--num_train",
+    "64",
+    "--num_validation",
+    "8",
+    "--num_test",
+    "8",
+    "--per_device_train_batch_size",
+    "16",
+    "--logging_steps",
+    "1",
+]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -51,14 +75,33 @@ def train_in_process(*args) -> int:
 @pytest.mark.parametrize(
     "name, content, message",
     [
-        ("pairs.tsv", "abc\tcba\nde\n\tx\nfg\tgf\n", r"2 of 4 rows of .*pairs.tsv are bad: row 1: 1 tab-separated field\(s\), needs at least 2; row 2: source is empty"),
+        (
+            "pairs.tsv",
+            "abc\tcba\nde\n\tx\nfg\tgf\n",
+            r"2 of 4 rows of .*pairs.tsv are bad: row 1: 1 tab-separated field\(s\), needs at least 2; row 2: source is empty",
+        ),
         ("pairs.tsv", "abc\tcba\nde\ted\n\n", r"1 of 3 rows .* row 2: 1 tab-separated field"),
-        ("pairs.jsonl", '{"source": "abc", "target": "cba"}\n{"source": 12, "target": "21"}\n', r"row 1: source \('source'\) is of type int, not a string: 12"),
+        (
+            "pairs.jsonl",
+            '{"source": "abc", "target": "cba"}\n{"source": 12, "target": "21"}\n',
+            r"row 1: source \('source'\) is of type int, not a string: 12",
+        ),
         ("pairs.jsonl", '{"source": "abc", "target": "cba"}\n{"source": "ab"}\n', r"row 1: no key 'target' \(target\)"),
-        ("pairs.csv", "question,answer\nabc,cba\n", r"column 'source' is not in the header of .*pairs.csv.*\['question', 'answer'\]"),
+        (
+            "pairs.csv",
+            "question,answer\nabc,cba\n",
+            r"column 'source' is not in the header of .*pairs.csv.*\['question', 'answer'\]",
+        ),
         ("pairs.csv", "source,target\nabc,cba\nab,\n", r"row 1: target is empty"),
     ],
-    ids=["tsv-short-and-empty", "tsv-blank-line", "jsonl-number", "jsonl-missing-key", "csv-missing-column", "csv-empty-value"],
+    ids=[
+        "tsv-short-and-empty",
+        "tsv-blank-line",
+        "jsonl-number",
+        "jsonl-missing-key",
+        "csv-missing-column",
+        "csv-empty-value",
+    ],
 )
 def test_a_bad_row_stops_the_run_with_its_index_and_exit_code_1(tmp_path, capsys, name, content, message):
     path = tmp_path / name
@@ -78,8 +121,22 @@ def test_dropped_and_truncated_rows_are_always_counted(tmp_path, caplog):
     rows[7] = "abcdefghabcdefgh\thgfedcbahgfedcba"
     path = tmp_path / "pairs.tsv"
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    args = ["--train_file", str(path), "--test_size", "4", "--validation_size", "4", "--max_steps", "1", *LSTM, *QUIET,
-            "--save_strategy", "no", "--output_dir", str(tmp_path / "out")]
+    args = [
+        "--train_file",
+        str(path),
+        "--test_size",
+        "4",
+        "--validation_size",
+        "4",
+        "--max_steps",
+        "1",
+        *LSTM,
+        *QUIET,
+        "--save_strategy",
+        "no",
+        "--output_dir",
+        str(tmp_path / "out"),
+    ]
     with caplog.at_level(logging.WARNING, logger="attnseq"):
         assert main(["train", *args, "--bad_rows", "drop", "--max_source_length", "8", "--overlong", "drop"]) == 0
     assert "dropped 1 bad rows of 40 from" in caplog.text and "row 3: 1 tab-separated field(s)" in caplog.text
@@ -92,9 +149,29 @@ def test_dropped_and_truncated_rows_are_always_counted(tmp_path, caplog):
 
 # --- resumption ---------------------------------------------------------------------------------------------------
 
-RESUME_RUN = ["train", "--task", "reverse", "--num_train", "300", "--num_validation", "20", "--num_test", "20", *LSTM,
-              "--per_device_train_batch_size", "32", "--max_steps", "30", "--save_strategy", "steps", "--save_steps", "7",
-              "--logging_steps", "1", *QUIET]
+RESUME_RUN = [
+    "train",
+    "--task",
+    "reverse",
+    "--num_train",
+    "300",
+    "--num_validation",
+    "20",
+    "--num_test",
+    "20",
+    *LSTM,
+    "--per_device_train_batch_size",
+    "32",
+    "--max_steps",
+    "30",
+    "--save_strategy",
+    "steps",
+    "--save_steps",
+    "7",
+    "--logging_steps",
+    "1",
+    *QUIET,
+]
 KILL_AT_STEP = 17  # between checkpoint-14 and checkpoint-21, in the middle of the second epoch
 
 # `attnseq train` with a callback that, at step KILL_AT_STEP, writes a marker file and waits to be killed.
@@ -134,7 +211,16 @@ def kill_mid_run(tmp_path, output_dir) -> None:
     """Start `attnseq train`, SIGKILL it once it has passed checkpoint-14 and is at step KILL_AT_STEP."""
     marker = tmp_path / "at-step"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-c", PAUSED_TRAIN, str(KILL_AT_STEP), str(marker), *RESUME_RUN, "--output_dir", output_dir]
+    command = [
+        sys.executable,
+        "-c",
+        PAUSED_TRAIN,
+        str(KILL_AT_STEP),
+        str(marker),
+        *RESUME_RUN,
+        "--output_dir",
+        output_dir,
+    ]
     process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 300
@@ -161,7 +247,9 @@ def test_a_killed_run_resumed_from_its_last_checkpoint_ends_like_an_uninterrupte
     assert not (resumed / "model.safetensors").exists()
     # a checkpoint the killed run had begun to write: model files, but no trainer_state.json (written last)
     partial = resumed / "checkpoint-21"
-    shutil.copytree(resumed / "checkpoint-14", partial, ignore=shutil.ignore_patterns("trainer_state.json", "optimizer.pt"))
+    shutil.copytree(
+        resumed / "checkpoint-14", partial, ignore=shutil.ignore_patterns("trainer_state.json", "optimizer.pt")
+    )
 
     result = run_attnseq(*RESUME_RUN, "--output_dir", "resumed", "--resume_from_checkpoint", "last", cwd=tmp_path)
     assert "resuming from resumed/checkpoint-14" in result.stdout
@@ -172,8 +260,14 @@ def test_a_killed_run_resumed_from_its_last_checkpoint_ends_like_an_uninterrupte
     found = json.loads((resumed / "test_results.json").read_text())
     for name in ("test_loss", "test_exact_match", "test_token_accuracy"):
         assert found[name] == pytest.approx(expected[name], abs=1e-6)
-    losses = [[entry["loss"] for entry in json.loads((tmp_path / run / "trainer_state.json").read_text())["log_history"] if "loss" in entry]
-              for run in ("uninterrupted", "resumed")]
+    losses = [
+        [
+            entry["loss"]
+            for entry in json.loads((tmp_path / run / "trainer_state.json").read_text())["log_history"]
+            if "loss" in entry
+        ]
+        for run in ("uninterrupted", "resumed")
+    ]
     assert losses[0] == losses[1] and len(losses[0]) == 30
 
 
@@ -234,8 +328,15 @@ def test_bf16_training_through_the_trainer_on_the_cpu(tmp_path, family):
     """`--bf16` trains under bfloat16 autocast; on a machine without an accelerator transformers needs
     `--use_cpu true` with it (and says so)."""
     output_dir = tmp_path / "bf16"
-    assert train_in_process(*family, "--bf16", "true", "--use_cpu", "true", "--max_steps", "4", "--output_dir", str(output_dir)) == 0
+    assert (
+        train_in_process(
+            *family, "--bf16", "true", "--use_cpu", "true", "--max_steps", "4", "--output_dir", str(output_dir)
+        )
+        == 0
+    )
     history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
     losses = [entry["loss"] for entry in history if "loss" in entry]
     assert len(losses) == 4 and all(torch.isfinite(torch.tensor(losses)))
-    assert all(torch.isfinite(tensor).all() and tensor.dtype == torch.float32 for tensor in weights(output_dir).values())
+    assert all(
+        torch.isfinite(tensor).all() and tensor.dtype == torch.float32 for tensor in weights(output_dir).values()
+    )

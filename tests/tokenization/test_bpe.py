@@ -95,7 +95,10 @@ def test_added_tokens_are_matched_whole_saved_and_restored(tmp_path):
 def test_training_options_and_lowercasing_are_saved_and_restored(tmp_path, model):
     min_frequency = 3 if model == "bpe" else None
     tokenizer = train_subword_tokenizer(
-        [text.capitalize() for text in sentences(ENGLISH)], vocab_size=80, model=model, min_frequency=min_frequency,
+        [text.capitalize() for text in sentences(ENGLISH)],
+        vocab_size=80,
+        model=model,
+        min_frequency=min_frequency,
         lowercase=True,
     )
     tokenizer.save_pretrained(tmp_path)

@@ -13,9 +13,28 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 import attnseq  # noqa: F401
 
 TINY = [
-    "--task", "reverse", "--num_train", "300", "--num_validation", "20", "--num_test", "20",
-    "--hidden_size", "16", "--embedding_size", "8", "--num_train_epochs", "1",
-    "--per_device_train_batch_size", "32", "--logging_steps", "5", "--disable_tqdm", "true", "--show_examples", "3",
+    "--task",
+    "reverse",
+    "--num_train",
+    "300",
+    "--num_validation",
+    "20",
+    "--num_test",
+    "20",
+    "--hidden_size",
+    "16",
+    "--embedding_size",
+    "8",
+    "--num_train_epochs",
+    "1",
+    "--per_device_train_batch_size",
+    "32",
+    "--logging_steps",
+    "5",
+    "--disable_tqdm",
+    "true",
+    "--show_examples",
+    "3",
 ]
 
 
@@ -40,9 +59,23 @@ def checkpoint(tmp_path_factory):
 def test_disable_tqdm_silences_every_progress_bar_and_warning(tmp_path):
     rows = "\n".join(f"{word}\t{word[::-1]}" for word in ["abc", "hello", "world", "tsv", "pairs"] * 20)
     (tmp_path / "pairs.tsv").write_text(rows + "\n")
-    result = run_attnseq("train", "--train_file", str(tmp_path / "pairs.tsv"), "--hidden_size", "8", "--embedding_size",
-                         "4", "--num_train_epochs", "1", "--disable_tqdm", "true", "--show_examples", "0",
-                         "--output_dir", str(tmp_path / "out"))
+    result = run_attnseq(
+        "train",
+        "--train_file",
+        str(tmp_path / "pairs.tsv"),
+        "--hidden_size",
+        "8",
+        "--embedding_size",
+        "4",
+        "--num_train_epochs",
+        "1",
+        "--disable_tqdm",
+        "true",
+        "--show_examples",
+        "0",
+        "--output_dir",
+        str(tmp_path / "out"),
+    )
     # datasets' bars (reading the file, tokenizing), transformers' (writing the weights), torch's pin_memory warning
     for noise in ("%|", "examples/s", "Generating train split", "pin_memory"):
         assert noise not in result.stderr, result.stderr
@@ -50,8 +83,9 @@ def test_disable_tqdm_silences_every_progress_bar_and_warning(tmp_path):
 
 def test_bad_rows_error_names_the_command_line_flag(tmp_path):
     (tmp_path / "pairs.tsv").write_text("abc\tcba\n\tempty\nxy\tyx\n")
-    result = run_attnseq("train", "--train_file", str(tmp_path / "pairs.tsv"), "--output_dir", str(tmp_path / "o"),
-                         check=False)
+    result = run_attnseq(
+        "train", "--train_file", str(tmp_path / "pairs.tsv"), "--output_dir", str(tmp_path / "o"), check=False
+    )
     assert result.returncode == 1
     assert "1 of 3 rows" in result.stderr and "pass --bad_rows drop to drop them" in result.stderr
     assert "bad_rows='drop'" not in result.stderr
@@ -74,8 +108,9 @@ def test_generate_reads_arguments_and_stdin(checkpoint):
     assert len(out) == 2
     piped = run_attnseq("generate", str(checkpoint), "--num_beams", "2", stdin="abc\nxyz\nq\n").stdout.splitlines()
     assert len(piped) == 3
-    sampled = run_attnseq("generate", str(checkpoint), "abc", "--do_sample", "--seed", "3",
-                          "--num_return_sequences", "2").stdout.splitlines()
+    sampled = run_attnseq(
+        "generate", str(checkpoint), "abc", "--do_sample", "--seed", "3", "--num_return_sequences", "2"
+    ).stdout.splitlines()
     assert len(sampled) == 1 and len(sampled[0].split("\t")) == 2
 
 
@@ -97,9 +132,21 @@ def test_fine_tune_from_a_checkpoint_on_a_user_tsv(checkpoint, tmp_path):
     (tmp_path / "pairs.tsv").write_text(rows + "\n")
     out_dir = tmp_path / "tuned"
     run_attnseq(
-        "train", "--model_name_or_path", str(checkpoint), "--train_file", str(tmp_path / "pairs.tsv"),
-        "--num_train_epochs", "2", "--warmup_steps", "0", "--output_dir", str(out_dir), "--disable_tqdm", "true",
-        "--show_examples", "0",
+        "train",
+        "--model_name_or_path",
+        str(checkpoint),
+        "--train_file",
+        str(tmp_path / "pairs.tsv"),
+        "--num_train_epochs",
+        "2",
+        "--warmup_steps",
+        "0",
+        "--output_dir",
+        str(out_dir),
+        "--disable_tqdm",
+        "true",
+        "--show_examples",
+        "0",
     )
     tuned = AutoModelForSeq2SeqLM.from_pretrained(out_dir)
     original = AutoModelForSeq2SeqLM.from_pretrained(checkpoint)
@@ -110,8 +157,10 @@ def test_fine_tune_from_a_checkpoint_on_a_user_tsv(checkpoint, tmp_path):
 def test_train_from_a_yaml_file(tmp_path):
     options = dict(zip(TINY[::2], TINY[1::2]))
     yaml_text = "\n".join(f"{key.lstrip('-')}: {value}" for key, value in options.items())
-    yaml_text += f"\nmodel: transformer\nd_model: 16\nencoder_layers: 1\ndecoder_layers: 1\nencoder_ffn_dim: 32\n" \
-                 f"decoder_ffn_dim: 32\noutput_dir: {tmp_path / 'out'}\n"
+    yaml_text += (
+        f"\nmodel: transformer\nd_model: 16\nencoder_layers: 1\ndecoder_layers: 1\nencoder_ffn_dim: 32\n"
+        f"decoder_ffn_dim: 32\noutput_dir: {tmp_path / 'out'}\n"
+    )
     yaml_text = yaml_text.replace("hidden_size: 16\n", "").replace("embedding_size: 8\n", "")
     (tmp_path / "args.yaml").write_text(yaml_text)
     run_attnseq("train", str(tmp_path / "args.yaml"))
@@ -132,9 +181,28 @@ def test_two_process_accelerate_training_writes_one_checkpoint(tmp_path):
         pytest.skip("accelerate's launcher is not installed")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
-        [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-         "--dynamo_backend", "no", "-m", "attnseq", "train", *TINY, "--output_dir", str(tmp_path / "ddp")],
-        capture_output=True, text=True, env=env,
+        [
+            accelerate,
+            "launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "-m",
+            "attnseq",
+            "train",
+            *TINY,
+            "--output_dir",
+            str(tmp_path / "ddp"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     state = json.loads((tmp_path / "ddp" / "trainer_state.json").read_text())
@@ -149,8 +217,18 @@ def test_early_stopping_and_tensorboard_logs(tmp_path):
     out_dir = tmp_path / "stopped"
     # a learning rate of 0 never improves exact match: patience 1 stops after the second evaluation
     run_attnseq(
-        "train", *TINY, "--num_train_epochs", "6", "--learning_rate", "0", "--early_stopping_patience", "1",
-        "--report_to", "tensorboard", "--output_dir", str(out_dir),
+        "train",
+        *TINY,
+        "--num_train_epochs",
+        "6",
+        "--learning_rate",
+        "0",
+        "--early_stopping_patience",
+        "1",
+        "--report_to",
+        "tensorboard",
+        "--output_dir",
+        str(out_dir),
     )
     state = json.loads((out_dir / "trainer_state.json").read_text())
     assert state["epoch"] == 2.0
