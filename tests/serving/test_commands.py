@@ -12,7 +12,7 @@ from attnseq import (
     Seq2SeqTransformerConfig,
     Seq2SeqTransformerForConditionalGeneration,
 )
-from attnseq.training.cli import main
+from attnseq.cli import main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

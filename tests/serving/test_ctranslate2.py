@@ -152,6 +152,24 @@ def test_wrong_quantization_and_too_long_inputs_are_refused(tmp_path):
         exported.generate(**tokenizer(["abc"], return_tensors="pt"), output_scores=True)
 
 
+@pytest.mark.parametrize(("position", "expected"), [("sinusoidal", 127), ("learned", 11)])
+def test_without_a_length_setting_it_decodes_as_far_as_our_generate(tmp_path, position, expected):
+    """Where nothing sets a length, our `generate()` allows 128 tokens (the start token included) within the
+    position limit; so must the export, or long outputs are cut where ours are not (20 of the first 200 Multi30k
+    validation sentences were, with a 20-token default). At the limit of learned positions the export stops one
+    token earlier than ours (it refuses max_decoding_length + 1 > max_positions)."""
+    tokenizer = letters_tokenizer()
+    config = Seq2SeqTransformerConfig(
+        vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1, encoder_ffn_dim=16,
+        decoder_ffn_dim=16, position_embedding=position, max_position_embeddings=12,
+    )  # fmt: skip
+    folder = save(Seq2SeqTransformerForConditionalGeneration(config), tokenizer, tmp_path / "ours")
+    exported = CTranslate2Model(export_ctranslate2(folder, tmp_path / "ct2"))
+    options, _ = exported.translate_options()
+    assert options["max_decoding_length"] == expected
+    assert exported.translate_options(max_new_tokens=5)[0]["max_decoding_length"] == 5
+
+
 def test_missing_ctranslate2_names_the_extra(tmp_path, monkeypatch):
     tokenizer = letters_tokenizer()
     config = Seq2SeqTransformerConfig(vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1)
