@@ -23,6 +23,13 @@ IGNORE_INDEX = -100
 # generate() without any length setting: transformers stops after 20 new tokens, too few for character-level targets
 DEFAULT_MAX_LENGTH = 128
 
+
+def default_max_length(position_limit: int | None) -> int:
+    """`max_length` of a generation nothing else bounds: `DEFAULT_MAX_LENGTH`, or `position_limit + 1` (the start
+    token and `position_limit` more) where learned positions allow fewer."""
+    return DEFAULT_MAX_LENGTH if position_limit is None else min(DEFAULT_MAX_LENGTH, position_limit + 1)
+
+
 # The decorator transformers' own models put on every `forward` that takes the generation cache.
 renamed_cache_argument = deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
 
@@ -87,7 +94,10 @@ class EncoderDecoderMixin:
         return self.base_model.encoder.embed_tokens
 
     def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.base_model.encoder.embed_tokens = value
+        if self.base_model is not self:  # the bare model knows which embeddings share the table
+            self.base_model.set_input_embeddings(value)
+        else:
+            self.encoder.embed_tokens = value
 
     def resize_token_embeddings(
         self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None, mean_resizing: bool = True
@@ -167,6 +177,5 @@ class Seq2SeqLMMixin:
                 f"{allowed} (None is the family's own cache)."
             )
         if setting("max_length") is None and setting("max_new_tokens") is None:
-            limit = self.config.position_limit
-            kwargs["max_length"] = DEFAULT_MAX_LENGTH if limit is None else min(DEFAULT_MAX_LENGTH, limit + 1)
+            kwargs["max_length"] = default_max_length(self.config.position_limit)
         return super().generate(inputs, generation_config, **kwargs)

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from ..atomic import staged_folder
-from ..modeling.seq2seq import DEFAULT_MAX_LENGTH
+from ..modeling.seq2seq import default_max_length
 
 QUANTIZATIONS = ("int8", "int8_float32", "float16", "float32")
 MODEL_TYPE = "seq2seq_transformer"
@@ -338,7 +338,7 @@ class CTranslate2Model:
         max_new = get("max_new_tokens")
         if max_new is None:
             # the models' own default where nothing sets a length (`Seq2SeqLMMixin.generate`), within the export
-            default = min(DEFAULT_MAX_LENGTH, self.info["max_positions"])
+            default = default_max_length(self.info["max_positions"] - 1)
             max_length = kwargs.get("max_length") or config.max_length or default
             max_new = max_length - 1  # transformers counts the decoder start token in max_length
         min_new = get("min_new_tokens")

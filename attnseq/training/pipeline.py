@@ -33,7 +33,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ..families import FAMILIES
 from ..hub_cards.card import write_run_info
-from ..modeling.seq2seq import DEFAULT_MAX_LENGTH
+from ..modeling.seq2seq import default_max_length
 from ..tokenization.bpe import train_subword_tokenizer
 from ..tokenization.char import CharTokenizer
 from .arguments import DataArguments, config_overrides
@@ -73,15 +73,7 @@ def load_pairs(data_args: DataArguments) -> DatasetDict:
     train = read_file(data_args.train_file)
     files = {"validation": data_args.validation_file, "test": data_args.test_file}
     splits = {name: read_file(path) for name, path in files.items() if path is not None}
-    missing = [name for name, path in files.items() if path is None]
-    if len(missing) == 2:
-        return split_dataset(train, data_args.validation_size, data_args.test_size, seed=data_args.task_seed)
-    if missing:
-        size = data_args.validation_size if missing[0] == "validation" else data_args.test_size
-        size = int(size) if size >= 1 else size  # a row count, given on the command line as a float
-        parts = train.train_test_split(test_size=size, seed=data_args.task_seed)
-        train, splits[missing[0]] = parts["train"], parts["test"]
-    return DatasetDict({"train": train, "validation": splits["validation"], "test": splits["test"]})
+    return complete_splits(train, splits, data_args)
 
 
 PARALLEL_SPLITS = {
@@ -107,7 +99,12 @@ def load_parallel_files(data_args: DataArguments) -> DatasetDict:
                 splits[split] = read_parallel_files(source, target, bad_rows=data_args.bad_rows)
             except BadRowsError as error:
                 raise error.with_drop_hint("--bad_rows drop") from None
-    train = splits.pop("train")
+    return complete_splits(splits.pop("train"), splits, data_args)
+
+
+def complete_splits(train, splits: dict, data_args: DataArguments) -> DatasetDict:
+    """Train, validation and test: the given `splits` (read from files), and those not given split off `train`
+    (`--validation_size`, `--test_size`: a fraction, or a row count)."""
     missing = [name for name in ("validation", "test") if name not in splits]
     if len(missing) == 2:
         return split_dataset(train, data_args.validation_size, data_args.test_size, seed=data_args.task_seed)
@@ -341,8 +338,7 @@ def evaluate_test_split(trainer, tokenizer, tokenized_test, raw_test, data_args,
     ordered, order = sorted_by_source_length(tokenized_test)
     generation = test_generation_kwargs(data_args, training_args)
     # the length limit of `generate()` (and so of `attnseq generate`/`evaluate`), not the validation's shorter one
-    limit = trainer.model.config.position_limit
-    max_length = DEFAULT_MAX_LENGTH if limit is None else min(DEFAULT_MAX_LENGTH, limit + 1)
+    max_length = default_max_length(trainer.model.config.position_limit)
     output = trainer.predict(ordered, metric_key_prefix="test", max_length=max_length, **generation)
     metrics = dict(output.metrics)
     for name, signature in getattr(trainer.compute_metrics, "signatures", {}).items():

@@ -151,28 +151,11 @@ def test_generation_options():
         tokens = [t for t in row.tolist()[1:] if t not in (PAD, EOS)]
         bigrams = list(zip(tokens, tokens[1:]))
         assert len(bigrams) == len(set(bigrams))
+    sampling = {"do_sample": True, "top_k": 5, "top_p": 0.9, "temperature": 0.7, "max_new_tokens": 7}
     torch.manual_seed(0)
-    sampled = model.generate(
-        sources,
-        attention_mask=mask,
-        do_sample=True,
-        top_k=5,
-        top_p=0.9,
-        temperature=0.7,
-        max_new_tokens=7,
-        num_return_sequences=2,
-    )
+    sampled = model.generate(sources, attention_mask=mask, num_return_sequences=2, **sampling)
     torch.manual_seed(0)
-    again = model.generate(
-        sources,
-        attention_mask=mask,
-        do_sample=True,
-        top_k=5,
-        top_p=0.9,
-        temperature=0.7,
-        max_new_tokens=7,
-        num_return_sequences=2,
-    )
+    again = model.generate(sources, attention_mask=mask, num_return_sequences=2, **sampling)
     assert sampled.shape[0] == 4 and torch.equal(sampled, again)
     at_least = model.generate(sources, attention_mask=mask, min_new_tokens=6, max_new_tokens=6, do_sample=False)
     assert at_least.shape[1] == 7 and not (at_least[:, 1:6] == EOS).any()

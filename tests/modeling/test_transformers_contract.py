@@ -217,6 +217,17 @@ def test_lstm_resize_token_embeddings_covers_both_sides_and_the_output_layer(opt
         )
 
 
+def test_set_input_embeddings_keeps_the_transformer_tables_shared():
+    model = model_of("transformer")
+    table = torch.nn.Embedding(VOCAB, 16, padding_idx=PAD)
+    model.set_input_embeddings(table)
+    assert model.get_input_embeddings() is table and model.get_decoder().embed_tokens is table
+    separate = model_of("transformer", share_encoder_decoder_embeddings=False)
+    decoder_table = separate.get_decoder().embed_tokens
+    separate.set_input_embeddings(table)
+    assert separate.get_input_embeddings() is table and separate.get_decoder().embed_tokens is decoder_table
+
+
 # --- hidden states are part of the graph --------------------------------------------------------------------------
 
 
