@@ -1,7 +1,9 @@
 """Character-level tokenizer: one token per character, special tokens at fixed ids.
 
 The vocabulary is built from the training texts (`CharTokenizer.from_texts`, `CharTokenizer.from_dataset`)
-and saved as a single `vocab.json` (token -> id). Ids 0-3 are pad, bos, eos and unk, matching the
+and saved as `vocab.json` (token -> id), beside a `tokenizer.json` that describes the same tokenizer for the
+`tokenizers` library, so that `AutoTokenizer.from_pretrained` reads a saved folder correctly where attnseq is not
+imported (or not installed). Ids 0-3 are pad, bos, eos and unk, matching the
 defaults of the model configs (pad 0, bos 1, eos 2, decoder start = bos); characters follow in code
 point order. Every encoded sequence ends with eos. Spaces are ordinary characters.
 """
@@ -14,6 +16,7 @@ import os
 from collections import Counter
 from collections.abc import Iterable
 
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizer
 from transformers.tokenization_python import Trie
 
@@ -22,6 +25,7 @@ from ..atomic import UPLOAD_ARGUMENTS, staged_folder
 logger = logging.getLogger(__name__)
 
 VOCAB_FILE_NAME = "vocab.json"
+TOKENIZER_FILE_NAME = "tokenizer.json"
 DEFAULT_SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 
 
@@ -199,8 +203,42 @@ class CharTokenizer(PreTrainedTokenizer):
             self.push_to_hub(hub.pop("repo_id", os.path.basename(os.path.abspath(save_directory))), **hub)
         return files
 
-    def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str]:
-        """Write the vocabulary as `vocab.json` (token -> id, in id order)."""
+    def tokenizers_equivalent(self) -> Tokenizer:
+        """This tokenizer for the `tokenizers` library: the same ids, eos appended, decoding by concatenation.
+
+        Saved as `tokenizer.json`, it is what `AutoTokenizer.from_pretrained` loads (as transformers'
+        `TokenizersBackend`) when the `CharTokenizer` class is unknown. Characters map one to one through a
+        word-level model; the added tokens keep their ids and are matched whole. One difference remains: with
+        `split_special_tokens=True` the `tokenizers` library also splits the special tokens a user added, which
+        this class always matches whole.
+        """
+        backend = Tokenizer(models.WordLevel(vocab=self.vocab, unk_token=str(self.unk_token)))
+        backend.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+        backend.decoder = decoders.Fuse()
+        for index, token in sorted(self.added_tokens_decoder.items()):
+            added = AddedToken(
+                token.content,
+                single_word=token.single_word,
+                lstrip=token.lstrip,
+                rstrip=token.rstrip,
+                normalized=token.normalized,
+                special=token.special,
+            )
+            (backend.add_special_tokens if token.special else backend.add_tokens)([added])
+            if backend.token_to_id(token.content) != index:
+                raise RuntimeError(
+                    f"added token {token.content!r} got id {backend.token_to_id(token.content)}, "
+                    f"not {index}, in the tokenizers equivalent."
+                )
+        eos = str(self.eos_token)
+        backend.post_processor = processors.TemplateProcessing(
+            single=f"$A {eos}", pair=f"$A {eos} $B {eos}", special_tokens=[(eos, self.eos_token_id)]
+        )
+        return backend
+
+    def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str, str]:
+        """Write the vocabulary as `vocab.json` (token -> id, in id order) and the whole tokenizer as
+        `tokenizer.json` (`tokenizers_equivalent`)."""
         if not os.path.isdir(save_directory):
             raise ValueError(f"save_directory {save_directory!r} is not a directory.")
         name = f"{filename_prefix}-{VOCAB_FILE_NAME}" if filename_prefix else VOCAB_FILE_NAME
@@ -209,7 +247,10 @@ class CharTokenizer(PreTrainedTokenizer):
         with open(path, "w", encoding="utf-8") as handle:
             json.dump(ordered, handle, ensure_ascii=False, indent=0)
             handle.write("\n")
-        return (path,)
+        name = f"{filename_prefix}-{TOKENIZER_FILE_NAME}" if filename_prefix else TOKENIZER_FILE_NAME
+        backend_path = os.path.join(save_directory, name)
+        self.tokenizers_equivalent().save(backend_path)
+        return path, backend_path
 
 
 def _checked_vocab(vocab, special_tokens: list[str]) -> dict[str, int]:

@@ -188,3 +188,67 @@ def test_added_tokens_are_matched_whole_saved_and_restored(tmp_path):
     assert ids[0].tolist() == [lang, new1, 4, 5, loaded.eos_token_id]
     assert model(input_ids=ids, labels=ids).logits.shape[-1] == len(loaded)
     assert torch.isfinite(model(input_ids=ids, labels=ids).loss)
+
+
+LOAD_WITHOUT_ATTNSEQ = """
+import json, sys
+from transformers import AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained(sys.argv[1])
+texts = json.loads(sys.argv[2])
+print(json.dumps({"class": type(tokenizer).__name__, "attnseq": "attnseq" in sys.modules,
+                  "ids": [tokenizer(text)["input_ids"] for text in texts],
+                  "decoded": [tokenizer.decode(tokenizer(text)["input_ids"], skip_special_tokens=True) for text in texts],
+                  "padded": tokenizer(texts, padding=True)["input_ids"]}))
+"""
+
+
+def test_auto_tokenizer_reads_a_saved_folder_without_attnseq(tmp_path):
+    """Without `import attnseq` transformers knows no CharTokenizer; the saved tokenizer.json gives the same ids."""
+    import subprocess
+    import sys
+
+    tokenizer = CharTokenizer.from_texts(TEXTS + ["a\nb\té😀"])
+    tokenizer.add_tokens(["<new1>"])
+    tokenizer.save_pretrained(tmp_path)
+    texts = ["september 27, 1994", "<new1>62 <s>", "a\nb\té😀", "unseen: Ω", ""]
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_WITHOUT_ATTNSEQ, str(tmp_path), json.dumps(texts)],
+        env=dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["attnseq"] is False and result["class"] == "TokenizersBackend"
+    assert result["ids"] == [tokenizer(text)["input_ids"] for text in texts]
+    assert result["decoded"] == [
+        tokenizer.decode(tokenizer(text)["input_ids"], skip_special_tokens=True) for text in texts
+    ]
+    assert result["padded"] == tokenizer(texts, padding=True)["input_ids"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from(ALPHABET + ["\n", "é", "<new1>", "<s>", "</s>"]), max_size=20).map("".join),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_the_tokenizers_equivalent_encodes_and_decodes_alike(texts):
+    from transformers import TokenizersBackend
+
+    tokenizer = CharTokenizer.from_texts(TEXTS)
+    tokenizer.add_tokens(["<new1>"])
+    fast = TokenizersBackend(
+        tokenizer_object=tokenizer.tokenizers_equivalent(),
+        split_special_tokens=True,
+        **{name: str(getattr(tokenizer, name)) for name in ("pad_token", "bos_token", "eos_token", "unk_token")},
+    )
+    for text in texts:
+        ids = tokenizer(text)["input_ids"]
+        assert fast(text)["input_ids"] == ids
+        for skip in (False, True):
+            assert fast.decode(ids, skip_special_tokens=skip) == tokenizer.decode(ids, skip_special_tokens=skip)
