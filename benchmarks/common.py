@@ -5,6 +5,13 @@ machine the load changes from second to second, and interleaving spreads that no
 alike. Each contender is warmed up first; the tables report medians over the repeats and the ratios of
 those medians.
 
+Joey NMT 2.3 (`joeynmt` on PyPI), a contender of `lstm_speed.py` and `decoding_speed.py`, pins `protobuf<3.21`
+and pulls a full torch build, which clash with our environment. `joey_python` therefore makes its own virtual
+environment `benchmarks/.venv-joeynmt` (git-ignored) with `pip install --no-deps joeynmt==2.3.0` and the few
+packages its model code imports, and lets it import torch, transformers, attnseq and everything else from the
+interpreter that made it (a `.pth` line); a script re-runs itself in that interpreter, so that Joey NMT and
+our models run in one process on the same torch, interleaved.
+
 Peak memory is measured in a fresh subprocess per contender (`peak_rss_delta`): the child builds the
 model and its inputs, runs the workload once, resets the kernel's resident-set high-water mark
 (`echo 5 > /proc/self/clear_refs`), runs the workload again and reports `VmHWM - VmRSS` before that run,
@@ -18,13 +25,21 @@ import gc
 import json
 import os
 import platform
+import site
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+JOEY_VENV = os.path.join(HERE, ".venv-joeynmt")
+JOEY_PACKAGES = ["joeynmt==2.3.0"]
+JOEY_IMPORTS = ["importlib_metadata", "subword-nmt", "sentencepiece", "sacremoses", "pyyaml"]
 
 
 def machine_summary() -> str:
@@ -114,3 +129,43 @@ def peak_rss_delta(script: str, spec: dict, python: str | None = None) -> float 
         print(f"memory child failed for {spec}: {result.stderr[-2000:]}", file=sys.stderr)
         return None
     return float(result.stdout.strip().splitlines()[-1])
+
+
+def joey_python() -> tuple[str | None, str]:
+    """The Joey NMT environment's interpreter, made on first use; `(None, reason)` if it cannot be made."""
+    python = os.path.join(JOEY_VENV, "bin", "python")
+    if not os.path.exists(python):
+        try:
+            subprocess.run([sys.executable, "-m", "venv", JOEY_VENV], check=True, capture_output=True, text=True)
+            pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+            subprocess.run(pip + ["--no-deps", *JOEY_PACKAGES], check=True, capture_output=True, text=True)
+            subprocess.run(pip + JOEY_IMPORTS, check=True, capture_output=True, text=True)
+            joey_site = subprocess.run(
+                [python, "-c", "import site; print(site.getsitepackages()[0])"],
+                check=True, capture_output=True, text=True,
+            ).stdout.strip()  # fmt: skip
+            # torch, transformers and attnseq come from the interpreter running this script
+            with open(os.path.join(joey_site, "zz_attnseq_environment.pth"), "w") as pth:
+                pth.write("\n".join([REPO, *site.getsitepackages()]) + "\n")
+        except subprocess.CalledProcessError as error:
+            return None, f"could not be installed ({_last_line(error.stderr) or error})"
+    check = subprocess.run([python, "-c", "import joeynmt.model, attnseq"], capture_output=True, text=True)
+    if check.returncode != 0:
+        return None, f"could not be installed (import failed: {_last_line(check.stderr)})"
+    return python, "joeynmt 2.3.0"
+
+
+def _last_line(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def joey_vocabulary(size: int):
+    """A Joey NMT `Vocabulary` of `size` entries: its four specials first (unk 0, pad 1, bos 2, eos 3), then dummies."""
+    from joeynmt.vocabulary import Vocabulary
+
+    specials = SimpleNamespace(
+        unk_token="<unk>", pad_token="<pad>", bos_token="<s>", eos_token="</s>", sep_token=None, lang_tags=[],
+        unk_id=0, pad_id=1, bos_id=2, eos_id=3,
+    )  # fmt: skip
+    return Vocabulary([f"w{i}" for i in range(size - 4)], specials)

@@ -34,25 +34,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import site
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from common import interleaved, machine_summary, markdown_table, median  # noqa: E402
+from common import interleaved, joey_python, joey_vocabulary, machine_summary, markdown_table, median  # noqa: E402
 
 VOCAB, EMBEDDING, HIDDEN = 1000, 256, 512
 BATCH, SRC_LEN, TGT_LEN = 32, 32, 32
 NEW_TOKENS = 64
 PAD, BOS, EOS = 0, 1, 2
-JOEY_VENV = os.path.join(HERE, ".venv-joeynmt")
-JOEY_PACKAGES = ["joeynmt==2.3.0"]
-JOEY_IMPORTS = ["importlib_metadata", "subword-nmt", "sentencepiece", "sacremoses", "pyyaml"]
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -132,13 +126,8 @@ def ours_generation(batch_size: int, use_cache: bool, input_feeding: bool = Fals
 
 def build_joey(input_feeding: bool, seed: int = 0):
     from joeynmt.model import build_model
-    from joeynmt.vocabulary import Vocabulary
 
-    specials = SimpleNamespace(  # Joey NMT puts its specials first, in this order
-        unk_token="<unk>", pad_token="<pad>", bos_token="<s>", eos_token="</s>", sep_token=None, lang_tags=[],
-        unk_id=0, pad_id=1, bos_id=2, eos_id=3,
-    )  # fmt: skip
-    vocabulary = Vocabulary([f"w{i}" for i in range(VOCAB - 4)], specials)
+    vocabulary = joey_vocabulary(VOCAB)
     config = {
         "tied_embeddings": True,
         "encoder": {
@@ -237,30 +226,6 @@ def joey_rows(repeats: int) -> list[list[object]]:
             what = f"greedy {NEW_TOKENS} tokens, batch {batch_size}, input feeding {'on' if input_feeding else 'off'}"
             rows.append([what, "ms", ours, joey, joey / ours])
     return rows
-
-
-def joey_python() -> tuple[str | None, str]:
-    """The Joey NMT environment's interpreter, made on first use; `(None, reason)` if it cannot be made."""
-    python = os.path.join(JOEY_VENV, "bin", "python")
-    if not os.path.exists(python):
-        try:
-            subprocess.run([sys.executable, "-m", "venv", JOEY_VENV], check=True, capture_output=True)
-            pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-            subprocess.run(pip + ["--no-deps", *JOEY_PACKAGES], check=True, capture_output=True, text=True)
-            subprocess.run(pip + JOEY_IMPORTS, check=True, capture_output=True, text=True)
-            joey_site = subprocess.run(
-                [python, "-c", "import site; print(site.getsitepackages()[0])"],
-                check=True, capture_output=True, text=True,
-            ).stdout.strip()  # fmt: skip
-            # torch, transformers and attnseq come from the interpreter running this script
-            with open(os.path.join(joey_site, "zz_attnseq_environment.pth"), "w") as pth:
-                pth.write("\n".join([REPO, *site.getsitepackages()]) + "\n")
-        except subprocess.CalledProcessError as error:
-            return None, f"could not be installed ({(error.stderr or '').strip().splitlines()[-1:]})"
-    check = subprocess.run([python, "-c", "import joeynmt.model, attnseq"], capture_output=True, text=True)
-    if check.returncode != 0:
-        return None, f"could not be installed (import failed: {check.stderr.strip().splitlines()[-1:]})"
-    return python, "joeynmt 2.3.0"
 
 
 # ----------------------------------------------------------------------------------------------------------------------
