@@ -8,7 +8,8 @@ those medians.
 Joey NMT 2.3 (`joeynmt` on PyPI), a contender of `lstm_speed.py` and `decoding_speed.py`, pins `protobuf<3.21`
 and pulls a full torch build, which clash with our environment. `joey_python` therefore makes its own virtual
 environment `benchmarks/.venv-joeynmt` (git-ignored) with `pip install --no-deps joeynmt==2.3.0` and the few
-packages its model code imports, and lets it import torch, transformers, attnseq and everything else from the
+packages its model code imports (for its training, `joey_python(training=True)`, also TensorBoard where this
+interpreter lacks it), and lets it import torch, transformers, attnseq and everything else from the
 interpreter that made it (a `.pth` line); a script re-runs itself in that interpreter, so that Joey NMT and
 our models run in one process on the same torch, interleaved.
 
@@ -40,6 +41,10 @@ REPO = os.path.dirname(HERE)
 JOEY_VENV = os.path.join(HERE, ".venv-joeynmt")
 JOEY_PACKAGES = ["joeynmt==2.3.0"]
 JOEY_IMPORTS = ["importlib_metadata", "subword-nmt", "sentencepiece", "sacremoses", "pyyaml"]
+# What Joey NMT's training (`joeynmt.training`, used by `multi30k/joeynmt.py`) imports beyond its model code:
+# module -> package, installed into the environment only where the interpreter that made it lacks the module
+# (TensorBoard comes with attnseq's `dev` extra).
+JOEY_TRAINING_IMPORTS = {"tensorboard": "tensorboard"}
 
 
 def machine_summary() -> str:
@@ -131,8 +136,11 @@ def peak_rss_delta(script: str, spec: dict, python: str | None = None) -> float 
     return float(result.stdout.strip().splitlines()[-1])
 
 
-def joey_python() -> tuple[str | None, str]:
-    """The Joey NMT environment's interpreter, made on first use; `(None, reason)` if it cannot be made."""
+def joey_python(training: bool = False) -> tuple[str | None, str]:
+    """The Joey NMT environment's interpreter, made on first use; `(None, reason)` if it cannot be made.
+
+    With `training=True` the environment can also run Joey NMT's training (`JOEY_TRAINING_IMPORTS`).
+    """
     python = os.path.join(JOEY_VENV, "bin", "python")
     if not os.path.exists(python):
         try:
@@ -149,7 +157,16 @@ def joey_python() -> tuple[str | None, str]:
                 pth.write("\n".join([REPO, *site.getsitepackages()]) + "\n")
         except subprocess.CalledProcessError as error:
             return None, f"could not be installed ({_last_line(error.stderr) or error})"
-    check = subprocess.run([python, "-c", "import joeynmt.model, attnseq"], capture_output=True, text=True)
+    if training:
+        for module, package in JOEY_TRAINING_IMPORTS.items():
+            if subprocess.run([python, "-c", f"import {module}"], capture_output=True).returncode != 0:
+                pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", package]
+                try:
+                    subprocess.run(pip, check=True, capture_output=True, text=True)
+                except subprocess.CalledProcessError as error:
+                    return None, f"could not install {package} ({_last_line(error.stderr) or error})"
+    modules = "joeynmt.training, attnseq" if training else "joeynmt.model, attnseq"
+    check = subprocess.run([python, "-c", f"import {modules}"], capture_output=True, text=True)
     if check.returncode != 0:
         return None, f"could not be installed (import failed: {_last_line(check.stderr)})"
     return python, "joeynmt 2.3.0"
