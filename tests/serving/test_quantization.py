@@ -109,7 +109,8 @@ def test_int8_cache_agrees_with_a_full_forward(trained, name):
     """The scores `generate()` computes step by step with the cache equal a teacher-forced forward of its output.
 
     Activations are quantized per call (one step, or the whole sequence), so the two differ by quantization
-    noise, bounded here well below the spread of the logits; a state lost or misplaced in the cache is not.
+    noise, bounded here well below the spread of the logits (typically, and at the worst position); a state lost
+    or misplaced in the cache is not.
     """
     models, tokenizer = trained
     _, int8 = models[name]
@@ -123,7 +124,11 @@ def test_int8_cache_agrees_with_a_full_forward(trained, name):
     ).long()
     live = finished_early == 0  # positions up to and including each row's eos
     difference = (stepwise - full).abs().amax(-1)[live]
-    assert difference.max() < 0.1 * full[live].std()
+    spread = full[live].std()
+    # The noise depends on the CPU's int8 kernels: on an AVX2-only machine one position in ~80 reached 0.12 of the
+    # spread (the rest < 0.04); a lost or misplaced state moves most positions by about the spread itself.
+    assert difference.median() < 0.05 * spread
+    assert difference.max() < 0.25 * spread
 
 
 def test_load_model_quantizes_and_refuses_other_values(tmp_path):
