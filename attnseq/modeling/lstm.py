@@ -100,8 +100,18 @@ class Seq2SeqLSTMCache:
         )
 
     def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
-        """Keep, for every row, the state of the row `beam_idx` names (beam search)."""
-        self._map(lambda t: t.index_select(0, beam_idx.to(t.device)))
+        """Keep, for every row, the decoder state of the row `beam_idx` names (beam search).
+
+        The per-source tensors (keys, summary) stay as they are: they are functions of the encoder outputs,
+        which `generate()` does not reorder either (beam search moves rows only among the beams of one source,
+        whose encoder outputs are the same), so they keep matching the `encoder_hidden_states` of later calls.
+        """
+        beam_idx = beam_idx.to(self.states[0][0].device)
+        self.states = [
+            (h.index_select(0, beam_idx), None if c is None else c.index_select(0, beam_idx)) for h, c in self.states
+        ]
+        if self.feed is not None:
+            self.feed = self.feed.index_select(0, beam_idx)
 
     def batch_repeat_interleave(self, repeats: int) -> None:
         self._map(lambda t: t.repeat_interleave(repeats, dim=0))

@@ -1,9 +1,10 @@
 """Dynamic int8 quantization in PyTorch, for both families: a load-time option for decoding on a CPU.
 
-`quantize(model)` replaces every `nn.Linear` (attention projections, feed-forward, output layer) and every
-`nn.LSTM`/`nn.GRU` layer by its dynamically quantized form (`torch.ao.quantization.quantize_dynamic`): the
-weights are stored as int8 (per output channel for linear layers, per tensor for the recurrent layers, the
-only form torch has for them) and each call quantizes its activations on the fly, so no calibration data is
+`quantize(model)` replaces every `nn.Linear` (attention projections, feed-forward, output layer; not those with a
+single output, such as the additive score's v) and every `nn.LSTM`/`nn.GRU` layer by its dynamically quantized
+form (`torch.ao.quantization.quantize_dynamic`): the weights are stored as int8 (per output channel for linear
+layers, per tensor for the recurrent layers, the only form torch has for them) and each call quantizes its
+activations on the fly, so no calibration data is
 needed. Embeddings, LayerNorms and attention scores stay in float32.
 
 The LSTM decoder steps one token at a time through `rnn.single_step`, which runs a quantized layer over a
@@ -50,10 +51,12 @@ def quantize(model: nn.Module, dtype: str = "int8") -> nn.Module:
         raise ValueError(f"quantize needs a float32 model; this one holds {sorted(map(str, floating))} weights.")
     from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig
 
+    # Layers with one output (the additive score's v, Luong's v_p) stay float32: int8 weights save nothing there,
+    # and quantizing their large inputs on the fly costs a pass over them at every step.
     qconfig = {
-        nn.Linear: per_channel_dynamic_qconfig,
-        nn.LSTM: default_dynamic_qconfig,
-        nn.GRU: default_dynamic_qconfig,
+        name: per_channel_dynamic_qconfig if isinstance(module, nn.Linear) else default_dynamic_qconfig
+        for name, module in model.named_modules()
+        if isinstance(module, (nn.LSTM, nn.GRU)) or (isinstance(module, nn.Linear) and module.out_features > 1)
     }
     model.eval()
     with warnings.catch_warnings():

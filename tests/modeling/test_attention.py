@@ -105,6 +105,27 @@ def test_masked_softmax_and_weighted_sum_gradcheck_float64():
     assert torch.autograd.gradcheck(lambda s, v: weighted_sum(masked_softmax(s, mask), v), (scores, values))
 
 
+def test_additive_score_is_the_tanh_form_in_value_and_gradient():
+    # the score is computed through sigmoid (tanh x = 2 sigmoid(2x) - 1), in place: value and gradients must be
+    # those of vᵀ tanh(W_q h + W_k hs), for several rows, steps and positions
+    torch.manual_seed(0)
+    additive = AdditiveScore(6, attention_size=5).double()
+    q = torch.randn(2, 3, 6, dtype=torch.float64, requires_grad=True)
+    s = torch.randn(2, 4, 6, dtype=torch.float64, requires_grad=True)
+
+    def reference(q, s):
+        projected = additive.query_proj(q).unsqueeze(2) + additive.key_proj(s).unsqueeze(1)
+        return additive.energy(torch.tanh(projected)).squeeze(-1)
+
+    torch.testing.assert_close(additive(q, additive.prepare_keys(s)), reference(q, s), rtol=0, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda q, s: additive(q, additive.prepare_keys(s)), (q, s))
+    grad = torch.randn(2, 3, 4, dtype=torch.float64)
+    ours = torch.autograd.grad(additive(q, additive.prepare_keys(s)), (q, s, additive.energy.weight), grad)
+    expected = torch.autograd.grad(reference(q, s), (q, s, additive.energy.weight), grad)
+    for a, b in zip(ours, expected):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
 def test_score_formulas():
     torch.manual_seed(0)
     q, s = torch.randn(1, 1, 4), torch.randn(1, 3, 4)

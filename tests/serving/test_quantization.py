@@ -69,7 +69,10 @@ def test_linear_and_recurrent_layers_are_int8(trained, name):
     model, int8 = models[name]
     modules = list(int8.modules())
     assert is_quantized(int8) and not is_quantized(model)
-    assert not any(type(m) in (torch.nn.Linear, torch.nn.LSTM, torch.nn.GRU) for m in modules)
+    floats = [m for m in modules if type(m) in (torch.nn.Linear, torch.nn.LSTM, torch.nn.GRU)]
+    # only layers with one output stay float32 (the additive score's v): int8 would save nothing there
+    assert all(type(m) is torch.nn.Linear and m.out_features == 1 for m in floats), floats
+    assert bool(floats) == ("additive" in name)
     assert any(isinstance(m, quantized.Linear) for m in modules)
     if name != "transformer":
         assert any(isinstance(m, (quantized.LSTM, quantized.GRU)) for m in modules)
