@@ -4,8 +4,8 @@
 single output, such as the additive score's v) and every `nn.LSTM`/`nn.GRU` layer by its dynamically quantized
 form (`torch.ao.quantization.quantize_dynamic`): the weights are stored as int8 (per output channel for linear
 layers, per tensor for the recurrent layers, the only form torch has for them) and each call quantizes its
-activations on the fly, so no calibration data is
-needed. Embeddings, LayerNorms and attention scores stay in float32.
+activations on the fly, so no calibration data is needed. Embeddings, LayerNorms and attention scores stay in
+float32.
 
 The LSTM decoder steps one token at a time through `rnn.single_step`, which runs a quantized layer over a
 one-step sequence (its packed weights have no `weight_ih_l0` for the cell kernel); the recurrent cache, beam
