@@ -166,6 +166,12 @@ def _architecture_section(family: Family, config, num_parameters: int) -> str:
         "",
         f"- Family: {family.description} (`model_type: {family.model_type}`, `{family.generation_class.__name__}`)",
     ]
+    if getattr(config, "decoder_vocab_size", None) is not None:
+        parts.append(
+            f"- Vocabularies: separate, source {config.vocab_size:,} tokens (`vocab_size`), target "
+            f"{config.decoder_vocab_size:,} tokens (`decoder_vocab_size`); the tokenizer encodes `text` with the "
+            "source vocabulary and `text_target` with the target vocabulary, and decodes with the target vocabulary"
+        )
     parts += [f"- Parameters: {num_parameters:,}", ""]
     if rows:
         parts += [
