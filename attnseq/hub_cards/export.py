@@ -39,6 +39,7 @@ CHECKPOINT_FILES = (
     "vocab.json",
     "merges.txt",
     "tokenizer.json",
+    "source_tokenizer.json",
     "target_tokenizer.json",
     "chat_template.jinja",
     "trainer_state.json",

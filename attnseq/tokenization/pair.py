@@ -7,10 +7,14 @@ for the target call), and `decode`/`batch_decode` read ids with the target vocab
 `generate()` returns (`use_source_tokenizer=True` decodes source ids). Both sides have the special tokens at the
 same ids: pad 0, bos 1, eos 2, unk 3.
 
-A saved folder holds the source side as `tokenizer.json` (what a plain `PreTrainedTokenizerFast` would save) and the
-target side as `target_tokenizer.json`; `tokenizer_config.json` names the class, so `AutoTokenizer.from_pretrained`
-after `import attnseq` brings back both sides and the training options. A tokenizer with one shared vocabulary is
-not this class: it stays the `PreTrainedTokenizerFast` that `train_subword_tokenizer` returns, with the same files.
+A saved folder holds the two sides as `source_tokenizer.json` and `target_tokenizer.json` (each a `tokenizers` file),
+as Marian's holds `source.spm` and `target.spm`; `tokenizer_config.json` names the class, so
+`AutoTokenizer.from_pretrained` after `import attnseq` brings back both sides and the training options. There is
+deliberately no `tokenizer.json`: transformers without attnseq would load it as a plain tokenizer of the source
+vocabulary and encode targets and decode outputs with the wrong vocabulary, silently; without it loading fails
+(load the remote-code export, `attnseq export`, where attnseq is not installed). A tokenizer with one shared
+vocabulary is not this class: it stays the `PreTrainedTokenizerFast` that `train_subword_tokenizer` returns, with
+the same files as before.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from transformers import PreTrainedTokenizerFast
 
 from .char import DEFAULT_SPECIAL_TOKENS
 
-SOURCE_TOKENIZER_FILE = "tokenizer.json"
+SOURCE_TOKENIZER_FILE = "source_tokenizer.json"
 TARGET_TOKENIZER_FILE = "target_tokenizer.json"
 
 
@@ -40,22 +44,32 @@ class SourceTargetTokenizer(PreTrainedTokenizerFast):
     `attnseq.tokenization.train_seq2seq_tokenizers(..., shared=False)`.
 
     Args:
-        tokenizer_object, tokenizer_file: the source side (as for `PreTrainedTokenizerFast`).
-        target_tokenizer_object, target_tokenizer_file: the target side, a `tokenizers.Tokenizer` or the path of
-            its JSON file (exactly one).
+        tokenizer_object, source_tokenizer_file: the source side, a `tokenizers.Tokenizer` or the path of its JSON
+            file.
+        target_tokenizer_object, target_tokenizer_file: the target side, likewise.
         Other arguments: as for `PreTrainedTokenizerFast` (special tokens, options saved in `tokenizer_config.json`).
     """
 
-    vocab_files_names = {"tokenizer_file": SOURCE_TOKENIZER_FILE, "target_tokenizer_file": TARGET_TOKENIZER_FILE}
+    vocab_files_names = {"source_tokenizer_file": SOURCE_TOKENIZER_FILE, "target_tokenizer_file": TARGET_TOKENIZER_FILE}
     model_input_names = ["input_ids", "attention_mask"]
 
     def __init__(
         self,
         *args,
+        source_tokenizer_file: str | None = None,
         target_tokenizer_object: Tokenizer | None = None,
         target_tokenizer_file: str | None = None,
         **kwargs,
     ):
+        if kwargs.get("tokenizer_object") is None and source_tokenizer_file is not None:
+            if not os.path.isfile(source_tokenizer_file):
+                raise ValueError(f"SourceTargetTokenizer: the source side {source_tokenizer_file} is not a file.")
+            kwargs["tokenizer_object"] = Tokenizer.from_file(source_tokenizer_file)
+        if kwargs.get("tokenizer_object") is None and kwargs.get("tokenizer_file") is None:
+            raise ValueError(
+                "SourceTargetTokenizer needs its source side: pass tokenizer_object (a tokenizers.Tokenizer) or "
+                f"source_tokenizer_file (a saved folder's {SOURCE_TOKENIZER_FILE}), got neither."
+            )
         if target_tokenizer_object is not None:
             target = copy.deepcopy(target_tokenizer_object)
         elif target_tokenizer_file is not None and os.path.isfile(target_tokenizer_file):
@@ -82,8 +96,8 @@ class SourceTargetTokenizer(PreTrainedTokenizerFast):
     @classmethod
     def convert_to_native_format(cls, trust_remote_code: bool = False, **kwargs):
         """Loading: `__init__` reads both sides from their JSON files, as `PreTrainedTokenizerFast` reads
-        `tokenizer.json` (transformers would otherwise rebuild a class with its own `__init__` from the vocabulary)."""
-        if os.path.isfile(kwargs.get("tokenizer_file") or ""):
+        `tokenizer.json` (transformers would otherwise try to rebuild the tokenizer from other files)."""
+        if os.path.isfile(kwargs.get("source_tokenizer_file") or ""):
             return dict(kwargs)
         return super().convert_to_native_format(trust_remote_code=trust_remote_code, **kwargs)
 
@@ -161,10 +175,14 @@ class SourceTargetTokenizer(PreTrainedTokenizerFast):
             return super().convert_ids_to_tokens(ids, skip_special_tokens=skip_special_tokens)
 
     def _save_pretrained(self, save_directory, file_names, legacy_format=None, filename_prefix=None):
-        with self._side(target=False):
-            file_names = super()._save_pretrained(save_directory, file_names, legacy_format, filename_prefix)
-        target_file = os.path.join(
-            str(save_directory), (filename_prefix + "-" if filename_prefix else "") + TARGET_TOKENIZER_FILE
-        )
-        self._target_backend.save(target_file)
-        return file_names + (target_file,)
+        """Write `source_tokenizer.json` and `target_tokenizer.json` (and no `tokenizer.json`, see the module)."""
+        prefix = filename_prefix + "-" if filename_prefix else ""
+        written = []
+        for name, backend in (
+            (SOURCE_TOKENIZER_FILE, self._source_backend),
+            (TARGET_TOKENIZER_FILE, self._target_backend),
+        ):
+            path = os.path.join(str(save_directory), prefix + name)
+            backend.save(path)
+            written.append(path)
+        return tuple(file_names) + tuple(written)

@@ -283,7 +283,7 @@ def test_a_checkpoint_with_two_vocabularies_exports_and_loads_without_attnseq(tm
     tokenizer.save_pretrained(folder)
     out = export_for_remote_code(folder, tmp_path / "export")
     names = {path.name for path in out.iterdir()}
-    assert {"tokenization_source_target.py", "tokenizer.json", "target_tokenizer.json"} <= names
+    assert {"tokenization_source_target.py", "source_tokenizer.json", "target_tokenizer.json"} <= names
     tokenizer_config = json.loads((out / "tokenizer_config.json").read_text())
     assert tokenizer_config["auto_map"]["AutoTokenizer"] == ["tokenization_source_target.SourceTargetTokenizer", None]
     python = _venv_with_only(tmp_path / "venv", ["torch", "transformers"])

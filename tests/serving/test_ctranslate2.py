@@ -205,7 +205,12 @@ def test_separate_vocabularies_are_exported_apart_and_score_and_decode_as_ours(t
     tokenizer, model = separate_vocabularies_setup(tie, init_std=0.3)
     folder = export_ctranslate2(save(model, tokenizer, tmp_path / "ours"), tmp_path / "ct2")
     names = {path.name for path in folder.iterdir()}
-    assert {"source_vocabulary.json", "target_vocabulary.json", "target_tokenizer.json"} <= names
+    assert {
+        "source_vocabulary.json",
+        "target_vocabulary.json",
+        "source_tokenizer.json",
+        "target_tokenizer.json",
+    } <= names
     assert "shared_vocabulary.json" not in names
     exported = CTranslate2Model(folder)
     assert len(exported.tokens) == len(tokenizer) and len(exported.target_tokens) == tokenizer.target_len()

@@ -68,7 +68,9 @@ def test_padding_and_truncation_apply_to_each_side(pair):
 
 def test_save_and_auto_tokenizer_bring_back_both_sides_and_the_options(pair, tmp_path):
     pair.save_pretrained(tmp_path)
-    assert {"tokenizer.json", "target_tokenizer.json", "tokenizer_config.json"} <= {p.name for p in tmp_path.iterdir()}
+    names = {path.name for path in tmp_path.iterdir()}
+    assert {"source_tokenizer.json", "target_tokenizer.json", "tokenizer_config.json"} <= names
+    assert "tokenizer.json" not in names  # see test_without_attnseq_loading_fails_instead_of_using_one_side
     saved = json.loads((tmp_path / "tokenizer_config.json").read_text())
     assert saved["tokenizer_class"] == "SourceTargetTokenizer"
     loaded = AutoTokenizer.from_pretrained(tmp_path)
@@ -115,3 +117,17 @@ def test_a_target_side_is_required_and_must_agree_on_special_tokens():
     swapped = odd.from_str(json.dumps(vocab))
     with pytest.raises(ValueError, match="pad_token '<pad>' has id 0 in the source vocabulary but 1 in the target"):
         SourceTargetTokenizer(tokenizer_object=source.backend_tokenizer, target_tokenizer_object=swapped)
+
+
+def test_without_attnseq_loading_fails_instead_of_using_one_side(pair, tmp_path):
+    """transformers alone would read a `tokenizer.json` as a tokenizer of one vocabulary and encode targets and
+    decode outputs with the source side, silently; with no such file it refuses to load."""
+    import os
+    import subprocess
+    import sys
+
+    pair.save_pretrained(tmp_path)
+    code = "import sys; from transformers import AutoTokenizer; AutoTokenizer.from_pretrained(sys.argv[1])"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, env=env)
+    assert done.returncode != 0 and "Error" in done.stderr

@@ -58,7 +58,7 @@ def test_train_saves_a_model_with_two_vocabularies_that_reloads(trained):
     _, out, result = trained
     assert "test metrics:" in result.stdout
     names = set(os.listdir(out))
-    assert {"config.json", "model.safetensors", "tokenizer.json", "target_tokenizer.json", "README.md"} <= names
+    assert {"config.json", "model.safetensors", "source_tokenizer.json", "target_tokenizer.json"} <= names
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert isinstance(tokenizer, SourceTargetTokenizer)
     assert tokenizer.init_kwargs["attnseq_subword_training"]["shared_vocabulary"] is False
