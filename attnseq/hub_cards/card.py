@@ -28,6 +28,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..atomic import replaced_file
 from ..families import Family, family_of
+from ..tokenization.pair import target_tokens_to_ids
 from ..version import __version__
 from .attention_map import DEFAULT_MAX_NEW_TOKENS, attention_matrix, describe_attention, write_attention_heatmap
 
@@ -264,7 +265,7 @@ def _attention_section(folder: Path, model, tokenizer, config, example, max_new_
     write_attention_heatmap(
         folder / HEATMAP_NAME, source_tokens, output_tokens, weights, f"decoder-to-encoder attention{heads}"
     )
-    output_text = tokenizer.decode(tokenizer.convert_tokens_to_ids(output_tokens), skip_special_tokens=True)
+    output_text = tokenizer.decode(target_tokens_to_ids(tokenizer, output_tokens), skip_special_tokens=True)
     lines = [
         title,
         "",

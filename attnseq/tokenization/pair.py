@@ -186,3 +186,21 @@ class SourceTargetTokenizer(PreTrainedTokenizerFast):
             backend.save(path)
             written.append(path)
         return tuple(file_names) + tuple(written)
+
+
+def source_ids_to_tokens(tokenizer, ids: list[int]) -> list[str]:
+    """The tokens of source ids, with the source vocabulary of a `SourceTargetTokenizer` (whose
+    `convert_ids_to_tokens` reads target ids) or the one vocabulary of any other tokenizer."""
+    if isinstance(tokenizer, SourceTargetTokenizer):
+        return tokenizer.convert_ids_to_tokens(ids, use_source_tokenizer=True)
+    return tokenizer.convert_ids_to_tokens(ids)
+
+
+def target_tokens_to_ids(tokenizer, tokens: list[str]) -> list[int]:
+    """The ids of target tokens, with the target vocabulary of a `SourceTargetTokenizer` (whose
+    `convert_tokens_to_ids` reads source tokens, as transformers' encoding expects) or the one vocabulary of any
+    other tokenizer."""
+    if isinstance(tokenizer, SourceTargetTokenizer):
+        with tokenizer._side(target=True):
+            return tokenizer.convert_tokens_to_ids(tokens)
+    return tokenizer.convert_tokens_to_ids(tokens)

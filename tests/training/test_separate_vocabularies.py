@@ -4,6 +4,7 @@ generate on both engines)."""
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ import pytest
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 import attnseq  # noqa: F401
+from attnseq.hub_cards.attention_map import attention_matrix
 from attnseq.tokenization import SourceTargetTokenizer
 
 GERMAN = "die eine katze hund saß auf matte klotz und sah lief groß klein rot blau grün haus baum".split()
@@ -34,6 +36,10 @@ def write_pairs(folder, count=300, seed=0):
     (folder / "train.de").write_text("\n".join(sources) + "\n", encoding="utf-8")
     (folder / "train.en").write_text("\n".join(targets) + "\n", encoding="utf-8")
     return str(folder / "train.de"), str(folder / "train.en")
+
+
+def inputs_of(tokenizer, text):
+    return tokenizer([text], return_tensors="pt")
 
 
 TINY_TRANSFORMER = (
@@ -74,6 +80,15 @@ def test_train_saves_a_model_with_two_vocabularies_that_reloads(trained):
     card = (out / "README.md").read_text()
     assert f"source {config.vocab_size:,} tokens" in card and f"target {config.decoder_vocab_size:,} tokens" in card
     assert "shared_vocabulary False" in card
+    # the card's attention example and picture: source tokens from the source side, outputs from the target side
+    source, output = re.search(r"while the model turns `(.*?)` into `(.*?)`", card).groups()
+    assert all(word in GERMAN for word in source.split()) and all(word in ENGLISH for word in output.split())
+    source_tokens, output_tokens, _ = attention_matrix(model, tokenizer, "die katze sah", 8)
+    assert source_tokens[-1] == "</s>"
+    assert "".join(source_tokens[:-1]).replace("▁", " ").split() == ["die", "katze", "sah"]
+    assert output_tokens == tokenizer.convert_ids_to_tokens(
+        model.generate(**inputs_of(tokenizer, "die katze sah"), max_new_tokens=8)[0, 1:].tolist()
+    )
 
 
 def test_evaluate_and_generate_on_both_engines_agree_with_train(trained):
@@ -139,3 +154,25 @@ def test_settings_that_need_one_vocabulary_are_refused(tmp_path, options, messag
     model_args, data_args, _ = parse_train_arguments([*argv, "--output_dir", str(tmp_path / "out")])
     with pytest.raises(ValueError, match=message):
         build_tokenizer_and_model(model_args, data_args, load_pairs(data_args))
+
+
+def test_metrics_decode_predictions_and_labels_with_the_target_vocabulary():
+    import numpy as np
+    from transformers import EvalPrediction
+
+    from attnseq.tokenization import train_seq2seq_tokenizer
+    from attnseq.training.metrics import build_compute_metrics
+
+    rng = random.Random(1)
+    sources = [" ".join(rng.choices(GERMAN, k=4)) for _ in range(200)]
+    targets = [" ".join(rng.choices(ENGLISH, k=4)) for _ in range(200)]
+    tokenizer = train_seq2seq_tokenizer(sources, targets, shared=False, vocab_size=80)
+    references = ["the cat sat on the mat", "a big red dog"]
+    labels = tokenizer(text_target=references, padding=True, return_tensors="np")["input_ids"]
+    assert tokenizer.batch_decode(labels, skip_special_tokens=True, use_source_tokenizer=True) != references
+    labels = np.where(labels == tokenizer.pad_token_id, -100, labels)
+    generated = np.concatenate([np.full((2, 1), tokenizer.bos_token_id), np.where(labels < 0, 0, labels)], axis=1)
+    compute = build_compute_metrics(tokenizer, metrics=("exact_match", "bleu"))
+    scores = compute(EvalPrediction(predictions=generated, label_ids=labels))
+    assert scores["exact_match"] == 1.0 and scores["bleu"] == pytest.approx(100.0)
+    assert "tok:13a" in compute.signatures["bleu"]
