@@ -38,10 +38,12 @@ class SourceTargetTokenizer(PreTrainedTokenizerFast):
 
     Sizes: `len(tokenizer)` and `vocab_size` describe the source side (the model's `vocab_size`);
     `target_len()` and `target_vocab_size` describe the target side (the model's `decoder_vocab_size`). Tokens
-    added with `add_tokens` join the source side only.
+    added with `add_tokens` join the source side only. `convert_ids_to_tokens` reads target ids, as `decode` does;
+    `convert_tokens_to_ids` and `get_vocab()` are the source side's, as encoding is (`get_target_vocab()`,
+    `target_tokens_to_ids` for the target side).
 
     Build one from two trained tokenizers with `from_tokenizers`, or train both with
-    `attnseq.tokenization.train_seq2seq_tokenizers(..., shared=False)`.
+    `attnseq.tokenization.train_seq2seq_tokenizer(sources, targets, shared=False)`.
 
     Args:
         tokenizer_object, source_tokenizer_file: the source side, a `tokenizers.Tokenizer` or the path of its JSON
