@@ -13,13 +13,22 @@ from .configuration.transformer import Seq2SeqTransformerConfig
 from .families import DEFAULT_TOKENIZER, FAMILIES
 from .modeling.lstm import Seq2SeqLSTMCache, Seq2SeqLSTMForConditionalGeneration, Seq2SeqLSTMModel
 from .modeling.transformer import Seq2SeqTransformerForConditionalGeneration, Seq2SeqTransformerModel
-from .tokenization import CharTokenizer, train_seq2seq_tokenizers, train_subword_tokenizer
+from .tokenization import (
+    CharTokenizer,
+    SourceTargetTokenizer,
+    train_seq2seq_tokenizer,
+    train_seq2seq_tokenizers,
+    train_subword_tokenizer,
+)
 from .version import __version__
 
 for _family in FAMILIES.values():
     AutoConfig.register(_family.model_type, _family.config_class, exist_ok=True)
     AutoModel.register(_family.config_class, _family.base_model_class, exist_ok=True)
     AutoModelForSeq2SeqLM.register(_family.config_class, _family.generation_class, exist_ok=True)
+    # The separate-vocabulary tokenizer is registered by name (tokenizer_config.json names it); the class a bare
+    # AutoTokenizer lookup by config gives stays the default tokenizer, registered last.
+    AutoTokenizer.register(_family.config_class, tokenizer_class=SourceTargetTokenizer, exist_ok=True)
     AutoTokenizer.register(_family.config_class, tokenizer_class=DEFAULT_TOKENIZER, exist_ok=True)
 
 
@@ -40,8 +49,10 @@ __all__ = [
     "Seq2SeqTransformerConfig",
     "Seq2SeqTransformerForConditionalGeneration",
     "Seq2SeqTransformerModel",
+    "SourceTargetTokenizer",
     "__version__",
     "load_task",
+    "train_seq2seq_tokenizer",
     "train_seq2seq_tokenizers",
     "train_subword_tokenizer",
 ]

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from transformers import PreTrainedConfig, PreTrainedModel, PreTrainedTokenizer
+from transformers import PreTrainedConfig, PreTrainedModel, PreTrainedTokenizer, PreTrainedTokenizerBase
 
 from .configuration.lstm import Seq2SeqLSTMConfig
 from .configuration.transformer import Seq2SeqTransformerConfig
 from .modeling.lstm import Seq2SeqLSTMForConditionalGeneration, Seq2SeqLSTMModel
 from .modeling.transformer import Seq2SeqTransformerForConditionalGeneration, Seq2SeqTransformerModel
 from .tokenization.char import CharTokenizer
+from .tokenization.pair import SourceTargetTokenizer
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,9 @@ FAMILIES: dict[str, Family] = {
 # The tokenizer every family's checkpoints use by default (AutoTokenizer-registered), and the flat file name the
 # remote-code export gives each tokenizer class it can copy.
 DEFAULT_TOKENIZER: type[PreTrainedTokenizer] = CharTokenizer
-EXPORTED_TOKENIZERS: dict[str, tuple[type[PreTrainedTokenizer], str]] = {
+EXPORTED_TOKENIZERS: dict[str, tuple[type[PreTrainedTokenizerBase], str]] = {
     "CharTokenizer": (CharTokenizer, "tokenization_char.py"),
+    "SourceTargetTokenizer": (SourceTargetTokenizer, "tokenization_source_target.py"),
 }
 
 

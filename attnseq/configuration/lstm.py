@@ -8,6 +8,7 @@ from transformers import PretrainedConfig
 
 from .validation import (
     SavedAttributesMixin,
+    TargetVocabularyMixin,
     apply_aliases,
     check_bool,
     check_choice,
@@ -24,7 +25,7 @@ CELLS = ("lstm", "gru")
 ATTENTIONS = ("none", "dot", "scaled_dot", "general", "additive")
 
 
-class Seq2SeqLSTMConfig(SavedAttributesMixin, PretrainedConfig):
+class Seq2SeqLSTMConfig(SavedAttributesMixin, TargetVocabularyMixin, PretrainedConfig):
     r"""Configuration of [`Seq2SeqLSTMModel`] and [`Seq2SeqLSTMForConditionalGeneration`].
 
     Every variant the book and the attention literature name is an option here, not a subclass.
@@ -33,7 +34,11 @@ class Seq2SeqLSTMConfig(SavedAttributesMixin, PretrainedConfig):
     the value and what is allowed, and an unknown keyword is refused.
 
     Args:
-        vocab_size: size of the (shared) source and target vocabulary.
+        vocab_size: size of the source vocabulary (the encoder's embedding), and of the target vocabulary too
+            unless `decoder_vocab_size` is set.
+        decoder_vocab_size: size of the target vocabulary (the decoder's embedding, the output layer and the
+            logits' last dimension) when the target has a vocabulary of its own, as with separate source and
+            target tokenizers; `None` (default): the target uses the source vocabulary, `vocab_size`.
         embedding_size: word vector size (the book uses 16).
         hidden_size: RNN state size. With `bidirectional_encoder` each direction gets half of it, so
             the concatenated encoder states have `hidden_size` features; it must then be even.
@@ -71,6 +76,7 @@ class Seq2SeqLSTMConfig(SavedAttributesMixin, PretrainedConfig):
     attribute_map = {"num_hidden_layers": "num_decoder_layers"}
 
     vocab_size: int = 64
+    decoder_vocab_size: int | None = None
     embedding_size: int = 16
     hidden_size: int = 256
     cell: str = "lstm"
@@ -100,6 +106,7 @@ class Seq2SeqLSTMConfig(SavedAttributesMixin, PretrainedConfig):
         reject_unknown_kwargs(type(self).__name__, kwargs, [f.name for f in fields(self)])
         check_common_options(self, kwargs)
         check_positive_int("vocab_size", self.vocab_size)
+        check_optional_positive_int("decoder_vocab_size", self.decoder_vocab_size)
         check_positive_int("embedding_size", self.embedding_size)
         check_positive_int("hidden_size", self.hidden_size)
         check_choice("cell", self.cell, CELLS)

@@ -8,10 +8,12 @@ from transformers import PretrainedConfig
 
 from .validation import (
     SavedAttributesMixin,
+    TargetVocabularyMixin,
     apply_aliases,
     check_bool,
     check_choice,
     check_common_options,
+    check_optional_positive_int,
     check_positive_int,
     check_positive_number,
     check_probability,
@@ -23,7 +25,7 @@ ACTIVATIONS = ("relu", "gelu", "gelu_new", "silu", "tanh")
 POSITION_EMBEDDINGS = ("sinusoidal", "learned")
 
 
-class Seq2SeqTransformerConfig(SavedAttributesMixin, PretrainedConfig):
+class Seq2SeqTransformerConfig(SavedAttributesMixin, TargetVocabularyMixin, PretrainedConfig):
     r"""Configuration of [`Seq2SeqTransformerModel`] and [`Seq2SeqTransformerForConditionalGeneration`].
 
     The defaults are the base model of the paper (post-norm, sinusoidal positions, embeddings scaled by
@@ -33,7 +35,12 @@ class Seq2SeqTransformerConfig(SavedAttributesMixin, PretrainedConfig):
     and an unknown keyword is refused.
 
     Args:
-        vocab_size: size of the (shared) source and target vocabulary.
+        vocab_size: size of the source vocabulary (the encoder's embedding), and of the target vocabulary too
+            unless `decoder_vocab_size` is set.
+        decoder_vocab_size: size of the target vocabulary (the decoder's embedding, the output layer and the
+            logits' last dimension) when the target has a vocabulary of its own, as with separate source and
+            target tokenizers; `None` (default): the target uses the source vocabulary, `vocab_size`. A separate
+            target vocabulary needs `share_encoder_decoder_embeddings=False` unless both sizes are equal.
         d_model: width of every hidden state, embedding and attention output.
         encoder_layers, decoder_layers: number of stacked encoder and decoder layers (N in the paper).
         encoder_attention_heads, decoder_attention_heads: heads of the encoder self-attention and of the
@@ -68,6 +75,7 @@ class Seq2SeqTransformerConfig(SavedAttributesMixin, PretrainedConfig):
     }
 
     vocab_size: int = 64
+    decoder_vocab_size: int | None = None
     d_model: int = 256
     encoder_layers: int = 3
     decoder_layers: int = 3
@@ -110,6 +118,7 @@ class Seq2SeqTransformerConfig(SavedAttributesMixin, PretrainedConfig):
             "max_position_embeddings",
         ):
             check_positive_int(name, getattr(self, name))
+        check_optional_positive_int("decoder_vocab_size", self.decoder_vocab_size)
         check_choice("activation_function", self.activation_function, ACTIVATIONS)
         check_choice("position_embedding", self.position_embedding, POSITION_EMBEDDINGS)
         for name in ("dropout", "attention_dropout", "activation_dropout"):
@@ -124,6 +133,13 @@ class Seq2SeqTransformerConfig(SavedAttributesMixin, PretrainedConfig):
         super().__post_init__(**kwargs)
 
     def _check_combinations(self) -> None:
+        if self.share_encoder_decoder_embeddings and self.target_vocab_size != self.vocab_size:
+            raise ValueError(
+                f"share_encoder_decoder_embeddings=True needs one vocabulary, but decoder_vocab_size="
+                f"{self.decoder_vocab_size} differs from vocab_size={self.vocab_size}. With a separate target "
+                "vocabulary set share_encoder_decoder_embeddings=False; with one shared vocabulary leave "
+                f"decoder_vocab_size=None (or set it to vocab_size={self.vocab_size})."
+            )
         for heads in ("encoder_attention_heads", "decoder_attention_heads"):
             if self.d_model % getattr(self, heads):
                 divisors = [h for h in range(1, self.d_model + 1) if self.d_model % h == 0]

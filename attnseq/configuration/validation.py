@@ -172,15 +172,41 @@ def check_bool(name: str, value) -> bool:
     return value
 
 
-def check_token_id(name: str, value, vocab_size: int) -> int:
+def check_token_id(name: str, value, vocab_size: int, vocab_name: str = "vocab_size") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < vocab_size:
-        raise ValueError(f"{name} must be an integer in [0, vocab_size={vocab_size}), got {value!r}.")
+        raise ValueError(f"{name} must be an integer in [0, {vocab_name}={vocab_size}), got {value!r}.")
     return value
 
 
 def check_special_tokens(config) -> None:
-    """Default `decoder_start_token_id` to `bos_token_id`, then check every special id against the vocabulary."""
+    """Default `decoder_start_token_id` to `bos_token_id`, then check every special id against the vocabulary (and
+    against the target vocabulary, `decoder_vocab_size`, where the target has its own)."""
     if config.decoder_start_token_id is None:
         config.decoder_start_token_id = config.bos_token_id
     for name in ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id"):
         check_token_id(name, getattr(config, name), config.vocab_size)
+        if config.decoder_vocab_size is not None:
+            check_token_id(name, getattr(config, name), config.decoder_vocab_size, "decoder_vocab_size")
+
+
+class TargetVocabularyMixin:
+    """`decoder_vocab_size` of a config: the size of the target vocabulary (decoder embedding and output layer), or
+    None where the target uses the source vocabulary, `vocab_size`."""
+
+    def to_dict(self) -> dict:
+        """`PretrainedConfig.to_dict`, leaving out `decoder_vocab_size` when it is None: a config with one shared
+        vocabulary is saved exactly as before the option existed."""
+        output = super().to_dict()
+        if output.get("decoder_vocab_size", 0) is None:
+            del output["decoder_vocab_size"]
+        return output
+
+    @property
+    def target_vocab_size(self) -> int:
+        """The number of target tokens: the decoder's embedding rows and the logits' last dimension."""
+        return self.vocab_size if self.decoder_vocab_size is None else self.decoder_vocab_size
+
+    @property
+    def separate_vocabularies(self) -> bool:
+        """Whether the target has a vocabulary of its own (`decoder_vocab_size` is set), as with two tokenizers."""
+        return self.decoder_vocab_size is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..atomic import replaced_file
+from ..tokenization.pair import source_ids_to_tokens
 
 DEFAULT_MAX_NEW_TOKENS = 32
 
@@ -63,7 +64,7 @@ def attention_matrix(
         weights = weights[head]
     else:
         weights = weights.mean(0)
-    source_tokens = tokenizer.convert_ids_to_tokens(inputs["input_ids"][0].tolist())
+    source_tokens = source_ids_to_tokens(tokenizer, inputs["input_ids"][0].tolist())
     output_tokens = tokenizer.convert_ids_to_tokens(generated[0, 1:].tolist())
     return source_tokens, output_tokens, weights.cpu().numpy()
 

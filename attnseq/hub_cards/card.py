@@ -28,6 +28,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..atomic import replaced_file
 from ..families import Family, family_of
+from ..tokenization.pair import target_tokens_to_ids
 from ..version import __version__
 from .attention_map import DEFAULT_MAX_NEW_TOKENS, attention_matrix, describe_attention, write_attention_heatmap
 
@@ -166,6 +167,12 @@ def _architecture_section(family: Family, config, num_parameters: int) -> str:
         "",
         f"- Family: {family.description} (`model_type: {family.model_type}`, `{family.generation_class.__name__}`)",
     ]
+    if getattr(config, "decoder_vocab_size", None) is not None:
+        parts.append(
+            f"- Vocabularies: separate, source {config.vocab_size:,} tokens (`vocab_size`), target "
+            f"{config.decoder_vocab_size:,} tokens (`decoder_vocab_size`); the tokenizer encodes `text` with the "
+            "source vocabulary and `text_target` with the target vocabulary, and decodes with the target vocabulary"
+        )
     parts += [f"- Parameters: {num_parameters:,}", ""]
     if rows:
         parts += [
@@ -258,7 +265,7 @@ def _attention_section(folder: Path, model, tokenizer, config, example, max_new_
     write_attention_heatmap(
         folder / HEATMAP_NAME, source_tokens, output_tokens, weights, f"decoder-to-encoder attention{heads}"
     )
-    output_text = tokenizer.decode(tokenizer.convert_tokens_to_ids(output_tokens), skip_special_tokens=True)
+    output_text = tokenizer.decode(target_tokens_to_ids(tokenizer, output_tokens), skip_special_tokens=True)
     lines = [
         title,
         "",

@@ -39,6 +39,8 @@ CHECKPOINT_FILES = (
     "vocab.json",
     "merges.txt",
     "tokenizer.json",
+    "source_tokenizer.json",
+    "target_tokenizer.json",
     "chat_template.jinja",
     "trainer_state.json",
     "test_results.json",

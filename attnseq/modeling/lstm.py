@@ -219,7 +219,9 @@ class Seq2SeqLSTMDecoder(nn.Module):
         super().__init__()
         self.config = config
         hidden = config.hidden_size
-        self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=config.pad_token_id)
+        self.embed_tokens = nn.Embedding(
+            config.target_vocab_size, config.embedding_size, padding_idx=config.pad_token_id
+        )
         input_size = config.embedding_size
         if config.input_feeding:
             input_size += config.output_features
@@ -425,7 +427,7 @@ class Seq2SeqLSTMModel(Seq2SeqLSTMPreTrainedModel):
                 allowed: its attention weights are all zero and the decoder starts from the encoder state after
                 one padding step.
             decoder_input_ids: `(batch, tgt_len)` target ids starting with `decoder_start_token_id`, one row
-                per source row.
+                per source row, in [0, config.target_vocab_size).
             decoder_attention_mask: accepted for API compatibility; a recurrent decoder reads left to
                 right, so right padding of the target cannot change earlier positions.
             encoder_outputs: precomputed `Seq2SeqLSTMEncoderOutput` (generation passes it back in).
@@ -460,7 +462,7 @@ class Seq2SeqLSTMModel(Seq2SeqLSTMPreTrainedModel):
         attention_mask = normalize_attention_mask(attention_mask, encoder_outputs.last_hidden_state[..., 0])
         if decoder_input_ids is None:
             raise ValueError("Pass decoder_input_ids, or labels to the ForConditionalGeneration model.")
-        check_token_ids("decoder_input_ids", decoder_input_ids, self.config.vocab_size)
+        check_token_ids("decoder_input_ids", decoder_input_ids, self.config.target_vocab_size)
         check_batch_size("decoder_input_ids", decoder_input_ids.size(0), encoder_outputs.last_hidden_state.size(0))
         if cache is not None and not isinstance(cache, Seq2SeqLSTMCache):
             raise ValueError(
@@ -502,7 +504,7 @@ class Seq2SeqLSTMForConditionalGeneration(Seq2SeqLMMixin, Seq2SeqLSTMPreTrainedM
         super().__init__(config)
         self.model = Seq2SeqLSTMModel(config)
         self.output_dropout = nn.Dropout(config.dropout)
-        self.lm_head = nn.Linear(config.output_features, config.vocab_size, bias=True)
+        self.lm_head = nn.Linear(config.output_features, config.target_vocab_size, bias=True)
         self.post_init()
 
     def get_output_embeddings(self) -> nn.Linear:
@@ -538,7 +540,7 @@ class Seq2SeqLSTMForConditionalGeneration(Seq2SeqLMMixin, Seq2SeqLSTMPreTrainedM
             Other arguments: see [`Seq2SeqLSTMModel.forward`].
 
         Returns:
-            `Seq2SeqLMOutput` with `logits` `(batch, tgt_len, vocab_size)`, `loss` (mean cross entropy
+            `Seq2SeqLMOutput` with `logits` `(batch, tgt_len, target_vocab_size)`, `loss` (mean cross entropy
             over the non-ignored label positions) and `cross_attentions` `(batch, 1, tgt_len, src_len)`
             on request.
         """

@@ -11,8 +11,11 @@ The generation cache is the `cache` argument and output field of transformers >=
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import torch
 from torch import nn
+from transformers import GenerationMixin
 from transformers import initialization as init
 from transformers.modeling_outputs import Seq2SeqLMOutput, Seq2SeqModelOutput
 from transformers.utils.deprecation import deprecate_kwarg
@@ -79,9 +82,13 @@ class EncoderDecoderMixin:
     """The encoder, the decoder and the token tables of a model whose base model (itself, or `self.model` for a
     model with an output layer) has an `encoder` and a `decoder`, each with an `embed_tokens`.
 
+    With one vocabulary (`config.decoder_vocab_size` None, or one table shared by encoder and decoder),
     `resize_token_embeddings` resizes every table: `PreTrainedModel.resize_token_embeddings` resizes the input
     (encoder) embedding and an untied output layer only; here the decoder's embedding and the output layer (bias
-    included) follow, then the ties are restored. Put it before `PreTrainedModel` among the bases.
+    included) follow, then the ties are restored. With a separate target vocabulary `resize_token_embeddings`
+    resizes the source side (the encoder's embedding, `vocab_size`) and `resize_decoder_token_embeddings` the
+    target side (the decoder's embedding and the output layer, `decoder_vocab_size`), as Marian does. Put it
+    before `PreTrainedModel` among the bases.
     """
 
     def get_encoder(self, modality: str | None = None) -> nn.Module:
@@ -99,13 +106,64 @@ class EncoderDecoderMixin:
         else:
             self.encoder.embed_tokens = value
 
+    def _one_vocabulary(self) -> bool:
+        """Whether source and target share one vocabulary (and so one size)."""
+        return not self.config.separate_vocabularies or getattr(self.config, "share_encoder_decoder_embeddings", False)
+
     def resize_token_embeddings(
         self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None, mean_resizing: bool = True
     ) -> nn.Embedding:
-        """Resize every token table to `new_num_tokens` (rounded up to `pad_to_multiple_of`); returns the encoder's
-        new embedding. New rows are initialised as transformers does (mean and covariance of the old rows)."""
+        """Resize the vocabulary to `new_num_tokens` (rounded up to `pad_to_multiple_of`); returns the encoder's new
+        embedding. New rows are initialised as transformers does (mean and covariance of the old rows).
+
+        With one vocabulary every token table is resized. With a separate target vocabulary
+        (`config.decoder_vocab_size` set) only the source side is: the encoder's embedding and `config.vocab_size`;
+        resize the target side with `resize_decoder_token_embeddings`.
+        """
+        if not self._one_vocabulary():
+            old = self.get_input_embeddings()
+            embeddings = self._get_resized_embeddings(old, new_num_tokens, pad_to_multiple_of, mean_resizing)
+            embeddings.requires_grad_(old.weight.requires_grad)
+            self.set_input_embeddings(embeddings)
+            self.config.vocab_size = embeddings.num_embeddings
+            self.tie_weights()
+            return embeddings
         embeddings = super().resize_token_embeddings(new_num_tokens, pad_to_multiple_of, mean_resizing)
         size = embeddings.num_embeddings
+        self._resize_target_tables(size, mean_resizing)
+        if self.config.decoder_vocab_size is not None:  # one table of an explicitly given (equal) target size
+            self.config.decoder_vocab_size = size
+        return embeddings
+
+    def resize_decoder_token_embeddings(
+        self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None, mean_resizing: bool = True
+    ) -> nn.Embedding:
+        """Resize the target vocabulary of a model with a separate one: the decoder's embedding and the output layer
+        (bias included) to `new_num_tokens` (rounded up to `pad_to_multiple_of`), and `config.decoder_vocab_size`;
+        returns the decoder's new embedding.
+
+        Raises:
+            ValueError: the model has one vocabulary (`decoder_vocab_size=None`, or the Transformer's
+                `share_encoder_decoder_embeddings=True`); `resize_token_embeddings` resizes it on every side.
+        """
+        if self._one_vocabulary():
+            raise ValueError(
+                "resize_decoder_token_embeddings resizes a separate target vocabulary, but this model has one "
+                f"vocabulary for source and target (decoder_vocab_size={self.config.decoder_vocab_size!r}"
+                + (", share_encoder_decoder_embeddings=True" if self.config.separate_vocabularies else "")
+                + "); use resize_token_embeddings, which resizes the encoder, the decoder and the output layer."
+            )
+        decoder = self.get_decoder()
+        old = decoder.embed_tokens
+        embeddings = self._get_resized_embeddings(old, new_num_tokens, pad_to_multiple_of, mean_resizing)
+        embeddings.requires_grad_(old.weight.requires_grad)
+        decoder.embed_tokens = embeddings
+        self._resize_target_tables(embeddings.num_embeddings, mean_resizing)
+        self.config.decoder_vocab_size = embeddings.num_embeddings
+        return embeddings
+
+    def _resize_target_tables(self, size: int, mean_resizing: bool) -> None:
+        """Bring the decoder's embedding and the output layer to `size` rows, then restore the ties."""
         decoder = self.get_decoder()
         if decoder.embed_tokens.num_embeddings != size:
             decoder.embed_tokens = self._get_resized_embeddings(decoder.embed_tokens, size, mean_resizing=mean_resizing)
@@ -113,7 +171,6 @@ class EncoderDecoderMixin:
         if head is not None and head.out_features != size:
             self.set_output_embeddings(self._get_resized_lm_head(head, size, mean_resizing=mean_resizing))
         self.tie_weights()
-        return embeddings
 
 
 class Seq2SeqLMMixin:
@@ -127,11 +184,23 @@ class Seq2SeqLMMixin:
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
 
     def check_labels(self, labels: torch.LongTensor, source_rows: int | None) -> None:
-        """Raise `ValueError` unless `labels` is a `(batch, tgt_len)` `torch.long` tensor of ids in the vocabulary
-        or -100, with one row per source row (`source_rows`, when known)."""
-        check_token_ids("labels", labels, self.config.vocab_size, ignore_index=IGNORE_INDEX)
+        """Raise `ValueError` unless `labels` is a `(batch, tgt_len)` `torch.long` tensor of ids in the target
+        vocabulary or -100, with one row per source row (`source_rows`, when known)."""
+        check_token_ids("labels", labels, self.config.target_vocab_size, ignore_index=IGNORE_INDEX)
         if source_rows is not None:
             check_batch_size("labels", labels.size(0), source_rows)
+
+    def compute_transition_scores(self, sequences, scores, beam_indices=None, normalize_logits: bool = False):
+        """`GenerationMixin.compute_transition_scores`, over the target vocabulary.
+
+        transformers reads the width of each step's scores from `config.vocab_size`, the source vocabulary; with a
+        separate target vocabulary its own code runs with the target size in its place.
+        """
+        if not self.config.separate_vocabularies:
+            return super().compute_transition_scores(sequences, scores, beam_indices, normalize_logits)
+        target = SimpleNamespace(vocab_size=self.config.target_vocab_size)
+        model = SimpleNamespace(config=SimpleNamespace(get_text_config=lambda *args, **kwargs: target))
+        return GenerationMixin.compute_transition_scores(model, sequences, scores, beam_indices, normalize_logits)
 
     # `generate(cache_implementation=...)` values the family supports (None: its own default cache).
     supported_cache_implementations: tuple[str | None, ...] = (None,)

@@ -685,8 +685,8 @@ class Seq2SeqTransformerPreTrainedModel(CheckpointLoadingMixin, EncoderDecoderMi
             return super().get_expanded_tied_weights_keys(all_submodels=True)
         return dict(self._tied_weights_keys or {})
 
-    def _new_token_embedding(self) -> nn.Embedding:
-        return nn.Embedding(self.config.vocab_size, self.config.d_model, padding_idx=self.config.pad_token_id)
+    def _new_token_embedding(self, size: int) -> nn.Embedding:
+        return nn.Embedding(size, self.config.d_model, padding_idx=self.config.pad_token_id)
 
 
 class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
@@ -694,8 +694,8 @@ class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
 
     def __init__(self, config: Seq2SeqTransformerConfig):
         super().__init__(config)
-        self.encoder = Seq2SeqTransformerEncoder(config, self._new_token_embedding())
-        self.decoder = Seq2SeqTransformerDecoder(config, self._new_token_embedding())
+        self.encoder = Seq2SeqTransformerEncoder(config, self._new_token_embedding(config.vocab_size))
+        self.decoder = Seq2SeqTransformerDecoder(config, self._new_token_embedding(config.target_vocab_size))
         self._tied_weights_keys = (
             {"decoder.embed_tokens.weight": "encoder.embed_tokens.weight"}
             if config.share_encoder_decoder_embeddings
@@ -793,7 +793,7 @@ class Seq2SeqTransformerForConditionalGeneration(Seq2SeqLMMixin, Seq2SeqTransfor
     def __init__(self, config: Seq2SeqTransformerConfig):
         super().__init__(config)
         self.model = Seq2SeqTransformerModel(config)
-        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.lm_head = nn.Linear(config.d_model, config.target_vocab_size, bias=False)
         embedding = "encoder" if config.share_encoder_decoder_embeddings else "decoder"
         self._tied_weights_keys = (
             {"lm_head.weight": f"model.{embedding}.embed_tokens.weight"} if config.tie_word_embeddings else {}
@@ -828,7 +828,7 @@ class Seq2SeqTransformerForConditionalGeneration(Seq2SeqLMMixin, Seq2SeqTransfor
             Other arguments: as [`Seq2SeqTransformerModel.forward`].
 
         Returns:
-            `Seq2SeqLMOutput` with `logits` `(batch, tgt_len, vocab_size)`, `loss` (cross entropy ignoring -100)
+            `Seq2SeqLMOutput` with `logits` `(batch, tgt_len, target_vocab_size)`, `loss` (cross entropy ignoring -100)
             when `labels` are given, and the outputs of [`Seq2SeqTransformerModel.forward`].
         """
         if labels is not None:

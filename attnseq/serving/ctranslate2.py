@@ -19,7 +19,8 @@ model spec itself from our config and weights:
 Every option of `Seq2SeqTransformerConfig` maps (pre- and post-norm, both position kinds, every activation,
 tied, shared or separate embeddings, different encoder and decoder heads and widths). The vocabulary is the
 tokenizer's, one token string per id; the export folder holds CTranslate2's `model.bin`, `config.json` and
-`shared_vocabulary.json`, plus our tokenizer files, `generation_config.json` and `attnseq_ctranslate2.json`.
+`shared_vocabulary.json` (`source_vocabulary.json` and `target_vocabulary.json` for a model with a separate target
+vocabulary, `decoder_vocab_size`), plus our tokenizer files, `generation_config.json` and `attnseq_ctranslate2.json`.
 
 `CTranslate2Model` loads such a folder behind the part of the `generate()` interface that `attnseq generate`
 and `attnseq evaluate` use (`input_ids` + `attention_mask` in, padded token ids out), so decoding code does not
@@ -106,8 +107,13 @@ def export_ctranslate2(
     model = AutoModelForSeq2SeqLM.from_pretrained(checkpoint).eval()
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     spec = transformer_spec(model, ctranslate2, max_positions)
-    vocabulary = vocabulary_tokens(tokenizer, config.vocab_size)
-    spec.register_source_vocabulary(vocabulary)
+    source_vocabulary = vocabulary_tokens(tokenizer, config.vocab_size)
+    vocabulary = (
+        vocabulary_tokens(tokenizer, config.target_vocab_size, target=True)
+        if config.separate_vocabularies
+        else source_vocabulary
+    )  # the target's: every special token below is looked up in it
+    spec.register_source_vocabulary(source_vocabulary)
     spec.register_target_vocabulary(vocabulary)
     start = config.decoder_start_token_id if config.decoder_start_token_id is not None else config.bos_token_id
     spec.config.unk_token = vocabulary[tokenizer.unk_token_id] if tokenizer.unk_token_id is not None else "<unk>"
@@ -138,9 +144,22 @@ def export_ctranslate2(
     return Path(output_dir)
 
 
-def vocabulary_tokens(tokenizer, vocab_size: int) -> list[str]:
-    """One distinct string per id `0..vocab_size - 1`: the tokenizer's tokens, placeholders for unused ids."""
-    tokens = [tokenizer.convert_ids_to_tokens(i) if i < len(tokenizer) else None for i in range(vocab_size)]
+def vocabulary_tokens(tokenizer, vocab_size: int, target: bool = False) -> list[str]:
+    """One distinct string per id `0..vocab_size - 1`: the tokenizer's tokens, placeholders for unused ids.
+
+    With `target=True` the tokens of the target side of a tokenizer with separate vocabularies
+    (`SourceTargetTokenizer`); otherwise those of its source side, or of the one vocabulary of any other tokenizer.
+    """
+    from ..tokenization.pair import SourceTargetTokenizer
+
+    if isinstance(tokenizer, SourceTargetTokenizer):
+        size = tokenizer.target_len() if target else len(tokenizer)
+        tokens = [
+            tokenizer.convert_ids_to_tokens(i, use_source_tokenizer=not target) if i < size else None
+            for i in range(vocab_size)
+        ]
+    else:
+        tokens = [tokenizer.convert_ids_to_tokens(i) if i < len(tokenizer) else None for i in range(vocab_size)]
     tokens = [token if token else f"<attnseq_unused_{i}>" for i, token in enumerate(tokens)]
     if len(set(tokens)) != len(tokens):
         seen: set[str] = set()
@@ -270,9 +289,18 @@ class CTranslate2Model:
             intra_threads=intra_threads,
             inter_threads=inter_threads,
         )
-        vocabulary = json.loads((self.folder / "shared_vocabulary.json").read_text(encoding="utf-8"))
-        self.tokens = vocabulary
-        self.ids = {token: index for index, token in enumerate(vocabulary)}
+        # one shared_vocabulary.json, or source_vocabulary.json and target_vocabulary.json (separate vocabularies)
+        vocabularies = {
+            side: json.loads((self.folder / f"{name}_vocabulary.json").read_text(encoding="utf-8"))
+            for side, name in (("source", "source"), ("target", "target"))
+            if (self.folder / f"{name}_vocabulary.json").is_file()
+        } or {"source": None, "target": None}
+        if vocabularies["source"] is None:
+            shared = json.loads((self.folder / "shared_vocabulary.json").read_text(encoding="utf-8"))
+            vocabularies = {"source": shared, "target": shared}
+        self.tokens = vocabularies["source"]  # source id -> token
+        self.target_tokens = vocabularies["target"]  # target id -> token
+        self.ids = {token: index for index, token in enumerate(self.target_tokens)}  # target token -> id
         self.generation_config = GenerationConfig.from_pretrained(self.folder)
 
     def eval(self) -> CTranslate2Model:
@@ -375,7 +403,7 @@ class CTranslate2Model:
     def score(self, input_ids: list[list[int]], labels: list[list[int]]) -> list[list[float]]:
         """Log-probability of each label token (eos included) given its source, per row."""
         sources = [[self.tokens[i] for i in row] for row in input_ids]
-        targets = [[self.tokens[i] for i in row if i != self.info["eos_token_id"]] for row in labels]
+        targets = [[self.target_tokens[i] for i in row if i != self.info["eos_token_id"]] for row in labels]
         return [result.log_probs for result in self.translator.score_batch(sources, targets)]
 
 

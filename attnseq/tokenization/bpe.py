@@ -3,9 +3,11 @@
 `train_subword_tokenizer` trains a BPE or unigram model on training texts and wraps it in a
 `PreTrainedTokenizerFast` with the same special tokens and ids as `CharTokenizer` (pad 0, bos 1, eos 2,
 unk 3) and a post-processor that appends eos to every sequence. `train_seq2seq_tokenizers` trains either
-one vocabulary shared by sources and targets or one for each side. The training options are saved with the
-tokenizer (`tokenizer_config.json`) and come back with `from_pretrained` (`subword_training_options`); the
-lower-casing is part of the saved normalizer, so a loaded tokenizer lower-cases as the trained one did.
+one vocabulary shared by sources and targets or one for each side; `train_seq2seq_tokenizer` returns either as
+the one tokenizer a model uses (a `SourceTargetTokenizer` for separate vocabularies). The training options are
+saved with the tokenizer (`tokenizer_config.json`) and come back with `from_pretrained`
+(`subword_training_options`); the lower-casing is part of the saved normalizer, so a loaded tokenizer lower-cases
+as the trained one did.
 """
 
 from __future__ import annotations
@@ -125,6 +127,22 @@ def train_seq2seq_tokenizers(
         tokenizer = train_subword_tokenizer(_chain(sources, targets), **kwargs)
         return tokenizer, tokenizer
     return train_subword_tokenizer(sources, **kwargs), train_subword_tokenizer(targets, **kwargs)
+
+
+def train_seq2seq_tokenizer(sources: Iterable[str], targets: Iterable[str], shared: bool = True, **kwargs):
+    """The one tokenizer a seq2seq model needs: with `shared=True` the `PreTrainedTokenizerFast` of one vocabulary
+    trained on sources and targets together (for `vocab_size=len(tokenizer)`); with `shared=False` a
+    `SourceTargetTokenizer` holding a source and a target vocabulary of up to `vocab_size` each (for
+    `vocab_size=len(tokenizer)`, `decoder_vocab_size=tokenizer.target_len()`), whose saved training options add
+    `shared_vocabulary: False`. `kwargs` go to `train_subword_tokenizer`.
+    """
+    from .pair import SourceTargetTokenizer
+
+    source, target = train_seq2seq_tokenizers(sources, targets, shared=shared, **kwargs)
+    if shared:
+        return source
+    options = {**subword_training_options(source), "shared_vocabulary": False}
+    return SourceTargetTokenizer.from_tokenizers(source, target, **{TRAINING_OPTIONS_KEY: options})
 
 
 def _chain(*iterables: Iterable[str]) -> Iterator[str]:

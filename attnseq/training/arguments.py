@@ -20,6 +20,7 @@ FAMILY_CONFIGS: dict[str, type[PretrainedConfig]] = {name: family.config_class f
 # Set from the tokenizer, never by hand.
 _DERIVED = {
     "vocab_size",
+    "decoder_vocab_size",
     "pad_token_id",
     "bos_token_id",
     "eos_token_id",
@@ -161,6 +162,14 @@ class DataArguments:
         default=None, metadata={"help": "bpe only: the least count of a pair to be merged (default 2)"}
     )
     lowercase: bool = field(default=False, metadata={"help": "a bpe/unigram tokenizer lower-cases all text"})
+    shared_vocabulary: bool = field(
+        default=True,
+        metadata={
+            "help": "one bpe/unigram vocabulary for sources and targets (true), or one for each side of up to "
+            "--subword_vocab_size tokens (false: the model's decoder_vocab_size is the target side's size; the "
+            "Transformer then keeps separate encoder and decoder embeddings)"
+        },
+    )
     max_source_length: int | None = field(default=None, metadata={"help": "most source tokens (eos included)"})
     max_target_length: int | None = field(default=None, metadata={"help": "most target tokens (eos included)"})
     overlong: str = field(

@@ -34,9 +34,9 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from ..families import FAMILIES
 from ..hub_cards.card import write_run_info
 from ..modeling.seq2seq import default_max_length
-from ..tokenization.bpe import train_subword_tokenizer
+from ..tokenization.bpe import train_seq2seq_tokenizer, train_subword_tokenizer
 from ..tokenization.char import CharTokenizer
-from .arguments import DataArguments, config_overrides
+from .arguments import DataArguments, config_overrides, family_options
 from .data import build_data_collator, tokenize_pairs
 from .metrics import build_compute_metrics
 from .readers import BadRowsError, column_arguments, read_pairs, read_parallel_files, split_dataset
@@ -125,17 +125,26 @@ def build_tokenizer_and_model(model_args, data_args: DataArguments, pairs: Datas
         model = AutoModelForSeq2SeqLM.from_pretrained(model_args.model_name_or_path, **overrides, **kwargs)
         return tokenizer, model
 
+    overrides = config_overrides(model_args)
+    vocabulary = {}
     if data_args.tokenizer == "char":
+        if not data_args.shared_vocabulary:
+            raise ValueError(
+                "--shared_vocabulary false trains a source and a target subword vocabulary; it needs --tokenizer bpe "
+                "or --tokenizer unigram (the char tokenizer has one vocabulary of the characters of both sides: "
+                "use --shared_vocabulary true with it)."
+            )
         tokenizer = CharTokenizer.from_dataset(pairs["train"], columns=("source", "target"))
-    else:
+    elif data_args.shared_vocabulary:
         texts = (text for column in ("source", "target") for text in pairs["train"][column])
-        tokenizer = train_subword_tokenizer(
-            texts,
-            vocab_size=data_args.subword_vocab_size,
-            model=data_args.tokenizer,
-            min_frequency=data_args.min_frequency,
-            lowercase=data_args.lowercase,
-        )
+        tokenizer = train_subword_tokenizer(texts, **subword_options(data_args))
+    else:
+        train, options = pairs["train"], subword_options(data_args)
+        tokenizer = train_seq2seq_tokenizer(train["source"], train["target"], shared=False, **options)
+        vocabulary["decoder_vocab_size"] = tokenizer.target_len()
+        if "share_encoder_decoder_embeddings" in family_options(model_args.model):
+            # two vocabularies, two tables (unless asked otherwise, which the config then refuses with both options)
+            vocabulary["share_encoder_decoder_embeddings"] = False
     family = FAMILIES[model_args.model]
     config_class, model_class = family.config_class, family.generation_class
     config = config_class(
@@ -144,9 +153,19 @@ def build_tokenizer_and_model(model_args, data_args: DataArguments, pairs: Datas
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         decoder_start_token_id=tokenizer.bos_token_id,
-        **config_overrides(model_args),
+        **{**vocabulary, **overrides},
     )
     return tokenizer, model_class(config)
+
+
+def subword_options(data_args: DataArguments) -> dict:
+    """The `train_subword_tokenizer` options of the data arguments."""
+    return {
+        "vocab_size": data_args.subword_vocab_size,
+        "model": data_args.tokenizer,
+        "min_frequency": data_args.min_frequency,
+        "lowercase": data_args.lowercase,
+    }
 
 
 def tokenized_splits(pairs: DatasetDict, tokenizer, model: PreTrainedModel, data_args: DataArguments) -> DatasetDict:

@@ -248,3 +248,52 @@ def test_export_loads_where_only_torch_and_transformers_are_installed(tmp_path, 
     assert result["datasets"] is False and result["attnseq"] is False  # exactly torch, transformers, their needs
     assert result["class"].startswith("transformers_modules.") and result["tokens"] >= 2
     assert result["missing"] == []  # every import of the exported files (function-local ones too) is there
+
+
+SEPARATE_LOAD = """
+import importlib.util, json, sys
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+folder = sys.argv[1]
+tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+model = AutoModelForSeq2SeqLM.from_pretrained(folder, trust_remote_code=True)
+batch = tokenizer(["abc"], text_target=["A B C"])
+ids = model.generate(**tokenizer(["abc"], return_tensors="pt"), max_new_tokens=3)
+print(json.dumps({"tokenizer": type(tokenizer).__module__, "input_ids": batch["input_ids"], "labels": batch["labels"],
+                  "decoded": tokenizer.decode(batch["labels"][0], skip_special_tokens=True),
+                  "largest": int(ids.max()), "attnseq": importlib.util.find_spec("attnseq") is not None}))
+"""
+
+
+def test_a_checkpoint_with_two_vocabularies_exports_and_loads_without_attnseq(tmp_path):
+    import os
+    import subprocess
+
+    from attnseq import Seq2SeqTransformerConfig, Seq2SeqTransformerForConditionalGeneration
+    from attnseq.tokenization import train_seq2seq_tokenizer
+
+    sources = ["abc", "cab", "bca", "abcabc", "cc", "ba"] * 10
+    tokenizer = train_seq2seq_tokenizer(sources, [" ".join(s.upper()) for s in sources], shared=False, vocab_size=30)
+    config = Seq2SeqTransformerConfig(
+        vocab_size=len(tokenizer), decoder_vocab_size=tokenizer.target_len(), share_encoder_decoder_embeddings=False,
+        d_model=16, encoder_layers=1, decoder_layers=1, encoder_ffn_dim=32, decoder_ffn_dim=32,
+    )  # fmt: skip
+    folder = tmp_path / "checkpoint"
+    Seq2SeqTransformerForConditionalGeneration(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    out = export_for_remote_code(folder, tmp_path / "export")
+    names = {path.name for path in out.iterdir()}
+    assert {"tokenization_source_target.py", "source_tokenizer.json", "target_tokenizer.json"} <= names
+    tokenizer_config = json.loads((out / "tokenizer_config.json").read_text())
+    assert tokenizer_config["auto_map"]["AutoTokenizer"] == ["tokenization_source_target.SourceTargetTokenizer", None]
+    python = _venv_with_only(tmp_path / "venv", ["torch", "transformers"])
+    env = {"PATH": os.environ.get("PATH", ""), "HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        [str(python), "-I", "-c", SEPARATE_LOAD, str(out)], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    expected = tokenizer(["abc"], text_target=["A B C"])
+    assert result["attnseq"] is False and result["tokenizer"].startswith("transformers_modules.")
+    assert (result["input_ids"], result["labels"]) == (expected["input_ids"], expected["labels"])
+    assert result["decoded"] == "A B C" and result["largest"] < tokenizer.target_len()

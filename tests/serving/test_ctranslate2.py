@@ -177,3 +177,76 @@ def test_missing_ctranslate2_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ctranslate2", None)  # import ctranslate2 now raises ImportError
     with pytest.raises(ImportError, match=r"pip install 'attnseq\[serve\]'"):
         export_ctranslate2(folder, tmp_path / "ct2")
+
+
+def separate_vocabularies_setup(tie: bool = False, **options):
+    """A `SourceTargetTokenizer` for the reversal of lower-case letters into spaced upper-case ones (two alphabets,
+    two vocabularies of different sizes) and a Transformer with `decoder_vocab_size` for it."""
+    from attnseq.tokenization import SourceTargetTokenizer, train_seq2seq_tokenizer
+
+    sources, targets = reversal_pairs(300, seed=3)
+    tokenizer = train_seq2seq_tokenizer(sources, spaced_upper(targets), shared=False, vocab_size=40, model="bpe")
+    assert isinstance(tokenizer, SourceTargetTokenizer) and len(tokenizer) != tokenizer.target_len()
+    config = Seq2SeqTransformerConfig(
+        vocab_size=len(tokenizer), decoder_vocab_size=tokenizer.target_len(), share_encoder_decoder_embeddings=False,
+        tie_word_embeddings=tie, d_model=32, encoder_layers=2, decoder_layers=2, encoder_ffn_dim=64,
+        decoder_ffn_dim=64, dropout=0.0, **options,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    return tokenizer, Seq2SeqTransformerForConditionalGeneration(config).eval()
+
+
+def spaced_upper(texts):
+    return [" ".join(text.upper()) for text in texts]
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_separate_vocabularies_are_exported_apart_and_score_and_decode_as_ours(tmp_path, tie):
+    tokenizer, model = separate_vocabularies_setup(tie, init_std=0.3)
+    folder = export_ctranslate2(save(model, tokenizer, tmp_path / "ours"), tmp_path / "ct2")
+    names = {path.name for path in folder.iterdir()}
+    assert {
+        "source_vocabulary.json",
+        "target_vocabulary.json",
+        "source_tokenizer.json",
+        "target_tokenizer.json",
+    } <= names
+    assert "shared_vocabulary.json" not in names
+    exported = CTranslate2Model(folder)
+    assert len(exported.tokens) == len(tokenizer) and len(exported.target_tokens) == tokenizer.target_len()
+    # the same log-probabilities of target-side labels
+    sources, targets = reversal_pairs(40, seed=4)
+    targets = spaced_upper(targets)
+    ours = target_log_probs(model, tokenizer, sources[:8], targets[:8])
+    theirs = exported.score(tokenizer(sources[:8])["input_ids"], tokenizer(text_target=targets[:8])["input_ids"])
+    assert torch.tensor(sum(theirs, [])) == pytest.approx(torch.tensor(sum(ours, [])), abs=1e-4)
+    # greedy float32 outputs equal generate() token for token (beam search: the trained model's test below)
+    inputs = tokenizer(sources, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        expected = model.generate(**inputs, max_new_tokens=14)
+    got = exported.generate(**inputs, max_new_tokens=14)
+    assert got.tolist() == expected.tolist() and expected.max().item() < tokenizer.target_len()
+    texts = tokenizer.batch_decode(got, skip_special_tokens=True)
+    assert any(text.strip() for text in texts) and all(text == text.upper() for text in texts)
+
+
+@pytest.mark.slow
+def test_separate_vocabularies_trained_float32_outputs_equal_generate(tmp_path):
+    tokenizer, model = separate_vocabularies_setup()
+    torch.manual_seed(0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for step in range(300):
+        sources, targets = reversal_pairs(64, seed=50_000 + step)
+        batch = tokenizer(sources, text_target=spaced_upper(targets), padding=True, return_tensors="pt")
+        batch["labels"] = batch["labels"].masked_fill(batch["labels"] == tokenizer.pad_token_id, -100)
+        optimizer.zero_grad(set_to_none=True)
+        model(**batch).loss.backward()
+        optimizer.step()
+    model.eval()
+    exported = CTranslate2Model(export_ctranslate2(save(model, tokenizer, tmp_path / "ours"), tmp_path / "ct2"))
+    sources, targets = reversal_pairs(200, seed=7, max_len=12)
+    for num_beams in (1, 4):
+        ours = decode(model, tokenizer, sources, num_beams=num_beams)
+        assert decode(exported, tokenizer, sources, num_beams=num_beams) == ours
+    assert 0.3 < exact_match(ours, spaced_upper(targets))  # trained: the comparison covers real outputs
