@@ -95,12 +95,25 @@ def test_float32_outputs_equal_generate_token_for_token(trained_transformer, tmp
 
 
 @pytest.mark.slow
-def test_beam_hypotheses_equal_generate(trained_transformer, tmp_path):
+def test_beam_hypotheses_agree_with_generate(trained_transformer, tmp_path):
     model, tokenizer, folder = trained_transformer
     exported = CTranslate2Model(export_ctranslate2(folder, tmp_path / "ct2"))
     sources, _ = reversal_pairs(20, seed=8, max_len=14)
     arguments = {"num_beams": 4, "num_return_sequences": 3}
-    assert decode(exported, tokenizer, sources, **arguments) == decode(model, tokenizer, sources, **arguments)
+    theirs = decode(exported, tokenizer, sources, **arguments)
+    ours = decode(model, tokenizer, sources, **arguments)
+    assert len(theirs) == len(ours) == 3 * len(sources)
+    # The best hypothesis of every source is the same. Below it the searches stop differently: CTranslate2 ends a
+    # batch row once its best beam has finished, transformers' beam search (early_stopping=False) goes on while an
+    # unfinished beam could still beat a finished one, so it may return longer runners-up that score better. Where
+    # the lists differ, ours must score at least as well under our model (per-token mean log-probability).
+    assert theirs[::3] == ours[::3]
+    differing = [i for i, (a, b) in enumerate(zip(theirs, ours)) if a != b]
+    assert len(differing) <= len(ours) // 4, differing
+    for i in differing:
+        source = [sources[i // 3]] * 2
+        scores = [sum(row) / len(row) for row in target_log_probs(model, tokenizer, source, [theirs[i], ours[i]])]
+        assert scores[1] >= scores[0] - 1e-4, (i, theirs[i], ours[i], scores)
 
 
 @pytest.mark.slow
