@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import torch
+from cli_testing import run_attnseq
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 import attnseq  # noqa: F401
@@ -36,16 +37,6 @@ TINY = [
     "--show_examples",
     "3",
 ]
-
-
-def run_attnseq(*args, stdin=None, check=True, cwd=None):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(
-        [sys.executable, "-m", "attnseq", *args], input=stdin, capture_output=True, text=True, env=env, cwd=cwd
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"attnseq {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,9 @@ import json
 import os
 import random
 import re
-import subprocess
-import sys
 
 import pytest
+from cli_testing import run_attnseq
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 import attnseq  # noqa: F401
@@ -17,14 +16,6 @@ from attnseq.tokenization import SourceTargetTokenizer
 
 GERMAN = "die eine katze hund saß auf matte klotz und sah lief groß klein rot blau grün haus baum".split()
 ENGLISH = "the a cat dog sat on mat log and saw ran big small red blue green house tree".split()
-
-
-def run_attnseq(*args, check=True):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "-m", "attnseq", *args], capture_output=True, text=True, env=env)
-    if check and result.returncode != 0:
-        raise AssertionError(f"attnseq {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 def write_pairs(folder, count=300, seed=0):

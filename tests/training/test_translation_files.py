@@ -2,12 +2,10 @@
 
 import gzip
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_testing import run_attnseq
 
 MULTI30K = Path(__file__).resolve().parents[3] / "shared" / "data" / "multi30k"
 # BLEU (sacrebleu, lower-cased) that 500 Multi30k pairs must reach on 100 of their own training sentences after the
@@ -16,14 +14,6 @@ MULTI30K = Path(__file__).resolve().parents[3] / "shared" / "data" / "multi30k"
 # cache, or never stops) scores far below it, or runs far longer than the references.
 OWN_SENTENCES_BLEU_FLOOR = 35.0
 MOST_LENGTH_RATIO = 1.5
-
-
-def run_attnseq(*args, check=True):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "-m", "attnseq", *args], capture_output=True, text=True, env=env)
-    if check and result.returncode != 0:
-        raise AssertionError(f"attnseq {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 def write_lines(path, lines):
