@@ -40,9 +40,9 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None, dim: int = -
     """
     if mask is None:
         return torch.softmax(scores, dim=dim)
-    mask = mask.to(torch.bool)
-    scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
-    return torch.softmax(scores, dim=dim).masked_fill(~mask, 0.0)
+    masked = ~mask.to(torch.bool)
+    scores = scores.masked_fill(masked, torch.finfo(scores.dtype).min)
+    return torch.softmax(scores, dim=dim).masked_fill(masked, 0.0)
 
 
 def weighted_sum(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -153,9 +153,13 @@ class AdditiveScore(nn.Module):
         """`(batch, tgt_len, hidden)` x `(batch, src_len, attention_size)` -> `(batch, tgt_len, src_len)`."""
         queries = self.query_proj(queries).unsqueeze(2)  # (batch, tgt, 1, attn)
         doubled = torch.add(queries + queries, keys.unsqueeze(1), alpha=2.0)  # 2 (W_q h + W_k hs): (b, t, s, attn)
-        energy = self.energy(doubled.sigmoid_()).squeeze(-1)  # vᵀ sigmoid(2 x)
-        total = self.energy(doubled.new_ones(doubled.size(-1))).squeeze(-1)  # Σv, through the (maybe quantized) layer
-        return 2.0 * energy - total
+        gates = doubled.sigmoid_()
+        if type(self.energy) is nn.Linear:  # a product with v and its sum, without the layer's call
+            v = self.energy.weight[0]
+            return torch.matmul(gates, v).mul_(2.0).sub_(v.sum())
+        # a quantized or otherwise wrapped layer: vᵀ sigmoid(2 x) and Σv through it
+        energy = self.energy(gates).squeeze(-1)
+        return energy.mul_(2.0).sub_(self.energy(gates.new_ones(gates.size(-1))).squeeze(-1))
 
 
 def build_score(kind: str, hidden_size: int) -> nn.Module:

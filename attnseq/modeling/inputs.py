@@ -31,7 +31,10 @@ def check_token_ids(name: str, ids: torch.Tensor, vocab_size: int, ignore_index:
             "encodes an empty text as [eos])."
         )
     valid = ids if ignore_index is None else ids[ids != ignore_index]
-    if valid.numel() and (valid.min() < 0 or valid.max() >= vocab_size):
+    if not valid.numel():
+        return
+    low, high = valid.aminmax()  # one pass: this runs at every decoding step
+    if low.item() < 0 or high.item() >= vocab_size:
         bad = valid[(valid < 0) | (valid >= vocab_size)][0].item()
         allowed = f"[0, {vocab_size})" + ("" if ignore_index is None else f" or {ignore_index}")
         raise ValueError(f"{name} contains token id {bad}, outside the vocabulary; allowed ids: {allowed}.")

@@ -88,12 +88,23 @@ class Seq2SeqLSTMCache:
         self.keys = keys
         self.summary = summary
         self.seen_tokens = seen_tokens
+        self._source_mask: tuple[torch.Tensor, torch.Tensor] | None = None  # (mask as given, boolean form)
 
     def get_seq_length(self, layer_idx: int = 0) -> int:
         """Number of target tokens the state has consumed."""
         return self.seen_tokens
 
+    def source_mask(self, attention_mask: torch.Tensor | None, encoder_states: torch.Tensor) -> torch.Tensor:
+        """`normalize_attention_mask(attention_mask, ...)`, checked once per mask tensor: `generate()` passes the
+        same source mask at every step. `encoder_states`: `(batch, src_len, hidden)`; returns `(batch, src_len)`."""
+        if attention_mask is None:
+            return normalize_attention_mask(None, encoder_states[..., 0])
+        if self._source_mask is None or self._source_mask[0] is not attention_mask:
+            self._source_mask = (attention_mask, normalize_attention_mask(attention_mask, encoder_states[..., 0]))
+        return self._source_mask[1]
+
     def _map(self, fn) -> None:
+        self._source_mask = None
         self.states = [(fn(h), None if c is None else fn(c)) for h, c in self.states]
         self.feed, self.keys, self.summary = (
             None if t is None else fn(t) for t in (self.feed, self.keys, self.summary)
@@ -228,6 +239,7 @@ class Seq2SeqLSTMDecoder(nn.Module):
         if config.peeky:
             input_size += hidden
         self.rnn = StackedRNN(config, input_size, config.num_decoder_layers)
+        self.input_feeding, self.peeky = config.input_feeding, config.peeky  # read at every step
         self.dropout = nn.Dropout(config.dropout)
         self.score = build_score(config.attention, hidden) if config.attention != "none" else None
         self.local_window = (
@@ -278,7 +290,7 @@ class Seq2SeqLSTMDecoder(nn.Module):
         embeddings = self.dropout(self.embed_tokens(input_ids))  # (batch, tgt, emb)
         hs, mask = encoder_hidden_states, encoder_attention_mask
         steps = embeddings.size(1)
-        if not self.config.input_feeding or steps == 1:
+        if not self.input_feeding or steps == 1:
             features, weights, layer_outputs = self.forward_step(embeddings, hs, mask, cache)
         elif torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters()):
             summary = self._peeky_summary(cache, steps)
@@ -307,13 +319,14 @@ class Seq2SeqLSTMDecoder(nn.Module):
         steps = embeddings.size(1)
         summary = self._peeky_summary(cache, steps)
         parts = [embeddings]
-        if self.config.input_feeding:
+        if self.input_feeding:
             parts.append(cache.feed.unsqueeze(1))  # (batch, 1, output_features): the previous attentional vector
         if summary is not None:
             parts.append(summary)
-        outputs, cache.states, layer_outputs = self.rnn(torch.cat(parts, dim=-1), cache.states)
+        inputs = torch.cat(parts, dim=-1) if len(parts) > 1 else embeddings
+        outputs, cache.states, layer_outputs = self.rnn(inputs, cache.states)
         features, weights = self._attend(outputs, summary, hs, mask, cache.keys)
-        if self.config.input_feeding:
+        if self.input_feeding:
             cache.feed = features[:, -1]
         cache.seen_tokens += steps
         return features, weights, layer_outputs
@@ -459,22 +472,26 @@ class Seq2SeqLSTMModel(Seq2SeqLSTMPreTrainedModel):
             encoder_outputs = self.encoder(input_ids, attention_mask, output_hidden_states=output_hidden_states)
         elif not isinstance(encoder_outputs, Seq2SeqLSTMEncoderOutput):
             encoder_outputs = Seq2SeqLSTMEncoderOutput(*encoder_outputs)
-        attention_mask = normalize_attention_mask(attention_mask, encoder_outputs.last_hidden_state[..., 0])
-        if decoder_input_ids is None:
-            raise ValueError("Pass decoder_input_ids, or labels to the ForConditionalGeneration model.")
-        check_token_ids("decoder_input_ids", decoder_input_ids, self.config.target_vocab_size)
-        check_batch_size("decoder_input_ids", decoder_input_ids.size(0), encoder_outputs.last_hidden_state.size(0))
         if cache is not None and not isinstance(cache, Seq2SeqLSTMCache):
             raise ValueError(
                 f"cache must be a Seq2SeqLSTMCache (the decoder's recurrent state), got {type(cache).__name__}."
             )
+        hs = encoder_outputs.last_hidden_state
+        if cache is None:
+            attention_mask = normalize_attention_mask(attention_mask, hs[..., 0])
+        else:
+            attention_mask = cache.source_mask(attention_mask, hs)
+        if decoder_input_ids is None:
+            raise ValueError("Pass decoder_input_ids, or labels to the ForConditionalGeneration model.")
+        check_token_ids("decoder_input_ids", decoder_input_ids, self.config.target_vocab_size)
+        check_batch_size("decoder_input_ids", decoder_input_ids.size(0), hs.size(0))
 
         state = cache if cache is not None else self.decoder.start_cache(encoder_outputs)
         if not use_cache and cache is not None:
             state = _copy_cache(state)  # without use_cache the caller's state must not advance
         features, weights, decoder_hidden_states = self.decoder(
             decoder_input_ids,
-            encoder_outputs.last_hidden_state,
+            hs,
             attention_mask,
             state,
             output_hidden_states=output_hidden_states,
