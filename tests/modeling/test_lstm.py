@@ -110,6 +110,33 @@ def test_cached_steps_equal_one_teacher_forced_forward(options):
     torch.testing.assert_close(torch.cat(step_logits, dim=1), full.logits, atol=1e-5, rtol=0)
 
 
+def test_every_step_reads_the_mask_it_is_given():
+    """The cache keeps the checked form of the mask tensor the steps pass; a different tensor on a later step is
+    checked and used, not the one kept."""
+    model = tiny_model()
+    sources, mask = random_sources([5, 3])
+    encoder_outputs = model.get_encoder()(sources, mask)
+
+    def step(step_mask, cache, token=5):
+        return model(
+            encoder_outputs=encoder_outputs,
+            attention_mask=step_mask,
+            decoder_input_ids=torch.full((2, 1), token),
+            cache=cache,
+            use_cache=True,
+            output_attentions=True,
+        )
+
+    cache = step(mask, None, BOS).cache
+    cache = step(mask, cache).cache
+    shorter = mask.clone()
+    shorter[0, 3:] = 0
+    weights = step(shorter, cache).cross_attentions[0]
+    assert torch.all(weights[0, ..., 3:] == 0) and torch.allclose(weights[0].sum(-1), torch.ones(1, 1))
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        step(mask * 2, cache)
+
+
 def test_forward_without_use_cache_leaves_the_callers_cache_alone():
     model = tiny_model()
     sources, mask = random_sources([4])
