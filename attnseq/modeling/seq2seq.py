@@ -91,6 +91,14 @@ class EncoderDecoderMixin:
     before `PreTrainedModel` among the bases.
     """
 
+    def post_init(self) -> None:
+        """`PreTrainedModel.post_init`, with this model's tied copies (a decoder embedding shared with the encoder's,
+        an output layer tied to an embedding) as `_keys_to_ignore_on_save`: a checkpoint holds each table once, and
+        `Trainer(load_best_model_at_end=True)` ties exactly those keys again instead of warning that they are missing.
+        """
+        self._keys_to_ignore_on_save = set(self.get_expanded_tied_weights_keys(all_submodels=False))
+        super().post_init()
+
     def get_encoder(self, modality: str | None = None) -> nn.Module:
         return self.base_model.encoder
 

@@ -145,6 +145,39 @@ def test_gradient_accumulation_equals_one_large_batch(family, tmp_path):
         torch.testing.assert_close(accumulated_weights[name], weight, atol=1e-6, rtol=1e-5, msg=name)
 
 
+@pytest.mark.parametrize(
+    "family, options",
+    [
+        ("transformer", {}),
+        ("transformer", {"tie_word_embeddings": False}),
+        ("lstm", {"tie_word_embeddings": True, "attentional_size": 8}),  # the output layer reads 8 = embedding_size
+    ],
+    ids=["shared-and-tied", "shared", "lstm-tied"],
+)
+def test_trainer_reloads_the_best_checkpoint_with_its_ties_and_no_missing_key_warning(family, options, tmp_path, caplog):
+    model = model_of(family, **options)
+    ids, mask, labels = batch(8, seed=1)
+    dataset = Dataset.from_dict({"input_ids": ids.tolist(), "attention_mask": mask.tolist(), "labels": labels.tolist()})
+    arguments = TrainingArguments(
+        output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=4, learning_rate=0.05, eval_strategy="steps",
+        eval_steps=1, save_strategy="steps", save_steps=1, load_best_model_at_end=True, report_to=[], use_cpu=True,
+        disable_tqdm=True, seed=0,
+    )  # fmt: skip
+    trainer = Trainer(model=model, args=arguments, train_dataset=dataset, eval_dataset=dataset)
+    with caplog.at_level(logging.WARNING):
+        trainer.train()
+    assert trainer.state.best_model_checkpoint is not None
+    assert "missing keys" not in caplog.text, caplog.text
+    ties = model.all_tied_weights_keys  # {tied copy: source}, the bare model's included
+    assert ties and model._keys_to_ignore_on_save == set(ties)
+    parameters = dict(model.named_parameters(remove_duplicate=False))
+    for tied, source in ties.items():
+        assert parameters[tied] is parameters[source], tied
+    best = AutoModelForSeq2SeqLM.from_pretrained(trainer.state.best_model_checkpoint)
+    for name, weight in best.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[name], weight, rtol=0, atol=0, msg=name)
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_loss_uses_num_items_in_batch(family):
     model = model_of(family)
