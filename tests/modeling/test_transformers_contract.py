@@ -154,7 +154,7 @@ def test_gradient_accumulation_equals_one_large_batch(family, tmp_path):
     ],
     ids=["shared-and-tied", "shared", "lstm-tied"],
 )
-def test_trainer_reloads_the_best_checkpoint_with_its_ties_and_no_missing_key_warning(family, options, tmp_path, caplog):
+def test_trainer_reloads_the_best_checkpoint_without_missing_key_warnings(family, options, tmp_path, caplog):
     model = model_of(family, **options)
     ids, mask, labels = batch(8, seed=1)
     dataset = Dataset.from_dict({"input_ids": ids.tolist(), "attention_mask": mask.tolist(), "labels": labels.tolist()})
