@@ -36,6 +36,10 @@ def default_max_length(position_limit: int | None) -> int:
 # The decorator transformers' own models put on every `forward` that takes the generation cache.
 renamed_cache_argument = deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
 
+# `generate()` options that transformers sizes by `config.vocab_size` (the source vocabulary): watermarking draws its
+# green lists from it, prompt lookup builds candidate logits of that width.
+SOURCE_SIZED_OPTIONS = ("watermarking_config", "prompt_lookup_num_tokens")
+
 
 def seq2seq_loss(
     logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch: int | torch.Tensor | None = None
@@ -236,7 +240,8 @@ class Seq2SeqLMMixin:
         neither the call, its `generation_config` nor the model's generation config sets a length.
 
         Raises:
-            ValueError: `cache_implementation` names a cache the family does not support.
+            ValueError: `cache_implementation` names a cache the family does not support, or an option transformers
+                sizes by the source vocabulary (`SOURCE_SIZED_OPTIONS`) is set while the target one differs in size.
         """
         configs = [config for config in (self.generation_config, generation_config, kwargs) if config is not None]
 
@@ -253,6 +258,14 @@ class Seq2SeqLMMixin:
                 f"cache_implementation={implementation!r} is not supported by {type(self).__name__}; allowed: "
                 f"{allowed} (None is the family's own cache)."
             )
+        if self.config.target_vocab_size != self.config.vocab_size:
+            for option in SOURCE_SIZED_OPTIONS:
+                if setting(option) is not None:
+                    raise ValueError(
+                        f"{option} is not supported when the target vocabulary ({self.config.target_vocab_size} "
+                        f"tokens) differs in size from the source one ({self.config.vocab_size}): transformers sizes "
+                        "it by config.vocab_size, the source side. Generate without it, or with one vocabulary."
+                    )
         if setting("max_length") is None and setting("max_new_tokens") is None:
             kwargs["max_length"] = default_max_length(self.config.position_limit)
         return super().generate(inputs, generation_config, **kwargs)

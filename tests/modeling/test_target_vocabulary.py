@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from transformers import AutoModelForSeq2SeqLM
+from transformers import AutoModelForSeq2SeqLM, GenerationConfig, WatermarkingConfig
 
 import attnseq  # noqa: F401  (registers the model types)
 from attnseq import (
@@ -95,6 +95,33 @@ def test_generate_emits_target_ids_only_and_scores_them_over_the_target_vocabula
         torch.testing.assert_close(transition.sum(-1), log_probs.masked_fill(finished, 0).sum(-1), atol=1e-4, rtol=0)
     else:
         torch.testing.assert_close(transition[~finished], log_probs[~finished], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("target_size", [11, 37])
+@pytest.mark.parametrize(
+    "option",
+    [{"watermarking_config": WatermarkingConfig()}, {"prompt_lookup_num_tokens": 2}],
+    ids=["watermarking", "prompt lookup"],
+)
+def test_options_sized_by_the_source_vocabulary_are_refused(family, target_size, option):
+    """transformers sizes these by `config.vocab_size`: an IndexError deep inside it, or a green list drawn from the
+    wrong vocabulary, without the refusal."""
+    model = model_of(family, target_size)
+    sources, _ = batch(target_size)
+    name = next(iter(option))
+    with pytest.raises(ValueError, match=rf"{name} is not supported when the target vocabulary \({target_size} tokens"):
+        model.generate(sources[:1], max_new_tokens=4, **option)
+    with pytest.raises(ValueError, match=name):
+        model.generate(sources[:1], generation_config=GenerationConfig(max_new_tokens=4, **option))
+
+
+def test_the_options_still_work_with_one_vocabulary():
+    model = model_of("transformer", SOURCE_SIZE)
+    sources, _ = batch(SOURCE_SIZE)
+    greedy = model.generate(sources[:1], max_new_tokens=6)
+    assert torch.equal(model.generate(sources[:1], max_new_tokens=6, prompt_lookup_num_tokens=2), greedy)
+    assert model.generate(sources[:1], max_new_tokens=6, watermarking_config=WatermarkingConfig()).max() < SOURCE_SIZE
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
