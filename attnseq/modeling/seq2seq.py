@@ -39,6 +39,8 @@ renamed_cache_argument = deprecate_kwarg("past_key_values", "5.40.0", new_name="
 # `generate()` options that transformers sizes by `config.vocab_size` (the source vocabulary): watermarking draws its
 # green lists from it, prompt lookup builds candidate logits of that width.
 SOURCE_SIZED_OPTIONS = ("watermarking_config", "prompt_lookup_num_tokens")
+# `generate()` arguments that turn greedy search or sampling into assisted generation (a draft, then a check).
+ASSISTED_GENERATION_OPTIONS = ("assistant_model", "prompt_lookup_num_tokens", "assistant_early_exit", "use_mtp")
 
 
 def seq2seq_loss(
@@ -240,8 +242,10 @@ class Seq2SeqLMMixin:
         neither the call, its `generation_config` nor the model's generation config sets a length.
 
         Raises:
-            ValueError: `cache_implementation` names a cache the family does not support, or an option transformers
-                sizes by the source vocabulary (`SOURCE_SIZED_OPTIONS`) is set while the target one differs in size.
+            ValueError: `cache_implementation` names a cache the family does not support; assisted generation
+                (`ASSISTED_GENERATION_OPTIONS`) is asked of a recurrent model, whose state cannot be rolled back; or
+                an option transformers sizes by the source vocabulary (`SOURCE_SIZED_OPTIONS`) is set while the target
+                one differs in size.
         """
         configs = [config for config in (self.generation_config, generation_config, kwargs) if config is not None]
 
@@ -257,6 +261,13 @@ class Seq2SeqLMMixin:
             raise ValueError(
                 f"cache_implementation={implementation!r} is not supported by {type(self).__name__}; allowed: "
                 f"{allowed} (None is the family's own cache)."
+            )
+        assisted = [option for option in ASSISTED_GENERATION_OPTIONS if setting(option)]
+        if self._is_stateful and assisted and (setting("num_beams") or 1) == 1:
+            raise ValueError(
+                f"{', '.join(assisted)} asks for assisted generation, which {type(self).__name__} does not support: "
+                "checking a draft's tokens needs a cache that can go back to an earlier token, and a recurrent "
+                "state cannot. Generate without it."
             )
         if self.config.target_vocab_size != self.config.vocab_size:
             for option in SOURCE_SIZED_OPTIONS:

@@ -160,6 +160,23 @@ def test_beam_search_finds_sequences_at_least_as_likely_as_greedy(options):
         assert sequence_log_prob(model, source, beam) >= sequence_log_prob(model, source, greedy) - 1e-5
 
 
+@pytest.mark.parametrize(
+    "option",
+    [{"prompt_lookup_num_tokens": 2}, {"assistant_early_exit": 1}, "assistant_model"],
+    ids=["prompt lookup", "early exit", "assistant model"],
+)
+@pytest.mark.parametrize("sampling", [False, True], ids=["greedy", "sampling"])
+def test_assisted_generation_is_refused_by_name(option, sampling):
+    """Assisted generation rolls the cache back to the last accepted token, which a recurrent state cannot do; the
+    refusal is the family's own, whatever transformers' release does."""
+    model = tiny_model()
+    sources, _ = random_sources([5])
+    options = {"assistant_model": tiny_model(seed=1)} if option == "assistant_model" else option
+    name = next(iter(options))
+    with pytest.raises(ValueError, match=rf"{name} asks for assisted generation.*recurrent state cannot"):
+        model.generate(sources, max_new_tokens=4, do_sample=sampling, **options)
+
+
 def test_generation_options():
     model = tiny_model(attention="additive")
     sources, mask = random_sources([5, 3])
