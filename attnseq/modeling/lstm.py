@@ -88,20 +88,26 @@ class Seq2SeqLSTMCache:
         self.keys = keys
         self.summary = summary
         self.seen_tokens = seen_tokens
-        self._source_mask: tuple[torch.Tensor, torch.Tensor] | None = None  # (mask as given, boolean form)
+        # (mask as given, its version counter, boolean form): the checked mask of the steps so far
+        self._source_mask: tuple[torch.Tensor, int, torch.Tensor] | None = None
 
     def get_seq_length(self, layer_idx: int = 0) -> int:
         """Number of target tokens the state has consumed."""
         return self.seen_tokens
 
     def source_mask(self, attention_mask: torch.Tensor | None, encoder_states: torch.Tensor) -> torch.Tensor:
-        """`normalize_attention_mask(attention_mask, ...)`, checked once per mask tensor: `generate()` passes the
-        same source mask at every step. `encoder_states`: `(batch, src_len, hidden)`; returns `(batch, src_len)`."""
+        """`normalize_attention_mask(attention_mask, ...)`, checked once per mask tensor (and again after an in-place
+        change): `generate()` passes the same source mask at every step. `encoder_states`: `(batch, src_len,
+        hidden)`; returns `(batch, src_len)`."""
         if attention_mask is None:
             return normalize_attention_mask(None, encoder_states[..., 0])
-        if self._source_mask is None or self._source_mask[0] is not attention_mask:
-            self._source_mask = (attention_mask, normalize_attention_mask(attention_mask, encoder_states[..., 0]))
-        return self._source_mask[1]
+        # a tensor changed in place has a new version (inference tensors keep none: their identity decides)
+        version = -1 if attention_mask.is_inference() else attention_mask._version
+        kept = self._source_mask
+        if kept is None or kept[0] is not attention_mask or kept[1] != version:
+            kept = (attention_mask, version, normalize_attention_mask(attention_mask, encoder_states[..., 0]))
+            self._source_mask = kept
+        return kept[2]
 
     def _map(self, fn) -> None:
         self._source_mask = None

@@ -135,6 +135,12 @@ def test_every_step_reads_the_mask_it_is_given():
     assert torch.all(weights[0, ..., 3:] == 0) and torch.allclose(weights[0].sum(-1), torch.ones(1, 1))
     with pytest.raises(ValueError, match="only 0 and 1"):
         step(mask * 2, cache)
+    shorter[0, 3:] = 1  # the same tensor, changed in place
+    weights = step(shorter, cache).cross_attentions[0]
+    assert torch.all(weights[0, ..., 3:5] > 0)
+    with torch.inference_mode():  # inference tensors keep no version counter
+        weights = step(mask.clone(), cache).cross_attentions[0]
+    assert torch.all(weights[0, ..., 3:5] > 0)
 
 
 def test_forward_without_use_cache_leaves_the_callers_cache_alone():
