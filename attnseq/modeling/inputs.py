@@ -68,11 +68,16 @@ def normalize_attention_mask(attention_mask: torch.Tensor | None, input_ids: tor
             f"attention_mask has shape {tuple(attention_mask.shape)} but the input has shape "
             f"{tuple(input_ids.shape[:2])}; they must match (batch, seq_len)."
         )
-    if attention_mask.dtype != torch.bool:
-        if not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
-            raise ValueError("attention_mask must hold only 0 and 1 (1 = real token, 0 = padding).")
-        attention_mask = attention_mask != 0
-    return attention_mask
+    if attention_mask.dtype == torch.bool:
+        return attention_mask
+    if attention_mask.is_floating_point():
+        zeros_and_ones = bool(((attention_mask == 0) | (attention_mask == 1)).all())
+    else:  # integers: one pass (the LSTM decoder checks the source mask at every step)
+        low, high = attention_mask.aminmax()
+        zeros_and_ones = low.item() >= 0 and high.item() <= 1
+    if not zeros_and_ones:
+        raise ValueError("attention_mask must hold only 0 and 1 (1 = real token, 0 = padding).")
+    return attention_mask != 0
 
 
 def check_contiguous(attention_mask: torch.Tensor) -> None:

@@ -88,29 +88,12 @@ class Seq2SeqLSTMCache:
         self.keys = keys
         self.summary = summary
         self.seen_tokens = seen_tokens
-        # (mask as given, its version counter, boolean form): the checked mask of the steps so far
-        self._source_mask: tuple[torch.Tensor, int, torch.Tensor] | None = None
 
     def get_seq_length(self, layer_idx: int = 0) -> int:
         """Number of target tokens the state has consumed."""
         return self.seen_tokens
 
-    def source_mask(self, attention_mask: torch.Tensor | None, encoder_states: torch.Tensor) -> torch.Tensor:
-        """`normalize_attention_mask(attention_mask, ...)`, checked once per mask tensor (and again after an in-place
-        change): `generate()` passes the same source mask at every step. `encoder_states`: `(batch, src_len,
-        hidden)`; returns `(batch, src_len)`."""
-        if attention_mask is None:
-            return normalize_attention_mask(None, encoder_states[..., 0])
-        # a tensor changed in place has a new version (inference tensors keep none: their identity decides)
-        version = -1 if attention_mask.is_inference() else attention_mask._version
-        kept = self._source_mask
-        if kept is None or kept[0] is not attention_mask or kept[1] != version:
-            kept = (attention_mask, version, normalize_attention_mask(attention_mask, encoder_states[..., 0]))
-            self._source_mask = kept
-        return kept[2]
-
     def _map(self, fn) -> None:
-        self._source_mask = None
         self.states = [(fn(h), None if c is None else fn(c)) for h, c in self.states]
         self.feed, self.keys, self.summary = (
             None if t is None else fn(t) for t in (self.feed, self.keys, self.summary)
@@ -245,7 +228,6 @@ class Seq2SeqLSTMDecoder(nn.Module):
         if config.peeky:
             input_size += hidden
         self.rnn = StackedRNN(config, input_size, config.num_decoder_layers)
-        self.input_feeding, self.peeky = config.input_feeding, config.peeky  # read at every step
         self.dropout = nn.Dropout(config.dropout)
         self.score = build_score(config.attention, hidden) if config.attention != "none" else None
         self.local_window = (
@@ -296,7 +278,7 @@ class Seq2SeqLSTMDecoder(nn.Module):
         embeddings = self.dropout(self.embed_tokens(input_ids))  # (batch, tgt, emb)
         hs, mask = encoder_hidden_states, encoder_attention_mask
         steps = embeddings.size(1)
-        if not self.input_feeding or steps == 1:
+        if not self.config.input_feeding or steps == 1:
             features, weights, layer_outputs = self.forward_step(embeddings, hs, mask, cache)
         elif torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters()):
             summary = self._peeky_summary(cache, steps)
@@ -325,14 +307,14 @@ class Seq2SeqLSTMDecoder(nn.Module):
         steps = embeddings.size(1)
         summary = self._peeky_summary(cache, steps)
         parts = [embeddings]
-        if self.input_feeding:
+        if self.config.input_feeding:
             parts.append(cache.feed.unsqueeze(1))  # (batch, 1, output_features): the previous attentional vector
         if summary is not None:
             parts.append(summary)
         inputs = torch.cat(parts, dim=-1) if len(parts) > 1 else embeddings
         outputs, cache.states, layer_outputs = self.rnn(inputs, cache.states)
         features, weights = self._attend(outputs, summary, hs, mask, cache.keys)
-        if self.input_feeding:
+        if self.config.input_feeding:
             cache.feed = features[:, -1]
         cache.seen_tokens += steps
         return features, weights, layer_outputs
@@ -483,10 +465,7 @@ class Seq2SeqLSTMModel(Seq2SeqLSTMPreTrainedModel):
                 f"cache must be a Seq2SeqLSTMCache (the decoder's recurrent state), got {type(cache).__name__}."
             )
         hs = encoder_outputs.last_hidden_state
-        if cache is None:
-            attention_mask = normalize_attention_mask(attention_mask, hs[..., 0])
-        else:
-            attention_mask = cache.source_mask(attention_mask, hs)
+        attention_mask = normalize_attention_mask(attention_mask, hs[..., 0])
         if decoder_input_ids is None:
             raise ValueError("Pass decoder_input_ids, or labels to the ForConditionalGeneration model.")
         check_token_ids("decoder_input_ids", decoder_input_ids, self.config.target_vocab_size)

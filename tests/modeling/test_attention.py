@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from attnseq.modeling.attention import (
     AdditiveScore,
@@ -105,11 +106,27 @@ def test_masked_softmax_and_weighted_sum_gradcheck_float64():
     assert torch.autograd.gradcheck(lambda s, v: weighted_sum(masked_softmax(s, mask), v), (scores, values))
 
 
-def test_additive_score_is_the_tanh_form_in_value_and_gradient():
+class AdaptedEnergy(nn.Module):
+    """v plus a low-rank-like delta, as an adapter library wraps a layer: not an `nn.Linear`, so the score must go
+    through the layer's call rather than read its weight."""
+
+    def __init__(self, base: nn.Linear):
+        super().__init__()
+        self.base, self.delta = base, nn.Linear(base.in_features, 1, bias=False)
+
+    def forward(self, x):
+        return self.base(x) + self.delta(x)
+
+
+@pytest.mark.parametrize("energy", ["linear", "wrapped"])
+def test_additive_score_is_the_tanh_form_in_value_and_gradient(energy):
     # the score is computed through sigmoid (tanh x = 2 sigmoid(2x) - 1), in place: value and gradients must be
     # those of vᵀ tanh(W_q h + W_k hs), for several rows, steps and positions
     torch.manual_seed(0)
-    additive = AdditiveScore(6, attention_size=5).double()
+    additive = AdditiveScore(6, attention_size=5)
+    if energy == "wrapped":
+        additive.energy = AdaptedEnergy(additive.energy)
+    additive = additive.double()
     q = torch.randn(2, 3, 6, dtype=torch.float64, requires_grad=True)
     s = torch.randn(2, 4, 6, dtype=torch.float64, requires_grad=True)
 
@@ -120,8 +137,9 @@ def test_additive_score_is_the_tanh_form_in_value_and_gradient():
     torch.testing.assert_close(additive(q, additive.prepare_keys(s)), reference(q, s), rtol=0, atol=1e-12)
     assert torch.autograd.gradcheck(lambda q, s: additive(q, additive.prepare_keys(s)), (q, s))
     grad = torch.randn(2, 3, 4, dtype=torch.float64)
-    ours = torch.autograd.grad(additive(q, additive.prepare_keys(s)), (q, s, additive.energy.weight), grad)
-    expected = torch.autograd.grad(reference(q, s), (q, s, additive.energy.weight), grad)
+    inputs = (q, s, *additive.energy.parameters())
+    ours = torch.autograd.grad(additive(q, additive.prepare_keys(s)), inputs, grad)
+    expected = torch.autograd.grad(reference(q, s), inputs, grad)
     for a, b in zip(ours, expected):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
 

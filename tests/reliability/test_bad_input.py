@@ -112,6 +112,16 @@ BAD_INPUTS = [
         "attention_mask must hold only 0 and 1",
     ),
     (
+        "a 2 in an integer mask",
+        dict(input_ids=SOURCE, attention_mask=torch.tensor([[1, 1, 2], [1, 1, 0]]), decoder_input_ids=DECODER),
+        "attention_mask must hold only 0 and 1",
+    ),
+    (
+        "a -1 in an integer mask",
+        dict(input_ids=SOURCE, attention_mask=torch.tensor([[1, 1, 1], [1, -1, 0]]), decoder_input_ids=DECODER),
+        "attention_mask must hold only 0 and 1",
+    ),
+    (
         "decoder rows differ from source rows",
         dict(input_ids=SOURCE, decoder_input_ids=DECODER[:1]),
         r"decoder_input_ids has 1 row\(s\) but the source .* has 2",
