@@ -218,6 +218,8 @@ class Seq2SeqLMMixin:
 
     # `generate(cache_implementation=...)` values the family supports (None: its own default cache).
     supported_cache_implementations: tuple[str | None, ...] = (None,)
+    # Assisted generation rolls the cache back to the last accepted draft token (the LSTM's recurrent state cannot).
+    supports_assisted_generation = True
 
     def prepare_inputs_for_generation(
         self, input_ids: torch.LongTensor, next_sequence_length=None, cache=None, **kwargs
@@ -263,7 +265,7 @@ class Seq2SeqLMMixin:
                 f"{allowed} (None is the family's own cache)."
             )
         assisted = [option for option in ASSISTED_GENERATION_OPTIONS if setting(option)]
-        if self._is_stateful and assisted and (setting("num_beams") or 1) == 1:
+        if not self.supports_assisted_generation and assisted and (setting("num_beams") or 1) == 1:
             raise ValueError(
                 f"{', '.join(assisted)} asks for assisted generation, which {type(self).__name__} does not support: "
                 "checking a draft's tokens needs a cache that can go back to an earlier token, and a recurrent "
