@@ -83,6 +83,13 @@ def interleaved(contenders: dict[str, Callable[[], object]], repeats: int, warmu
     return times
 
 
+def read_column(path: str, limit: int | None = None, column: int = 0) -> list[str]:
+    """Column `column` (0: the sources) of a TSV file, its first `limit` rows if given."""
+    with open(path, encoding="utf-8") as handle:
+        rows = [line.rstrip("\n").split("\t")[column] for line in handle]
+    return rows[:limit] if limit else rows
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 

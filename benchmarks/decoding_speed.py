@@ -53,18 +53,20 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from common import interleaved, joey_python, joey_vocabulary, machine_summary, markdown_table, median  # noqa: E402
+from common import (  # noqa: E402
+    interleaved,
+    joey_python,
+    joey_vocabulary,
+    machine_summary,
+    markdown_table,
+    median,
+    read_column,
+)
 
 BEAMS = 5
 BART = "BART (same sizes, same tokens)"
 JOEY = "Joey NMT 2.3 (same sizes, same tokens)"
 WORKLOADS = ("greedy, batch 1", f"beam {BEAMS}, batch 1", "greedy, batch 32", f"beam {BEAMS}, batch 32")
-
-
-def read_column(path: str, limit: int | None = None, column: int = 0) -> list[str]:
-    with open(path, encoding="utf-8") as handle:
-        rows = [line.rstrip("\n").split("\t")[column] for line in handle]
-    return rows[:limit] if limit else rows
 
 
 def batches(texts: list[str], size: int) -> list[list[str]]:

@@ -29,12 +29,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from common import interleaved, machine_summary, markdown_table, median  # noqa: E402
-
-
-def read_sources(path: str, limit: int) -> list[str]:
-    with open(path, encoding="utf-8") as handle:
-        return [line.rstrip("\n").split("\t")[0] for line in handle][:limit]
+from common import interleaved, machine_summary, markdown_table, median, read_column  # noqa: E402
 
 
 def greedy_loop(model, encoded: list[dict], max_new_tokens: int, through_forward: bool):
@@ -97,7 +92,7 @@ def main() -> None:
     if model.config.model_type != "seq2seq_lstm":
         raise SystemExit(f"{args.checkpoint} holds a {model.config.model_type} model, not seq2seq_lstm")
     tokenizer = AutoTokenizer.from_pretrained(args.checkpoint)
-    encoded = [tokenizer([text], return_tensors="pt") for text in read_sources(args.test_file, args.sentences)]
+    encoded = [tokenizer([text], return_tensors="pt") for text in read_column(args.test_file, args.sentences)]
 
     def with_generate():
         with torch.inference_mode():

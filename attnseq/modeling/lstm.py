@@ -501,7 +501,6 @@ class Seq2SeqLSTMForConditionalGeneration(Seq2SeqLMMixin, Seq2SeqLSTMPreTrainedM
     """The encoder-decoder with the output layer (the book's `Affine` + softmax) and `generate()`."""
 
     _tied_weights_keys = {"lm_head.weight": "model.decoder.embed_tokens.weight"}
-    supports_assisted_generation = False  # a recurrent state cannot go back to an earlier token
 
     def __init__(self, config: Seq2SeqLSTMConfig):
         super().__init__(config)

@@ -218,8 +218,12 @@ class Seq2SeqLMMixin:
 
     # `generate(cache_implementation=...)` values the family supports (None: its own default cache).
     supported_cache_implementations: tuple[str | None, ...] = (None,)
-    # Assisted generation rolls the cache back to the last accepted draft token (the LSTM's recurrent state cannot).
-    supports_assisted_generation = True
+
+    @property
+    def supports_assisted_generation(self) -> bool:
+        """Assisted generation rolls the cache back to the last accepted draft token, which a stateful model's cache
+        (the LSTM's recurrent state, `_is_stateful` on the family's class) cannot do."""
+        return not getattr(self, "_is_stateful", False)
 
     def prepare_inputs_for_generation(
         self, input_ids: torch.LongTensor, next_sequence_length=None, cache=None, **kwargs
