@@ -3,7 +3,8 @@
 Importing the package registers both model families with `AutoConfig`, `AutoModel`,
 `AutoModelForSeq2SeqLM` and `AutoTokenizer`. It loads the models and tokenizers only: the training
 stack (`datasets`, `evaluate`, `accelerate`) is imported by `attnseq.training` when it is used, and
-`load_task` is imported on first use.
+`load_task` is imported on first use. It also installs the hook through which a model's `push_to_hub` uploads
+attnseq's model card (`attnseq.hub_cards`, imported when a model is pushed).
 """
 
 from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM, AutoTokenizer
@@ -11,6 +12,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM, AutoToken
 from .configuration.lstm import Seq2SeqLSTMConfig
 from .configuration.transformer import Seq2SeqTransformerConfig
 from .families import DEFAULT_TOKENIZER, FAMILIES
+from .modeling.hooks import install_push_folder
 from .modeling.lstm import Seq2SeqLSTMCache, Seq2SeqLSTMForConditionalGeneration, Seq2SeqLSTMModel
 from .modeling.transformer import Seq2SeqTransformerForConditionalGeneration, Seq2SeqTransformerModel
 from .tokenization import (
@@ -30,6 +32,17 @@ for _family in FAMILIES.values():
     # AutoTokenizer lookup by config gives stays the default tokenizer, registered last.
     AutoTokenizer.register(_family.config_class, tokenizer_class=SourceTargetTokenizer, exist_ok=True)
     AutoTokenizer.register(_family.config_class, tokenizer_class=DEFAULT_TOKENIZER, exist_ok=True)
+
+
+def _push_folder(folder, repo_id: str, **upload):
+    """Upload the checkpoint `folder` to `repo_id` with attnseq's card: `attnseq.hub_cards.push.push_folder`,
+    imported on the first push (the card writer builds on the models and on huggingface_hub's upload)."""
+    from .hub_cards.push import push_folder
+
+    return push_folder(folder, repo_id, **upload)
+
+
+install_push_folder(_push_folder)
 
 
 def __getattr__(name: str):

@@ -1,5 +1,5 @@
-"""The package's shape: what `import attnseq` loads, how its subpackages depend on each other, and the one
-command line that reaches every subcommand."""
+"""The package's shape: what `import attnseq` loads, the registry of families, and the one command line that
+reaches every subcommand (how the subpackages depend on each other: test_layering.py)."""
 
 import ast
 import subprocess
@@ -44,22 +44,6 @@ def test_no_module_imports_the_package_root(path):
     for level, module, _ in imports_of(path):
         assert not (level > depth and module is None), f"{path} imports from the package root"
         assert not (level == 0 and module == "attnseq"), f"{path} imports from the package root"
-
-
-LAYERS = {"configuration": 0, "modeling": 1, "tokenization": 1, "hub_cards": 3, "serving": 4, "training": 5}
-
-
-@pytest.mark.parametrize("subpackage", sorted(LAYERS))
-def test_subpackages_depend_downward(subpackage):
-    """configuration < modeling, tokenization < families < hub_cards < serving < training (< the command line)."""
-    for path in (PACKAGE / subpackage).rglob("*.py"):
-        for level, module, _ in imports_of(path):
-            if level < 2 or module is None:
-                continue
-            target = module.split(".")[0]
-            rank = LAYERS.get(target, 2 if target == "families" else None)
-            if rank is not None:
-                assert rank < LAYERS[subpackage] or target == subpackage, f"{path} imports {module}"
 
 
 def test_the_registry_serves_every_reader():

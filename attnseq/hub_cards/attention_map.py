@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..atomic import replaced_file
+from ..families import family_of
 from ..tokenization.pair import source_ids_to_tokens
 
 DEFAULT_MAX_NEW_TOKENS = 32
@@ -72,10 +73,10 @@ def attention_matrix(
 def describe_attention(config, layer: int = -1, head: int | None = None) -> str:
     """Which attention a heatmap shows, e.g. "decoder layer 3 of 3, mean of 4 heads" (the LSTM: its one
     attention)."""
-    layers = getattr(config, "decoder_layers", None)
-    heads = getattr(config, "decoder_attention_heads", None)
-    if layers is None or heads is None:
+    layout = family_of(config.model_type).attention_layout(config)
+    if layout is None:
         return "the decoder's attention over the source"
+    layers, heads = layout
     number = layer % layers + 1
     shown = f"head {head} of {heads}" if head is not None else f"mean of {heads} heads"
     return f"decoder layer {number} of {layers}, {shown}"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -160,25 +161,233 @@ def _markdown_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def _architecture_section(family: Family, config, num_parameters: int) -> str:
-    rows = non_default_options(config)
+def _example_source(example) -> tuple[str | None, str | None]:
+    if example is None:
+        return None, None
+    if isinstance(example, str):
+        return example, None
+    if isinstance(example, dict):
+        return example.get("source"), example.get("target")
+    source, target = example
+    return source, target
+
+
+# --- the facts ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttentionMap:
+    """The decoder-to-encoder attention of one example, as the card's heatmap shows it.
+
+    `weights` is an (output tokens x source tokens) array of attention weights; `heads` says which attention it
+    is for a model of layers of heads (`"decoder layer 2 of 2, mean of 4 heads"`), else None.
+    """
+
+    source: str
+    target: str | None
+    output_text: str
+    source_tokens: list[str]
+    output_tokens: list[str]
+    weights: object
+    heads: str | None
+
+    @property
+    def title(self) -> str:
+        return "decoder-to-encoder attention" + (f" ({self.heads})" if self.heads else "")
+
+
+@dataclass(frozen=True)
+class CardFacts:
+    """Everything a card says, gathered from a checkpoint folder and the caller's arguments: plain data, from
+    which `render_card` writes the text.
+
+    `attention` is the heatmap's data, or the sentence that says why there is none. The usage snippet loads
+    `checkpoint` and encodes `example_source` with the tokenizer, or feeds `input_ids` without one.
+    """
+
+    name: str
+    family: Family
+    options: list[tuple[str, object, object]]  # (option, value, default) where the config differs from defaults
+    vocabulary_sizes: tuple[int, int] | None  # (source, target) of a model with a separate target vocabulary
+    num_parameters: int
+    hyperparameters: dict
+    log_history: list[dict] | None
+    metrics: dict[str, float]
+    split: str
+    signatures: dict[str, str]  # metric -> sacrebleu signature
+    dataset_name: str | None
+    hub_dataset: str | None
+    base_model: str | None
+    license: str | None
+    language: str | list[str] | None
+    tags: list[str]
+    attention: AttentionMap | str
+    checkpoint: str
+    example_source: str | None
+    input_ids: list[int] | None
+    max_new_tokens: int
+    version: str = __version__
+
+    @property
+    def hub_base_model(self) -> str | None:
+        """The base model if it is a Hub repo id (not a local folder)."""
+        return self.base_model if self.base_model and not Path(self.base_model).exists() else None
+
+
+# --- gathering ----------------------------------------------------------------------------------------
+
+
+def _load_checkpoint(folder: Path, model, tokenizer):
+    """`(model, tokenizer)` of the checkpoint in `folder`: the given ones, else loaded from it (no tokenizer
+    without tokenizer files)."""
+    from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    if model is None:
+        family_of(AutoConfig.from_pretrained(folder).model_type)  # names the known families for a foreign folder
+        model = AutoModelForSeq2SeqLM.from_pretrained(folder)
+    if tokenizer is None and (folder / "tokenizer_config.json").is_file():
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    return model, tokenizer
+
+
+def _results(folder: Path, metrics: dict | None, log_history: list[dict] | None):
+    """`(metrics, split, signatures)`: the given results, else the folder's test results, else the last
+    evaluation of the log; runtimes dropped and the sacrebleu signatures set apart."""
+    if metrics is None:
+        metrics = _read_json(folder / TEST_RESULTS_NAME)
+    if metrics is None and log_history:
+        evaluations = [entry for entry in log_history if "eval_loss" in entry]
+        metrics = evaluations[-1] if evaluations else {}
+    signatures = {
+        key.rsplit("_signature", 1)[0].split("_", 1)[-1]: value
+        for key, value in (metrics or {}).items()
+        if key.endswith("_signature") and isinstance(value, str)
+    }
+    cleaned, split = _clean_metrics(metrics or {})
+    return cleaned, split, signatures
+
+
+def _attention_facts(family: Family, model, tokenizer, example, max_new_tokens: int) -> AttentionMap | str:
+    """The attention map of `example`, or the sentence that says why the card has none."""
+    source, target = _example_source(example)
+    no_attention = family.no_attention(model.config)
+    if no_attention is not None:
+        return f"This model has no attention ({no_attention}), so there is no attention map to show."
+    if source is None:
+        return "No example was given, so no attention map was drawn (pass `example=` or `--example`)."
+    if tokenizer is None:
+        return "No tokenizer came with this checkpoint, so the example could not be encoded."
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return "matplotlib is not installed, so no attention map was drawn (`pip install attnseq[plot]`)."
+    found = attention_matrix(model, tokenizer, source, max_new_tokens)
+    if found is None:
+        return "The model returned no cross-attention weights, so there is no attention map to show."
+    source_tokens, output_tokens, weights = found
+    output_text = tokenizer.decode(target_tokens_to_ids(tokenizer, output_tokens), skip_special_tokens=True)
+    heads = describe_attention(model.config) if family.attention_layout(model.config) else None
+    return AttentionMap(source, target, output_text, source_tokens, output_tokens, weights, heads)
+
+
+def _default_example(tokenizer, config) -> tuple[str | None, list[int] | None]:
+    if tokenizer is None:
+        special = {config.pad_token_id, config.bos_token_id, config.eos_token_id, config.decoder_start_token_id}
+        ids = [i for i in range(config.vocab_size) if i not in special][:4]
+        return None, ids + [config.eos_token_id]
+    special = set(tokenizer.all_special_tokens)
+    tokens = [
+        token
+        for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
+        if token not in special and len(token) == 1 and token.isprintable()
+    ]
+    return "".join(tokens[:5]), None
+
+
+def gather_card_facts(
+    folder,
+    *,
+    model=None,
+    tokenizer=None,
+    repo_id: str | None = None,
+    model_name: str | None = None,
+    dataset: str | None = None,
+    license: str | None = "mit",  # noqa: A002 - the metadata key
+    language: str | list[str] | None = None,
+    tags: list[str] | tuple[str, ...] = (),
+    metrics: dict | None = None,
+    hyperparameters: dict | None = None,
+    log_history: list[dict] | None = None,
+    example=None,
+    max_new_tokens: int | None = None,
+) -> CardFacts:
+    """What the card of the checkpoint in `folder` says: the arguments of `write_model_card` over what the folder
+    holds (`attnseq_training.json`, `trainer_state.json`, `test_results.json`). Reads, and runs the model on the
+    example for the attention map; writes nothing."""
+    folder = Path(folder)
+    model, tokenizer = _load_checkpoint(folder, model, tokenizer)
+    config, family = model.config, family_of(model.config.model_type)
+    run = _read_json(folder / RUN_INFO_NAME) or {}
+    log_history = _read_log_history(folder) if log_history is None else log_history
+    metrics, split, signatures = _results(folder, metrics, log_history)
+    recorded = run.get("dataset") or {}
+    hub_dataset, dataset_name = (
+        (dataset, dataset) if dataset is not None else (recorded.get("hub_id"), recorded.get("name"))
+    )
+    example = run.get("example") if example is None else example
+    max_new_tokens = max_new_tokens or DEFAULT_MAX_NEW_TOKENS
+    default_source, input_ids = _default_example(tokenizer, config)
+    return CardFacts(
+        name=model_name or (repo_id.split("/")[-1] if repo_id else folder.absolute().name),
+        family=family,
+        options=non_default_options(config),
+        vocabulary_sizes=(config.vocab_size, config.target_vocab_size) if config.separate_vocabularies else None,
+        num_parameters=model.num_parameters(),
+        hyperparameters=(run.get("hyperparameters") or _state_hyperparameters(folder))
+        if hyperparameters is None
+        else hyperparameters,
+        log_history=log_history,
+        metrics=metrics,
+        split=split,
+        signatures=signatures,
+        dataset_name=dataset_name,
+        hub_dataset=hub_dataset,
+        base_model=run.get("base_model"),
+        license=license,
+        language=run.get("language") if language is None else language,
+        tags=list(dict.fromkeys(["attnseq", family.model_type, "seq2seq", *tags])),
+        attention=_attention_facts(family, model, tokenizer, example, max_new_tokens),
+        checkpoint=repo_id or f"path/to/{folder.absolute().name}",
+        example_source=_example_source(example)[0] or default_source,
+        input_ids=input_ids,
+        max_new_tokens=max_new_tokens,
+    )
+
+
+# --- rendering ----------------------------------------------------------------------------------------
+
+
+def _architecture_section(facts: CardFacts) -> str:
+    family = facts.family
     parts = [
         "## Architecture",
         "",
         f"- Family: {family.description} (`model_type: {family.model_type}`, `{family.generation_class.__name__}`)",
     ]
-    if getattr(config, "decoder_vocab_size", None) is not None:
+    if facts.vocabulary_sizes is not None:
+        source, target = facts.vocabulary_sizes
         parts.append(
-            f"- Vocabularies: separate, source {config.vocab_size:,} tokens (`vocab_size`), target "
-            f"{config.decoder_vocab_size:,} tokens (`decoder_vocab_size`); the tokenizer encodes `text` with the "
+            f"- Vocabularies: separate, source {source:,} tokens (`vocab_size`), target "
+            f"{target:,} tokens (`decoder_vocab_size`); the tokenizer encodes `text` with the "
             "source vocabulary and `text_target` with the target vocabulary, and decodes with the target vocabulary"
         )
-    parts += [f"- Parameters: {num_parameters:,}", ""]
-    if rows:
+    parts += [f"- Parameters: {facts.num_parameters:,}", ""]
+    if facts.options:
+        rows = [[f"`{n}`", f"`{v!r}`", f"`{d!r}`"] for n, v, d in facts.options]
         parts += [
             "Options that differ from the defaults of `" + family.config_class.__name__ + "`:",
             "",
-            _markdown_table(["option", "value", "default"], [[f"`{n}`", f"`{v!r}`", f"`{d!r}`"] for n, v, d in rows]),
+            _markdown_table(["option", "value", "default"], rows),
         ]
     else:
         parts.append(f"All options have the defaults of `{family.config_class.__name__}`.")
@@ -230,48 +439,16 @@ def _evaluation_section(
     return text
 
 
-# --- attention section --------------------------------------------------------------------------------
-
-
-def _example_source(example) -> tuple[str | None, str | None]:
-    if example is None:
-        return None, None
-    if isinstance(example, str):
-        return example, None
-    if isinstance(example, dict):
-        return example.get("source"), example.get("target")
-    source, target = example
-    return source, target
-
-
-def _attention_section(folder: Path, model, tokenizer, config, example, max_new_tokens: int) -> str:
-    source, target = _example_source(example)
-    title = "## Attention"
-    if getattr(config, "attention", None) == "none":
-        return f"{title}\n\nThis model has no attention (`attention='none'`), so there is no attention map to show."
-    if source is None:
-        return f"{title}\n\nNo example was given, so no attention map was drawn (pass `example=` or `--example`)."
-    if tokenizer is None:
-        return f"{title}\n\nNo tokenizer came with this checkpoint, so the example could not be encoded."
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return f"{title}\n\nmatplotlib is not installed, so no attention map was drawn (`pip install attnseq[plot]`)."
-    found = attention_matrix(model, tokenizer, source, max_new_tokens)
-    if found is None:
-        return f"{title}\n\nThe model returned no cross-attention weights, so there is no attention map to show."
-    source_tokens, output_tokens, weights = found
-    heads = f" ({describe_attention(config)})" if getattr(config, "decoder_attention_heads", None) else ""
-    write_attention_heatmap(
-        folder / HEATMAP_NAME, source_tokens, output_tokens, weights, f"decoder-to-encoder attention{heads}"
-    )
-    output_text = tokenizer.decode(target_tokens_to_ids(tokenizer, output_tokens), skip_special_tokens=True)
+def _attention_section(attention: AttentionMap | str) -> str:
+    if isinstance(attention, str):
+        return f"## Attention\n\n{attention}"
+    reference = f" (reference: `{attention.target}`)" if attention.target is not None else ""
+    heads = f" ({attention.heads})" if attention.heads else ""
     lines = [
-        title,
+        "## Attention",
         "",
-        f"Decoder-to-encoder attention{heads} while the model turns `{source}` into `{output_text}`"
-        + (f" (reference: `{target}`)" if target is not None else "")
-        + ":",
+        f"Decoder-to-encoder attention{heads} while the model turns `{attention.source}` into "
+        f"`{attention.output_text}`{reference}:",
         "",
         f"![Attention weights of one example]({HEATMAP_NAME})",
     ]
@@ -351,21 +528,90 @@ def extract_usage_snippet(card_text: str) -> str:
     return match.group(1)
 
 
-def _default_example(tokenizer, config) -> tuple[str | None, list[int] | None]:
-    if tokenizer is None:
-        special = {config.pad_token_id, config.bos_token_id, config.eos_token_id, config.decoder_start_token_id}
-        ids = [i for i in range(config.vocab_size) if i not in special][:4]
-        return None, ids + [config.eos_token_id]
-    special = set(tokenizer.all_special_tokens)
-    tokens = [
-        token
-        for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
-        if token not in special and len(token) == 1 and token.isprintable()
-    ]
-    return "".join(tokens[:5]), None
+def _card_data(facts: CardFacts) -> ModelCardData:
+    """The card's YAML metadata: library, license, tags, data, base model and the `model-index` results."""
+    eval_results = None
+    if facts.metrics and facts.dataset_name:
+        eval_results = [
+            EvalResult(
+                task_type=TASK_TYPE,
+                task_name="Sequence-to-sequence generation",
+                dataset_type=facts.hub_dataset or UNKNOWN_DATASET,
+                dataset_name=facts.dataset_name,
+                dataset_split=facts.split,
+                metric_type=metric,
+                metric_name=metric.replace("_", " "),
+                metric_value=value,
+                metric_args={"signature": facts.signatures[metric]} if metric in facts.signatures else None,
+            )
+            for metric, value in facts.metrics.items()
+        ]
+    return ModelCardData(
+        library_name="attnseq",
+        license=facts.license,
+        language=facts.language,
+        tags=facts.tags,
+        datasets=[facts.hub_dataset] if facts.hub_dataset else None,
+        metrics=[metric for metric in facts.metrics if metric != "loss"] or None,
+        base_model=facts.hub_base_model,
+        base_model_relation="finetune" if facts.hub_base_model else None,
+        model_name=facts.name if eval_results else None,
+        eval_results=eval_results,
+    )
+
+
+def _summary(facts: CardFacts) -> str:
+    trained_on = f" trained on {_dataset_words(facts.dataset_name, facts.hub_dataset)}" if facts.dataset_name else ""
+    tuned = ""
+    if facts.base_model:
+        tuned = (
+            f" Fine-tuned from [`{facts.base_model}`](https://huggingface.co/{facts.base_model})."
+            if facts.hub_base_model
+            else f" Fine-tuned from the local checkpoint `{facts.base_model}`."
+        )
+    return (
+        f"A sequence-to-sequence model of the attnseq family `{facts.family.model_type}`{trained_on}.{tuned} "
+        f"attnseq {facts.version} models load with transformers' `AutoModelForSeq2SeqLM` and decode with "
+        "`generate()`."
+    )
+
+
+def render_card(facts: CardFacts) -> str:
+    """The text of the card (`README.md`: YAML metadata, then the body) that `facts` describe. Pure: the same
+    facts give the same text, and nothing is read or written."""
+    code = usage_snippet(facts.checkpoint, facts.example_source, facts.input_ids, facts.max_new_tokens)
+    body = "\n\n".join(
+        [
+            MARKER,
+            f"# {facts.name}",
+            _summary(facts),
+            _architecture_section(facts),
+            _training_section(facts.hyperparameters, facts.log_history),
+            _evaluation_section(facts.metrics, facts.dataset_name, facts.split, facts.signatures),
+            _attention_section(facts.attention),
+            _usage_section(code, remote_code=False),
+            f"Card written by attnseq {facts.version}.",
+        ]
+    )
+    return str(ModelCard(f"---\n{_card_data(facts).to_yaml()}\n---\n\n{body}\n"))
 
 
 # --- the card -----------------------------------------------------------------------------------------
+
+
+def _record_run_info(folder: Path, dataset: str | None, example) -> None:
+    """Keep a given data set and example in the folder's run record, so that later cards (`attnseq push`) say the
+    same."""
+    run = _read_json(folder / RUN_INFO_NAME) or {}
+    source, target = _example_source(example)
+    write_run_info(
+        folder,
+        dataset={"name": dataset, "hub_id": dataset} if dataset is not None else run.get("dataset"),
+        example={"source": source, "target": target} if example is not None else run.get("example"),
+        hyperparameters=run.get("hyperparameters") or {},
+        base_model=run.get("base_model"),
+        language=run.get("language"),
+    )
 
 
 def write_model_card(
@@ -415,118 +661,36 @@ def write_model_card(
     Returns:
         The path of the written card.
     """
-    from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
-
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a folder; save the model first (model.save_pretrained(folder)).")
-    config = model.config if model is not None else AutoConfig.from_pretrained(folder)
-    family = family_of(config.model_type)
-    if model is None:
-        model = AutoModelForSeq2SeqLM.from_pretrained(folder)
-    if tokenizer is None and (folder / "tokenizer_config.json").is_file():
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-    run = _read_json(folder / RUN_INFO_NAME) or {}
-    if example is not None or dataset is not None:  # the folder keeps them, so later cards (push) say the same
-        source, target = _example_source(example)
-        write_run_info(
-            folder,
-            dataset={"name": dataset, "hub_id": dataset} if dataset is not None else run.get("dataset"),
-            example={"source": source, "target": target} if example is not None else run.get("example"),
-            hyperparameters=run.get("hyperparameters") or {},
-            base_model=run.get("base_model"),
-            language=run.get("language"),
-        )
-    if language is None:
-        language = run.get("language")
-    if log_history is None:
-        log_history = _read_log_history(folder)
-    if hyperparameters is None:
-        hyperparameters = run.get("hyperparameters") or _state_hyperparameters(folder)
-    if metrics is None:
-        metrics = _read_json(folder / TEST_RESULTS_NAME)
-    if metrics is None and log_history:
-        evaluations = [entry for entry in log_history if "eval_loss" in entry]
-        metrics = evaluations[-1] if evaluations else {}
-    signatures = {
-        key.rsplit("_signature", 1)[0].split("_", 1)[-1]: value
-        for key, value in (metrics or {}).items()
-        if key.endswith("_signature") and isinstance(value, str)
-    }
-    metrics, split = _clean_metrics(metrics or {})
-    if example is None:
-        example = run.get("example")
-    base_model = run.get("base_model")
-    if dataset is not None:  # given by the caller: a Hub dataset id
-        hub_dataset, dataset_name = dataset, dataset
-    else:
-        recorded = run.get("dataset") or {}
-        hub_dataset, dataset_name = recorded.get("hub_id"), recorded.get("name")
-    max_new_tokens = max_new_tokens or DEFAULT_MAX_NEW_TOKENS
-    name = model_name or (repo_id.split("/")[-1] if repo_id else folder.absolute().name)
-
-    eval_results = None
-    if metrics and dataset_name:
-        eval_results = [
-            EvalResult(
-                task_type=TASK_TYPE,
-                task_name="Sequence-to-sequence generation",
-                dataset_type=hub_dataset or UNKNOWN_DATASET,
-                dataset_name=dataset_name,
-                dataset_split=split,
-                metric_type=metric,
-                metric_name=metric.replace("_", " "),
-                metric_value=value,
-                metric_args={"signature": signatures[metric]} if metric in signatures else None,
-            )
-            for metric, value in metrics.items()
-        ]
-    all_tags = list(dict.fromkeys(["attnseq", family.model_type, "seq2seq", *tags]))
-    hub_base_model = base_model if base_model and not Path(base_model).exists() else None
-    data = ModelCardData(
-        library_name="attnseq",
+    facts = gather_card_facts(
+        folder,
+        model=model,
+        tokenizer=tokenizer,
+        repo_id=repo_id,
+        model_name=model_name,
+        dataset=dataset,
         license=license,
         language=language,
-        tags=all_tags,
-        datasets=[hub_dataset] if hub_dataset else None,
-        metrics=[metric for metric in metrics if metric != "loss"] or None,
-        base_model=hub_base_model,
-        base_model_relation="finetune" if hub_base_model else None,
-        model_name=name if eval_results else None,
-        eval_results=eval_results,
+        tags=tags,
+        metrics=metrics,
+        hyperparameters=hyperparameters,
+        log_history=log_history,
+        example=example,
+        max_new_tokens=max_new_tokens,
     )
-
-    example_source, _ = _example_source(example)
-    default_source, input_ids = _default_example(tokenizer, config)
-    checkpoint = repo_id or f"path/to/{folder.absolute().name}"
-    code = usage_snippet(checkpoint, example_source or default_source, input_ids, max_new_tokens)
-    trained_on = f" trained on {_dataset_words(dataset_name, hub_dataset)}" if dataset_name else ""
-    tuned = ""
-    if base_model:
-        tuned = (
-            f" Fine-tuned from [`{base_model}`](https://huggingface.co/{base_model})."
-            if hub_base_model
-            else f" Fine-tuned from the local checkpoint `{base_model}`."
+    text = render_card(facts)
+    if example is not None or dataset is not None:
+        _record_run_info(folder, dataset, example)
+    if isinstance(facts.attention, AttentionMap):
+        picture = facts.attention
+        write_attention_heatmap(
+            folder / HEATMAP_NAME, picture.source_tokens, picture.output_tokens, picture.weights, picture.title
         )
-    body = "\n\n".join(
-        [
-            MARKER,
-            f"# {name}",
-            f"A sequence-to-sequence model of the attnseq family `{family.model_type}`{trained_on}.{tuned} "
-            f"attnseq {__version__} models load with transformers' `AutoModelForSeq2SeqLM` and decode with "
-            "`generate()`.",
-            _architecture_section(family, config, model.num_parameters()),
-            _training_section(hyperparameters, log_history),
-            _evaluation_section(metrics, dataset_name, split, signatures),
-            _attention_section(folder, model, tokenizer, config, example, max_new_tokens),
-            _usage_section(code, remote_code=False),
-            f"Card written by attnseq {__version__}.",
-        ]
-    )
-    card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n")
     path = folder / CARD_NAME
     with replaced_file(path) as tmp:
-        tmp.write_text(str(card), encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
     return path
 
 

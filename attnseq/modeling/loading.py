@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import tempfile
@@ -24,6 +23,7 @@ from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGH
 from transformers.utils.hub import cached_file, has_file
 
 from ..atomic import UPLOAD_ARGUMENTS, staged_folder
+from .hooks import installed_push_folder
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
@@ -240,10 +240,9 @@ class CheckpointLoadingMixin:
                 "commit_message, private, token, revision, create_pr, max_shard_size."
             )
         upload = {"commit_message": commit_message, "private": private, "token": token, "revision": revision}
-        try:
-            # the card writer builds on the models: looked up when used, never imported with them (nor exported)
-            push_folder = importlib.import_module("attnseq.hub_cards.push").push_folder
-        except ImportError:
+        # the card writer builds on the models: `import attnseq` installs it here (the remote-code export does not)
+        push_folder = installed_push_folder()
+        if push_folder is None:
             return super().push_to_hub(repo_id, max_shard_size=max_shard_size, create_pr=create_pr, **upload)
         with tempfile.TemporaryDirectory(prefix="attnseq-push-model-") as folder:
             self.save_pretrained(folder, max_shard_size=max_shard_size)

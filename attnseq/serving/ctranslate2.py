@@ -37,10 +37,10 @@ import numpy as np
 import torch
 
 from ..atomic import staged_folder
+from ..families import FAMILIES, family_of
 from ..modeling.seq2seq import default_max_length
 
 QUANTIZATIONS = ("int8", "int8_float32", "float16", "float32")
-MODEL_TYPE = "seq2seq_transformer"
 EXPORT_INFO = "attnseq_ctranslate2.json"
 # rows of the position table written for sinusoidal positions (which have no limit in our model)
 SINUSOIDAL_POSITIONS = 1024
@@ -97,11 +97,12 @@ def export_ctranslate2(
     if quantization is not None and quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization={quantization!r} is not supported; allowed: {', '.join(QUANTIZATIONS)}.")
     config = AutoConfig.from_pretrained(checkpoint)
-    if config.model_type != MODEL_TYPE:
+    if not family_of(config.model_type).ctranslate2:
+        supported = ", ".join(repr(family.model_type) for family in FAMILIES.values() if family.ctranslate2)
         raise ValueError(
-            f"CTranslate2 export covers the Transformer family (model_type {MODEL_TYPE!r}); {checkpoint} is "
-            f"{config.model_type!r}. CTranslate2 has no recurrent models: decode an LSTM with int8 weights in "
-            "PyTorch instead (--quantize int8, attnseq.serving.quantize)."
+            f"CTranslate2 export covers the model types {supported}; {checkpoint} is {config.model_type!r}. "
+            "CTranslate2 has no recurrent models: decode an LSTM with int8 weights in PyTorch instead "
+            "(--quantize int8, attnseq.serving.quantize)."
         )
     ctranslate2 = import_ctranslate2()
     model = AutoModelForSeq2SeqLM.from_pretrained(checkpoint).eval()
@@ -129,7 +130,7 @@ def export_ctranslate2(
     except OSError:
         generation_config = GenerationConfig.from_model_config(config)
     info = {
-        "model_type": MODEL_TYPE,
+        "model_type": config.model_type,
         "quantization": quantization or "float32",
         "max_positions": positions,
         "pad_token_id": config.pad_token_id,

@@ -23,6 +23,8 @@ import warnings
 import torch
 from torch import nn
 
+from ..families import FAMILIES, family_of
+
 QUANTIZE_CHOICES = ("int8",)
 
 
@@ -39,13 +41,18 @@ def quantize(model: nn.Module, dtype: str = "int8") -> nn.Module:
     """Quantize `model`'s linear and recurrent layers to int8 in place and return it, in eval mode.
 
     Args:
-        model: an attnseq model (either family) in float32, e.g. from `AutoModelForSeq2SeqLM.from_pretrained`.
+        model: an attnseq model in float32 of a family whose row says `int8` (both today), e.g. from
+            `AutoModelForSeq2SeqLM.from_pretrained`.
         dtype: `"int8"` (the only choice).
 
     Raises:
-        ValueError: `dtype` is not `"int8"`, or the model is not in float32.
+        ValueError: `dtype` is not `"int8"`, the model's family does not quantize, or the model is not in float32.
     """
     check_quantize(dtype)
+    model_type = model.config.model_type
+    if not family_of(model_type).int8:
+        supported = ", ".join(repr(family.model_type) for family in FAMILIES.values() if family.int8)
+        raise ValueError(f"int8 quantization covers the model types {supported}; this model is {model_type!r}.")
     floating = {p.dtype for p in model.parameters() if p.is_floating_point()}
     if floating - {torch.float32}:
         raise ValueError(f"quantize needs a float32 model; this one holds {sorted(map(str, floating))} weights.")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from transformers import PretrainedConfig
 
-from ..families import FAMILIES
+from ..families import DEFAULT_FAMILY, FAMILIES
 
 FAMILY_CONFIGS: dict[str, type[PretrainedConfig]] = {name: family.config_class for name, family in FAMILIES.items()}
 # Set from the tokenizer, never by hand.
@@ -66,7 +66,7 @@ def _model_option_fields() -> list[tuple[str, object, dataclasses.Field]]:
 @dataclass
 class _ModelChoice:
     model: str = field(
-        default="lstm", metadata={"help": "model family of a new model", "choices": list(FAMILY_CONFIGS)}
+        default=DEFAULT_FAMILY, metadata={"help": "model family of a new model", "choices": list(FAMILY_CONFIGS)}
     )
     model_name_or_path: str | None = field(
         default=None,
@@ -96,16 +96,22 @@ def allow_bare_flags(parser) -> None:
                     action.nargs, action.const = "?", True
 
 
-def config_overrides(model_args) -> dict[str, object]:
-    """The config options the user set (not None), checked against the chosen family."""
-    allowed = family_options(model_args.model)
-    chosen = {
+def chosen_options(model_args) -> dict[str, object]:
+    """The config options the user set (not None)."""
+    return {
         f.name: getattr(model_args, f.name)
         for f in dataclasses.fields(model_args)
         if f.name not in {g.name for g in dataclasses.fields(_ModelChoice)} and getattr(model_args, f.name) is not None
     }
+
+
+def config_overrides(model_args) -> dict[str, object]:
+    """The config options the user set (not None), over the family's `train_defaults` for a new model, checked
+    against the chosen family."""
+    allowed = family_options(model_args.model)
+    chosen = chosen_options(model_args)
     if model_args.model_name_or_path is None:
-        chosen = {**MODEL_DEFAULTS[model_args.model], **chosen}
+        chosen = {**FAMILIES[model_args.model].train_defaults, **chosen}
     foreign = sorted(set(chosen) - set(allowed))
     if foreign:
         raise ValueError(
@@ -221,24 +227,6 @@ class DataArguments:
 # and other file data are scored by BLEU (and chrF).
 DEFAULT_METRICS = {False: "exact_match,token_accuracy", True: "bleu,chrf"}
 
-
-# Sizes a new model of `attnseq train` gets unless the options are given: smaller and faster than
-# the configs' defaults (the book's), and they learn the built-in tasks in fewer steps.
-MODEL_DEFAULTS = {
-    "lstm": {"hidden_size": 128, "embedding_size": 64},
-    "transformer": {
-        "d_model": 128,
-        "encoder_layers": 2,
-        "decoder_layers": 2,
-        "encoder_ffn_dim": 512,
-        "decoder_ffn_dim": 512,
-        "norm_first": True,
-        "dropout": 0.0,
-    },
-}
-
-# Training defaults that depend on the family: the Transformer wants a smaller peak learning rate.
-FAMILY_TRAINING_DEFAULTS = {"lstm": {}, "transformer": {"learning_rate": 1e-3}}
 
 # Training defaults of `attnseq train` where they differ from transformers': the date task trains to
 # >= 99 % exact match in a few minutes on two CPU cores with these.

@@ -21,7 +21,8 @@ def parse_train_arguments(argv: Sequence[str]):
     """`(model_args, data_args, training_args)` from flags, or from one JSON/YAML file plus flags."""
     from transformers import HfArgumentParser, Seq2SeqTrainingArguments
 
-    from .arguments import FAMILY_TRAINING_DEFAULTS, TRAINING_DEFAULTS, DataArguments, ModelArguments, allow_bare_flags
+    from ..families import FAMILIES
+    from .arguments import TRAINING_DEFAULTS, DataArguments, ModelArguments, allow_bare_flags
 
     parser = HfArgumentParser((ModelArguments, DataArguments, Seq2SeqTrainingArguments), prog="attnseq train")
     allow_bare_flags(parser)
@@ -42,7 +43,8 @@ def parse_train_arguments(argv: Sequence[str]):
         flags = (f"--{name}", f"--{name.replace('_', '-')}")
         return name in from_file or any(arg.split("=")[0] in flags for arg in argv)
 
-    for name, value in FAMILY_TRAINING_DEFAULTS[model_args.model].items():
+    family = FAMILIES[model_args.model]
+    for name, value in family.training_defaults.items():
         if not user_chose(name):
             setattr(training_args, name, value)
     if not user_chose("dataloader_pin_memory") and not _has_accelerator():
@@ -58,33 +60,22 @@ def parse_train_arguments(argv: Sequence[str]):
         if data_args.source_lang and data_args.target_lang:
             task = f"{data_args.source_lang}-{data_args.target_lang}"
         training_args.output_dir = os.path.join("outputs", f"{task}-{model_args.model}")
-    if model_args.model == "lstm" and model_args.model_name_or_path is None:
-        explain_bidirectional_choice(model_args, user_chose("reverse_source"))
+    if model_args.model_name_or_path is None and family.settle_options is not None:
+        settle_new_model_options(model_args, family, user_chose)
     return model_args, data_args, training_args
 
 
-def explain_bidirectional_choice(model_args, reverse_source_chosen: bool) -> None:
-    """With a bidirectional encoder, turn source reversal off unless asked for, and say what `hidden_size` means.
+def settle_new_model_options(model_args, family, user_chose) -> None:
+    """Apply the choices one option of a new model implies for another (the family's `settle_options`, e.g. no
+    source reversal with a bidirectional LSTM encoder) to `model_args`, and print why."""
+    from .arguments import chosen_options
 
-    A bidirectional encoder already reads every source from both ends, so reversing it (the book's trick to
-    bring the first source words near the first target words) buys nothing and only changes which direction
-    sees what. `hidden_size` stays the size of the concatenated encoder states and of the decoder state, each
-    direction getting half (the config's meaning, so saved checkpoints keep theirs); Joey NMT and PyTorch's
-    `nn.GRU(bidirectional=True)` count per direction, so their "hidden 256" is `--hidden_size 512` here.
-    """
-    if not model_args.bidirectional_encoder:
-        return
-    from .arguments import MODEL_DEFAULTS
-
-    if not reverse_source_chosen:
-        model_args.reverse_source = False
-    hidden = model_args.hidden_size or MODEL_DEFAULTS["lstm"]["hidden_size"]
-    print(
-        f"bidirectional encoder: hidden_size {hidden} is the decoder state and the two directions together "
-        f"({hidden // 2} each; Joey NMT/PyTorch would call this hidden size {hidden // 2}); "
-        f"reverse_source={model_args.reverse_source}"
-        + ("" if reverse_source_chosen else " (off by default with a bidirectional encoder)")
-    )
+    options = {**family.train_defaults, **chosen_options(model_args)}
+    changes, note = family.settle_options(options, [name for name in options if user_chose(name)])
+    for name, value in changes.items():
+        setattr(model_args, name, value)
+    if note:
+        print(note)
 
 
 def _has_accelerator() -> bool:

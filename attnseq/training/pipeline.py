@@ -36,7 +36,7 @@ from ..hub_cards.card import write_run_info
 from ..modeling.seq2seq import default_max_length
 from ..tokenization.bpe import train_seq2seq_tokenizer, train_subword_tokenizer
 from ..tokenization.char import CharTokenizer
-from .arguments import DataArguments, config_overrides, family_options
+from .arguments import DataArguments, config_overrides
 from .data import build_data_collator, tokenize_pairs
 from .metrics import build_compute_metrics
 from .readers import BadRowsError, column_arguments, read_pairs, read_parallel_files, split_dataset
@@ -142,9 +142,7 @@ def build_tokenizer_and_model(model_args, data_args: DataArguments, pairs: Datas
         train, options = pairs["train"], subword_options(data_args)
         tokenizer = train_seq2seq_tokenizer(train["source"], train["target"], shared=False, **options)
         vocabulary["decoder_vocab_size"] = tokenizer.target_len()
-        if "share_encoder_decoder_embeddings" in family_options(model_args.model):
-            # two vocabularies, two tables (unless asked otherwise, which the config then refuses with both options)
-            vocabulary["share_encoder_decoder_embeddings"] = False
+        vocabulary.update(FAMILIES[model_args.model].separate_vocabulary_options)
     family = FAMILIES[model_args.model]
     config_class, model_class = family.config_class, family.generation_class
     config = config_class(

@@ -4,6 +4,7 @@ picture, and a usage snippet that runs against the saved folder."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import sys
@@ -237,3 +238,78 @@ def test_every_card_path_writes_the_same_complete_card_from_the_folder(trained_f
     assert f"turns `{EXAMPLE}` into" in first and f'tokenizer(["{EXAMPLE}"]' in first
     assert "pip install attnseq" not in first and "attnseq 0.1.0" in first and "--remote_code" in first
     assert "pypi.org" not in first
+
+
+def hand_built_facts(**changes) -> card_module.CardFacts:
+    from attnseq.families import FAMILIES
+
+    facts = card_module.CardFacts(
+        name="dates",
+        family=FAMILIES["transformer"],
+        options=[("d_model", 16, 512)],
+        vocabulary_sizes=(30, 40),
+        num_parameters=12345,
+        hyperparameters={"learning_rate": 0.001},
+        log_history=None,
+        metrics={"bleu": 31.25},
+        split="test",
+        signatures={"bleu": "nrefs:1"},
+        dataset_name="local file `d.tsv`",
+        hub_dataset=None,
+        base_model="alice/base",
+        license="mit",
+        language=["de", "en"],
+        tags=["attnseq", "seq2seq_transformer", "seq2seq"],
+        attention=card_module.AttentionMap(
+            "ab",
+            "ba",
+            "bb",
+            ["a", "b", "</s>"],
+            ["b", "b"],
+            [[0.5, 0.5, 0.0]] * 2,
+            "decoder layer 1 of 1, mean of 2 heads",
+        ),
+        checkpoint="alice/dates",
+        example_source="ab",
+        input_ids=None,
+        max_new_tokens=7,
+        version="9.9.9",
+    )
+    return dataclasses.replace(facts, **changes)
+
+
+def test_render_card_is_a_pure_function_of_hand_built_facts(tmp_path):
+    facts = hand_built_facts()
+    text = card_module.render_card(facts)
+    assert text == card_module.render_card(facts)  # same facts, same text
+    assert hub_server.validate_card_metadata(text) == []
+    data = ModelCard(text).data
+    assert data.language == ["de", "en"] and data.base_model == "alice/base" and data.datasets is None
+    assert [(r.metric_type, r.dataset_type, r.dataset_split) for r in data.eval_results] == [
+        ("bleu", "unknown", "test")
+    ]
+    body = ModelCard(text).text
+    assert body.lstrip().startswith(card_module.MARKER + "\n\n# dates\n\n")
+    assert "family `seq2seq_transformer` trained on local file `d.tsv`. Fine-tuned from [`alice/base`]" in body
+    assert "attnseq 9.9.9 models load" in body and body.rstrip().endswith("Card written by attnseq 9.9.9.")
+    assert "source 30 tokens (`vocab_size`), target 40 tokens" in body and "- Parameters: 12,345" in body
+    assert "| `d_model` | `16` | `512` |" in body and "- learning_rate: 0.001" in body
+    assert "| bleu | 31.2500 |" in body and "signature `nrefs:1`" in body
+    assert "(decoder layer 1 of 1, mean of 2 heads) while the model turns `ab` into `bb` (reference: `ba`):" in body
+    code = extract_usage_snippet(text)
+    assert 'checkpoint = "alice/dates"' in code and "max_new_tokens=7" in code and 'tokenizer(["ab"]' in code
+
+    plain = card_module.render_card(
+        hand_built_facts(attention="No example was given.", options=[], vocabulary_sizes=None, metrics={})
+    )
+    assert "## Attention\n\nNo example was given." in plain and "All options have the defaults of" in plain
+    assert "No evaluation results were given." in plain and "model-index" not in plain
+    assert list(tmp_path.iterdir()) == []  # rendering touched no folder
+
+
+def test_gathering_the_facts_writes_nothing(trained_folder):
+    before = {path.name: path.stat().st_mtime_ns for path in trained_folder.iterdir()}
+    facts = card_module.gather_card_facts(trained_folder, example=(EXAMPLE, "43+21"), dataset="attnseq/addition")
+    assert {path.name: path.stat().st_mtime_ns for path in trained_folder.iterdir()} == before
+    assert facts.hub_dataset == "attnseq/addition" and facts.attention.source == EXAMPLE
+    assert facts.options[0][0] == "vocab_size" and facts.family.name == "lstm"

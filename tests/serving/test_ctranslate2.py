@@ -263,3 +263,19 @@ def test_separate_vocabularies_trained_float32_outputs_equal_generate(tmp_path):
         ours = decode(model, tokenizer, sources, num_beams=num_beams)
         assert decode(exported, tokenizer, sources, num_beams=num_beams) == ours
     assert 0.3 < exact_match(ours, spaced_upper(targets))  # trained: the comparison covers real outputs
+
+
+def test_the_family_row_decides_what_ctranslate2_exports(tmp_path, monkeypatch):
+    import dataclasses
+
+    from attnseq.families import FAMILIES
+
+    tokenizer = letters_tokenizer()
+    config = Seq2SeqTransformerConfig(
+        vocab_size=len(tokenizer), d_model=8, encoder_layers=1, decoder_layers=1, encoder_ffn_dim=16, decoder_ffn_dim=16
+    )
+    folder = save(Seq2SeqTransformerForConditionalGeneration(config), tokenizer, tmp_path / "transformer")
+    monkeypatch.setitem(FAMILIES, "transformer", dataclasses.replace(FAMILIES["transformer"], ctranslate2=False))
+    with pytest.raises(ValueError, match="covers the model types ;.*'seq2seq_transformer'"):
+        export_ctranslate2(folder, tmp_path / "ct2")
+    assert not (tmp_path / "ct2").exists()

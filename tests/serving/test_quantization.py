@@ -142,3 +142,17 @@ def test_load_model_quantizes_and_refuses_other_values(tmp_path):
     assert not is_quantized(load_model(tmp_path))
     with pytest.raises(ValueError, match="quantize='int4'.*int8"):
         load_model(tmp_path, quantize="int4")
+
+
+def test_the_family_row_decides_what_quantizes(monkeypatch):
+    import dataclasses
+
+    from attnseq.families import FAMILIES
+
+    model = Seq2SeqLSTMForConditionalGeneration(Seq2SeqLSTMConfig(vocab_size=12, hidden_size=8, embedding_size=4))
+    monkeypatch.setitem(FAMILIES, "lstm", dataclasses.replace(FAMILIES["lstm"], int8=False))
+    with pytest.raises(
+        ValueError, match="int8 quantization covers the model types 'seq2seq_transformer'; this model is"
+    ):
+        quantize(model)
+    assert not is_quantized(model)
