@@ -68,8 +68,12 @@ def add_plot_attention_arguments(parser: argparse.ArgumentParser) -> argparse.Ar
 def _run(action) -> int:
     from huggingface_hub.errors import HfHubHTTPError
 
+    from ..folders import FolderRefused
+
     try:
         action()
+    except FolderRefused:
+        raise  # the command line's one line and exit status 2
     except (ValueError, OSError, HfHubHTTPError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

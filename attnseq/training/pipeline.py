@@ -253,6 +253,9 @@ def train(model_args, data_args: DataArguments, training_args: Seq2SeqTrainingAr
     The seed is set before the model is built, so that two runs with the same `--seed` start from the same
     weights and end with the same weights (`--full_determinism` also makes torch use deterministic kernels).
     """
+    from ..folders import claim_run_folder
+
+    claim_run_folder(training_args.output_dir, main_process=training_args.should_save)
     if training_args.full_determinism:
         enable_full_determinism(training_args.seed)
     else:
