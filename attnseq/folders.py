@@ -202,6 +202,16 @@ def _flush_folder(folder: Path) -> None:
         os.close(handle)
 
 
+def is_complete_checkpoint(folder: str | os.PathLike) -> bool:
+    """Whether a Trainer `checkpoint-N` folder was written to the end: its `trainer_state.json` (which the Trainer
+    writes last, in place) exists and parses. A run killed while writing that file leaves it empty or cut short."""
+    try:
+        state = json.loads((Path(folder) / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(state, dict) and "global_step" in state
+
+
 def is_run_folder(folder: str | os.PathLike) -> bool:
     """Whether `folder` is the output of an earlier training run: it holds `attnseq_training.json` (which `attnseq
     train` writes before training), a Trainer's `trainer_state.json` or `training_args.bin`, or a complete
@@ -210,7 +220,7 @@ def is_run_folder(folder: str | os.PathLike) -> bool:
     if any((folder / name).is_file() for name in RUN_FILES):
         return True
     return any(
-        entry.is_dir() and entry.name.startswith("checkpoint-") and (entry / "trainer_state.json").is_file()
+        entry.is_dir() and entry.name.startswith("checkpoint-") and is_complete_checkpoint(entry)
         for entry in folder.iterdir()
     )
 
@@ -258,6 +268,7 @@ __all__ = [
     "check_run_folder",
     "claim_run_folder",
     "export_folder",
+    "is_complete_checkpoint",
     "is_run_folder",
     "read_export_marker",
 ]
