@@ -209,7 +209,7 @@ def is_complete_checkpoint(folder: str | os.PathLike) -> bool:
         state = json.loads((Path(folder) / "trainer_state.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(state, dict) and "global_step" in state
+    return isinstance(state, dict)
 
 
 def is_run_folder(folder: str | os.PathLike) -> bool:

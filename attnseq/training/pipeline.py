@@ -253,9 +253,9 @@ def train(model_args, data_args: DataArguments, training_args: Seq2SeqTrainingAr
     The seed is set before the model is built, so that two runs with the same `--seed` start from the same
     weights and end with the same weights (`--full_determinism` also makes torch use deterministic kernels).
     """
-    from ..folders import claim_run_folder
+    from ..folders import check_run_folder
 
-    claim_run_folder(training_args.output_dir, main_process=training_args.should_save)
+    check_run_folder(training_args.output_dir)  # refused before any work
     if training_args.full_determinism:
         enable_full_determinism(training_args.seed)
     else:
@@ -295,6 +295,9 @@ def _train(model_args, data_args: DataArguments, training_args: Seq2SeqTrainingA
         parameters = sum(p.numel() for p in model.parameters())
         print(f"{type(model).__name__}: {parameters:,} parameters; {len(tokenized['train']):,} training pairs")
     resume = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+    from ..folders import claim_run_folder
+
+    claim_run_folder(training_args.output_dir, main_process=trainer.is_world_process_zero())
     if resume is not None and trainer.is_world_process_zero():
         print(f"resuming from {resume}")
     trainer.train(resume_from_checkpoint=resume)
