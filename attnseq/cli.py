@@ -35,8 +35,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"attnseq: unknown command {command!r}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     module, function = COMMANDS[command]
+    from .folders import FolderRefused
+
     try:
         return getattr(importlib.import_module(module), function)(rest) or 0
+    except FolderRefused as error:  # nothing was touched
+        print(f"attnseq {command}: error: {error}", file=sys.stderr)
+        return error.exit_status
     except (ValueError, OSError) as error:
         print(f"attnseq {command}: error: {error}", file=sys.stderr)
         return 1

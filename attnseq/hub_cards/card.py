@@ -29,6 +29,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..atomic import replaced_file
 from ..families import Family, family_of
+from ..folders import FolderRefused
 from ..tokenization.pair import target_tokens_to_ids
 from ..version import __version__
 from .attention_map import DEFAULT_MAX_NEW_TOKENS, attention_matrix, describe_attention, write_attention_heatmap
@@ -660,10 +661,18 @@ def write_model_card(
 
     Returns:
         The path of the written card.
+
+    Raises:
+        FolderRefused: the folder holds a `README.md` that attnseq did not write (it is left as it is).
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a folder; save the model first (model.save_pretrained(folder)).")
+    if (folder / CARD_NAME).is_file() and not is_attnseq_card(folder / CARD_NAME):
+        raise FolderRefused(
+            f"refusing to write {folder / CARD_NAME}: attnseq did not write that card; move it away to write "
+            "attnseq's card there."
+        )
     facts = gather_card_facts(
         folder,
         model=model,

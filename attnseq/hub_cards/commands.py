@@ -68,8 +68,12 @@ def add_plot_attention_arguments(parser: argparse.ArgumentParser) -> argparse.Ar
 def _run(action) -> int:
     from huggingface_hub.errors import HfHubHTTPError
 
+    from ..folders import FolderRefused
+
     try:
         action()
+    except FolderRefused:
+        raise  # the command line's one line and exit status 2
     except (ValueError, OSError, HfHubHTTPError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -77,7 +81,8 @@ def _run(action) -> int:
 
 
 def main_card(argv: list[str] | None = None) -> int:
-    """`attnseq card FOLDER`: write README.md (and the attention heatmap) into a checkpoint folder."""
+    """`attnseq card FOLDER`: write README.md (and the attention heatmap) into a checkpoint folder. A README.md that
+    attnseq did not write is left as it is (refused with exit status 2)."""
     args = add_card_arguments(FlagParser(prog="attnseq card", description=main_card.__doc__)).parse_args(argv)
 
     def action():
@@ -90,7 +95,8 @@ def main_card(argv: list[str] | None = None) -> int:
 
 
 def main_push(argv: list[str] | None = None) -> int:
-    """`attnseq push FOLDER REPO_ID`: upload a checkpoint folder (with its model card) to the Hub."""
+    """`attnseq push FOLDER REPO_ID`: upload a checkpoint folder (with its model card) to the Hub. The upload is
+    staged in a temporary folder of its own; FOLDER is not changed."""
     args = add_push_arguments(FlagParser(prog="attnseq push", description=main_push.__doc__)).parse_args(argv)
 
     def action():

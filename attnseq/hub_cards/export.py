@@ -9,7 +9,8 @@ package-internal imports to same-folder form, and sets `auto_map` in `config.jso
 `tokenizer_config.json` for the package's tokenizers). `model_type` is kept, so users who have attnseq
 installed still get the package's own classes from the same checkpoint.
 
-The folder is built next to its destination and renamed into place: a reader never sees it half written.
+The folder is built next to its destination and swapped into place (`attnseq.folders`): a reader never sees it
+half written, and an export never replaces a folder it did not write.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import importlib.util
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from ..families import EXPORTED_TOKENIZERS, FAMILIES, family_of
@@ -183,7 +183,8 @@ def copy_checkpoint(source: Path, destination: Path, link: bool = False) -> None
     config = source / "config.json"
     if config.is_file() and "auto_map" in json.loads(config.read_text(encoding="utf-8")):
         suffixes += (".py",)  # an exported checkpoint carries its model code
-    for entry in sorted(source.iterdir()):
+    # config.json last: a copy cut short has none, so nothing loads it
+    for entry in sorted(source.iterdir(), key=lambda entry: (entry.name == "config.json", entry.name)):
         if entry.is_file() and (entry.name in CHECKPOINT_FILES or entry.name.endswith(suffixes)):
             if link:
                 try:
@@ -245,33 +246,36 @@ def _write_code(folder: Path) -> list[str]:
     return sorted(files)
 
 
-def export_for_remote_code(checkpoint_folder_or_model, out_folder, tokenizer=None) -> Path:
+def export_for_remote_code(checkpoint_folder_or_model, out_folder, tokenizer=None, *, overwrite: bool = False) -> Path:
     """Write a checkpoint that loads with `trust_remote_code=True` where attnseq is not installed.
 
     Args:
         checkpoint_folder_or_model: a saved checkpoint folder (config.json + safetensors weights, optionally
             tokenizer files, generation config, model card) or an attnseq model object.
-        out_folder: the folder to write; replaced as a whole if it exists (it may be the checkpoint folder).
+        out_folder: the folder to write: new or empty, or (with `overwrite`) an earlier export, which is replaced
+            whole. It may not hold the checkpoint or the current directory (`attnseq.folders`).
         tokenizer: with a model object, a tokenizer to save alongside it.
+        overwrite: replace an earlier export in `out_folder` (one that holds only the files that export wrote).
 
     Returns:
-        The path of the written folder, holding the checkpoint files, the flat code files and `auto_map`.
+        The path of the written folder, holding the checkpoint files, the flat code files, `auto_map` and the
+        export marker `attnseq_export.json`.
 
     Raises:
+        FolderRefused: `out_folder` may not be written (nothing was touched).
         ExportError: no safetensors weights, an unknown `model_type`, or code that cannot be flattened.
     """
-    out = Path(out_folder).absolute()
-    if out.exists() and not out.is_dir():
-        raise ExportError(f"{out} exists and is not a folder.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
-    build.chmod(0o755)
-    try:
-        if isinstance(checkpoint_folder_or_model, (str, os.PathLike)):
-            source = Path(checkpoint_folder_or_model)
-            if not source.is_dir():
-                raise ExportError(f"{source} is not a checkpoint folder.")
-            copy_checkpoint(source, build)
+    from ..folders import check_export_folder, export_folder
+
+    is_folder = isinstance(checkpoint_folder_or_model, (str, os.PathLike))
+    inputs = [checkpoint_folder_or_model] if is_folder else []
+    out = check_export_folder(out_folder, inputs=inputs, overwrite=overwrite, command="--overwrite")
+    if is_folder and not Path(checkpoint_folder_or_model).is_dir():
+        raise ExportError(f"{checkpoint_folder_or_model} is not a checkpoint folder.")
+    source = str(Path(checkpoint_folder_or_model).absolute()) if is_folder else None
+    with export_folder(out, export_format="remote_code", source=source) as build:
+        if is_folder:
+            copy_checkpoint(Path(checkpoint_folder_or_model), build)
         else:
             model_type = getattr(getattr(checkpoint_folder_or_model, "config", None), "model_type", None)
             family_of(model_type)
@@ -283,16 +287,6 @@ def export_for_remote_code(checkpoint_folder_or_model, out_folder, tokenizer=Non
 
         if (build / CARD_NAME).is_file() and is_attnseq_card(build / CARD_NAME):
             update_card_for_remote_code(build)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / out.name)
-            os.replace(build, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(build, out)
-    except BaseException:
-        shutil.rmtree(build, ignore_errors=True)
-        raise
     return out
 
 

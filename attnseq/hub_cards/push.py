@@ -16,6 +16,7 @@ from pathlib import Path
 
 from huggingface_hub import HfApi, get_token
 
+from ..folders import EXPORT_MARKER
 from ..modeling.loading import check_safetensors_checkpoint
 from .card import CARD_NAME, is_attnseq_card, write_model_card
 from .export import copy_checkpoint, export_for_remote_code
@@ -75,5 +76,10 @@ def push_folder(
         default_message = "Upload model with its code (trust_remote_code)" if remote_code else "Upload model"
         message = commit_message or default_message
         return api.upload_folder(
-            folder_path=staged, repo_id=repo_id, revision=revision, commit_message=message, create_pr=create_pr
+            folder_path=staged,
+            repo_id=repo_id,
+            revision=revision,
+            commit_message=message,
+            create_pr=create_pr,
+            ignore_patterns=[EXPORT_MARKER],  # says which local folder an export may replace; nothing for the Hub
         )

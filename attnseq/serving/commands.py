@@ -25,8 +25,17 @@ def export_command(argv: Sequence[str]) -> int:
         "checkpoint).",
     )
     parser.add_argument("checkpoint", help="a saved checkpoint folder (or, for ctranslate2, a Hub repo id)")
-    parser.add_argument("output_dir", help="the folder to write (replaced as a whole if it exists)")
+    parser.add_argument(
+        "output_dir",
+        help="the folder to write: a new or empty one; an export never writes into a folder it did not write, nor "
+        "one that holds the checkpoint or the current directory (refused with exit status 2, nothing touched)",
+    )
     parser.add_argument("--format", choices=FORMATS, default="remote_code")
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="replace an earlier export in OUTPUT_DIR (one that holds only the files that export wrote): the new "
+        "folder is built beside it and swapped in whole, so an interrupted export leaves the old one",
+    )  # fmt: skip
     parser.add_argument(
         "--quantization", default=None, help="ctranslate2: int8, int8_float32, float16 or float32 (the default)"
     )
@@ -40,13 +49,15 @@ def export_command(argv: Sequence[str]) -> int:
             raise ValueError("--quantization and --max_positions apply to --format ctranslate2 only.")
         from ..hub_cards.export import export_for_remote_code
 
-        print(export_for_remote_code(args.checkpoint, args.output_dir))
+        print(export_for_remote_code(args.checkpoint, args.output_dir, overwrite=args.overwrite))
         return 0
     from .ctranslate2 import QUANTIZATIONS, export_ctranslate2
 
     if args.quantization is not None and args.quantization not in QUANTIZATIONS:
         raise ValueError(f"--quantization {args.quantization!r} is not supported; allowed: {', '.join(QUANTIZATIONS)}.")
-    folder = export_ctranslate2(args.checkpoint, args.output_dir, args.quantization, args.max_positions)
+    folder = export_ctranslate2(
+        args.checkpoint, args.output_dir, args.quantization, args.max_positions, overwrite=args.overwrite
+    )
     print(f"wrote a CTranslate2 model ({args.quantization or 'float32'}) to {folder}")
     return 0
 

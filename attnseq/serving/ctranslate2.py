@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..atomic import staged_folder
 from ..families import FAMILIES, family_of
+from ..folders import check_export_folder, export_folder
 from ..modeling.seq2seq import default_max_length
 
 QUANTIZATIONS = ("int8", "int8_float32", "float16", "float32")
@@ -73,21 +73,26 @@ def export_ctranslate2(
     output_dir: str | os.PathLike,
     quantization: str | None = None,
     max_positions: int | None = None,
+    *,
+    overwrite: bool = False,
 ) -> Path:
     """Write a CTranslate2 model of the Transformer checkpoint `checkpoint` into `output_dir`.
 
     Args:
         checkpoint: a folder (or Hub id) with our `config.json`, `model.safetensors` and tokenizer files.
-        output_dir: the folder to write (created; files of an earlier export are replaced).
+        output_dir: the folder to write: new or empty, or (with `overwrite`) an earlier export, which is replaced
+            whole. It may not hold the checkpoint or the current directory (`attnseq.folders`).
         quantization: weight type of the saved model: `None` (float32), or one of `QUANTIZATIONS`; CTranslate2
             picks the compute type from it and from the machine when loading.
         max_positions: rows of the position table; default `max_position_embeddings` for learned positions
             and `SINUSOIDAL_POSITIONS` for sinusoidal ones. CTranslate2 cannot go past it.
+        overwrite: replace an earlier export in `output_dir` (one that holds only the files that export wrote).
 
     Returns:
         `Path(output_dir)`.
 
     Raises:
+        FolderRefused: `output_dir` may not be written (nothing was touched).
         ValueError: the checkpoint is not of the Transformer family (CTranslate2 has no recurrent models: use
             `attnseq.serving.quantize` for the LSTM), or an argument is out of range.
         ImportError: ctranslate2 is not installed.
@@ -96,6 +101,7 @@ def export_ctranslate2(
 
     if quantization is not None and quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization={quantization!r} is not supported; allowed: {', '.join(QUANTIZATIONS)}.")
+    out = check_export_folder(output_dir, inputs=[checkpoint], overwrite=overwrite, command="--overwrite")
     config = AutoConfig.from_pretrained(checkpoint)
     if not family_of(config.model_type).ctranslate2:
         supported = ", ".join(repr(family.model_type) for family in FAMILIES.values() if family.ctranslate2)
@@ -137,11 +143,12 @@ def export_ctranslate2(
         "eos_token_id": config.eos_token_id,
         "decoder_start_token_id": start,
     }
-    with staged_folder(output_dir) as staging:
-        spec.save(str(staging))
-        tokenizer.save_pretrained(staging)
-        generation_config.save_pretrained(staging)
-        (staging / EXPORT_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    source = str(Path(checkpoint).absolute()) if os.path.isdir(checkpoint) else str(checkpoint)
+    with export_folder(out, export_format="ctranslate2", source=source) as build:
+        tokenizer.save_pretrained(build)
+        generation_config.save_pretrained(build)
+        (build / EXPORT_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        spec.save(str(build))  # model.bin last: a build cut short has none, so nothing loads it
     return Path(output_dir)
 
 

@@ -251,6 +251,9 @@ def train(model_args, data_args: DataArguments, training_args: Seq2SeqTrainingAr
     The seed is set before the model is built, so that two runs with the same `--seed` start from the same
     weights and end with the same weights (`--full_determinism` also makes torch use deterministic kernels).
     """
+    from ..folders import check_run_folder
+
+    check_run_folder(training_args.output_dir)  # refused before any work
     if training_args.full_determinism:
         enable_full_determinism(training_args.seed)
     else:
@@ -290,6 +293,9 @@ def _train(model_args, data_args: DataArguments, training_args: Seq2SeqTrainingA
         parameters = sum(p.numel() for p in model.parameters())
         print(f"{type(model).__name__}: {parameters:,} parameters; {len(tokenized['train']):,} training pairs")
     resume = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+    from ..folders import claim_run_folder
+
+    claim_run_folder(training_args.output_dir, main_process=trainer.is_world_process_zero())
     if resume is not None and trainer.is_world_process_zero():
         print(f"resuming from {resume}")
     trainer.train(resume_from_checkpoint=resume)
@@ -428,8 +434,8 @@ def resolve_resume_checkpoint(value: str | bool | None, output_dir: str) -> str 
     """The checkpoint folder `--resume_from_checkpoint VALUE` names.
 
     `true`/`last` (or `True`) mean the newest complete `checkpoint-N` folder in `output_dir`; a folder the
-    Trainer was still writing when the run was killed (it has no `trainer_state.json`, written last) is
-    skipped with a warning. `false`/`none`/empty mean no resumption. Anything else is a checkpoint folder.
+    Trainer was still writing when the run was killed (its `trainer_state.json`, written last, is missing or cut
+    short) is skipped with a warning. `false`/`none`/empty mean no resumption. Anything else is a checkpoint folder.
 
     Raises:
         ValueError: no complete checkpoint in `output_dir`, or the named folder is not a complete checkpoint.
@@ -447,7 +453,9 @@ def resolve_resume_checkpoint(value: str | bool | None, output_dir: str) -> str 
             if _is_complete_checkpoint(folder):
                 return folder
             logger.warning(
-                "skipping %s: it has no %s, so its run was stopped while saving it", folder, TRAINER_STATE_NAME
+                "skipping %s: its %s is missing or cut short, so its run was stopped while saving it",
+                folder,
+                TRAINER_STATE_NAME,
             )
         raise ValueError(
             f"--resume_from_checkpoint {value}: {output_dir} holds no complete checkpoint-N folder to resume from "
@@ -460,14 +468,16 @@ def resolve_resume_checkpoint(value: str | bool | None, output_dir: str) -> str 
         )
     if not _is_complete_checkpoint(value):
         raise ValueError(
-            f"--resume_from_checkpoint {value!r} is not a complete Trainer checkpoint: it has no {TRAINER_STATE_NAME} "
-            "(the Trainer writes it last). Pass an earlier checkpoint, or 'last'."
+            f"--resume_from_checkpoint {value!r} is not a complete Trainer checkpoint: its {TRAINER_STATE_NAME} is "
+            "missing or cut short (the Trainer writes it last). Pass an earlier checkpoint, or 'last'."
         )
     return value
 
 
 def _is_complete_checkpoint(folder: str) -> bool:
-    return os.path.isfile(os.path.join(folder, TRAINER_STATE_NAME))
+    from ..folders import is_complete_checkpoint
+
+    return is_complete_checkpoint(folder)
 
 
 def run_hyperparameters(trainer, data_args: DataArguments) -> dict:

@@ -149,7 +149,8 @@ def test_card_without_matplotlib_notes_it(tmp_path, monkeypatch):
 
 
 def test_card_is_replaced_whole_or_not_at_all(trained_folder, monkeypatch):
-    (trained_folder / "README.md").write_text("old card\n")
+    old = f"{card_module.MARKER}\nold card\n"  # a card attnseq wrote: only such a card is replaced
+    (trained_folder / "README.md").write_text(old)
 
     def broken(*args, **kwargs):
         raise RuntimeError("drawing failed")
@@ -157,7 +158,7 @@ def test_card_is_replaced_whole_or_not_at_all(trained_folder, monkeypatch):
     monkeypatch.setattr(card_module, "_attention_section", broken)
     with pytest.raises(RuntimeError, match="drawing failed"):
         write_model_card(trained_folder, example=EXAMPLE)
-    assert (trained_folder / "README.md").read_text() == "old card\n"
+    assert (trained_folder / "README.md").read_text() == old
     monkeypatch.undo()
     write_model_card(trained_folder, example=EXAMPLE)
     assert (trained_folder / "README.md").read_text().startswith("---\n")

@@ -77,21 +77,20 @@ def test_with_attnseq_the_export_loads_the_package_classes(tmp_path, family):
 
 def test_export_replaces_the_folder_whole_or_not_at_all(tmp_path):
     folder = save_checkpoint(tmp_path / "checkpoint", "lstm")
-    out = tmp_path / "export"
-    out.mkdir()
-    (out / "keep.txt").write_text("previous export")
+    out = export_for_remote_code(save_checkpoint(tmp_path / "first", "lstm", seed=1), tmp_path / "export")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "config.json").write_text((folder / "config.json").read_text().replace("seq2seq_lstm", "bert"))
     (broken / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes())
     with pytest.raises(ValueError, match="'bert' is not an attnseq family"):
-        export_for_remote_code(broken, out)
-    assert [p.name for p in out.iterdir()] == ["keep.txt"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "checkpoint", "export"]  # no leftovers
+        export_for_remote_code(broken, out, overwrite=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "checkpoint", "export", "first"]  # no leftovers
 
-    export_for_remote_code(folder, out)
-    assert not (out / "keep.txt").exists() and (out / "modeling_seq2seq_lstm.py").is_file()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "checkpoint", "export"]
+    export_for_remote_code(folder, out, overwrite=True)
+    assert (out / "model.safetensors").read_bytes() == (folder / "model.safetensors").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "checkpoint", "export", "first"]
 
 
 def test_imports_that_cannot_be_flattened_are_named():

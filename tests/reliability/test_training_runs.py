@@ -300,7 +300,7 @@ def test_resume_from_checkpoint_true_or_last_means_the_newest_complete_checkpoin
     [
         ("last", r"holds no complete checkpoint-N folder to resume from"),
         ("missing-folder", r"'missing-folder' is not a folder; pass a checkpoint-N folder, or 'last'"),
-        ("checkpoint-7", r"is not a complete Trainer checkpoint: it has no trainer_state.json"),
+        ("checkpoint-7", r"is not a complete Trainer checkpoint: its trainer_state.json is missing"),
     ],
 )
 def test_resume_from_checkpoint_that_cannot_resume_is_a_clear_error(tmp_path, monkeypatch, value, message):
