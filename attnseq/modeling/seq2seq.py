@@ -20,6 +20,7 @@ from transformers import initialization as init
 from transformers.modeling_outputs import Seq2SeqLMOutput, Seq2SeqModelOutput
 from transformers.utils.deprecation import deprecate_kwarg
 
+from ..configuration.generation import ModelGenerationConfig, as_model_generation_config
 from .inputs import check_batch_size, check_token_ids, shift_tokens_right
 
 IGNORE_INDEX = -100
@@ -193,6 +194,16 @@ class Seq2SeqLMMixin:
     # Trainer then passes `num_items_in_batch`, which `seq2seq_loss` uses: accumulated batches get exact gradients.
     accepts_loss_kwargs = True
 
+    @property
+    def generation_config(self):
+        """The model's `GenerationConfig`, as a `ModelGenerationConfig`: the defaults `Seq2SeqTrainer` fills into it
+        are neither saved nor used by the next `generate()`, so the model keeps its own (`DEFAULT_MAX_LENGTH`)."""
+        return self.__dict__.get("_generation_config")
+
+    @generation_config.setter
+    def generation_config(self, value) -> None:
+        self.__dict__["_generation_config"] = as_model_generation_config(value)
+
     def prepare_decoder_input_ids_from_labels(self, labels: torch.LongTensor) -> torch.LongTensor:
         """`(batch, tgt_len)` labels -> decoder inputs `[decoder_start, y_1, ..., y_{T-1}]` (-100 becomes pad)."""
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
@@ -253,6 +264,8 @@ class Seq2SeqLMMixin:
                 an option transformers sizes by the source vocabulary (`SOURCE_SIZED_OPTIONS`) is set while the target
                 one differs in size.
         """
+        if isinstance(self.generation_config, ModelGenerationConfig):
+            self.generation_config.clear_filled_defaults()  # e.g. what Seq2SeqTrainer filled in after the last call
         configs = [config for config in (self.generation_config, generation_config, kwargs) if config is not None]
 
         def setting(name: str):

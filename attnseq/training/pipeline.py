@@ -9,7 +9,6 @@ few decoded examples, save model, tokenizer, generation config, metrics and the 
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import os
 import re
@@ -515,13 +514,9 @@ class AttnseqTrainer(Seq2SeqTrainer):
     """`Seq2SeqTrainer` whose model card (also the one `push_to_hub` uploads) is attnseq's card."""
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **gen_kwargs):
-        """`Seq2SeqTrainer.prediction_step`, leaving the model's generation config as it was, and keeping each
-        row's summed token loss and token count (see `evaluation_loop`).
-
-        Seq2SeqTrainer fills every generation default into `model.generation_config` (`max_length=20` among
-        them); the models' own defaults are kept for the checkpoint all the same.
-        """
-        kept = copy.deepcopy(self.model.generation_config)
+        """`Seq2SeqTrainer.prediction_step`, keeping each row's summed token loss and token count (see
+        `evaluation_loop`). (The generation defaults it fills into the model's generation config are the model's
+        concern: `attnseq.configuration.generation`.)"""
         captured = {}
 
         def keep_logits(module, args, kwargs, output):
@@ -533,7 +528,6 @@ class AttnseqTrainer(Seq2SeqTrainer):
             result = super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys, **gen_kwargs)
         finally:
             hook.remove()
-            self.model.generation_config = kept
         rows = getattr(self, "_row_losses", None)
         if rows is not None and "logits" in captured:
             row_loss = token_losses_per_row(captured["logits"], captured["labels"], self.args.label_smoothing_factor)
