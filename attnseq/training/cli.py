@@ -161,12 +161,13 @@ def _generation_kwargs(args: argparse.Namespace) -> dict:
 
 def generate_command(argv: Sequence[str]) -> int:
     parser = FlagParser(
-        prog="attnseq generate", description="Decode texts (arguments, --file, or one per line on stdin) to stdout."
+        prog="attnseq generate",
+        description="Decode texts (arguments, --source_file, or one per line on stdin) to stdout, one line each.",
     )
     parser.add_argument("checkpoint", help="a saved checkpoint folder or Hub repo id")
-    parser.add_argument("texts", nargs="*", help="source texts; none reads --file or stdin")
+    parser.add_argument("texts", nargs="*", help="source texts; none reads --source_file or stdin")
     parser.add_argument(
-        "--source_file", "--file", "--test_source_file", help="a file with one source text per line (plain or .gz)"
+        "--source_file", "--test_source_file", help="a file with one source text per line (plain or .gz)"
     )
     parser.add_argument("--batch_size", type=int, default=64)
     _add_generation_flags(parser)
