@@ -298,4 +298,22 @@ class Seq2SeqLMMixin:
                     )
         if setting("max_length") is None and setting("max_new_tokens") is None:
             kwargs["max_length"] = default_max_length(self.config.position_limit)
+        self._check_generation_length(setting("max_length"), setting("max_new_tokens"), kwargs.get("decoder_input_ids"))
         return super().generate(inputs, generation_config, **kwargs)
+
+    def _check_generation_length(self, max_length, max_new_tokens, decoder_input_ids) -> None:
+        """Refuse, before anything is decoded, a length limit that would feed the decoder more positions than learned
+        position embeddings have (`config.position_limit`): a generation of `max_length` tokens (the decoder start
+        included) feeds the decoder `max_length - 1` of them."""
+        limit = self.config.position_limit
+        if limit is None:
+            return
+        prefix = 1 if decoder_input_ids is None else decoder_input_ids.shape[-1]
+        length = prefix + max_new_tokens if max_new_tokens is not None else max_length
+        if length is not None and length - 1 > limit:
+            asked = f"max_new_tokens={max_new_tokens}" if max_new_tokens is not None else f"max_length={max_length}"
+            raise ValueError(
+                f"{asked} could feed the decoder {length - 1} positions, but position_embedding='learned' has only "
+                f"max_position_embeddings={limit}: ask for at most max_new_tokens={limit + 1 - prefix} (max_length="
+                f"{limit + 1}), train with a larger max_position_embeddings, or use position_embedding='sinusoidal'."
+            )
