@@ -283,6 +283,12 @@ def datasets_progress_bars(enabled: bool):
 
 
 def _train(model_args, data_args: DataArguments, training_args: Seq2SeqTrainingArguments) -> dict[str, float]:
+    resume = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+    finished = finished_run_message(resume, training_args) if resume is not None else None
+    if finished is not None:  # nothing is read, trained or written
+        if _is_main_process():
+            print(finished)
+        return {}
     pairs = load_pairs(data_args)
     tokenizer, model = build_tokenizer_and_model(model_args, data_args, pairs)
     tokenized = tokenized_splits(pairs, tokenizer, model, data_args)
@@ -290,7 +296,6 @@ def _train(model_args, data_args: DataArguments, training_args: Seq2SeqTrainingA
     if trainer.is_world_process_zero():
         parameters = sum(p.numel() for p in model.parameters())
         print(f"{type(model).__name__}: {parameters:,} parameters; {len(tokenized['train']):,} training pairs")
-    resume = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
     if resume is not None and trainer.is_world_process_zero():
         print(f"resuming from {resume}")
     trainer.train(resume_from_checkpoint=resume)
@@ -465,6 +470,35 @@ def resolve_resume_checkpoint(value: str | bool | None, output_dir: str) -> str 
             "(the Trainer writes it last). Pass an earlier checkpoint, or 'last'."
         )
     return value
+
+
+def finished_run_message(checkpoint: str, training_args: Seq2SeqTrainingArguments) -> str | None:
+    """What to say instead of training when `checkpoint` already reached this run's step budget, or None.
+
+    The budget is `--max_steps` when set (positive), otherwise `--num_train_epochs`: resuming a run that spent
+    it would train one step past the end and overwrite the final weights; raising the budget trains on.
+    """
+    import json
+
+    with open(os.path.join(checkpoint, TRAINER_STATE_NAME), encoding="utf-8") as handle:
+        state = json.load(handle)
+    step, epoch = state.get("global_step", 0), state.get("epoch") or 0.0
+    if training_args.max_steps > 0:
+        if step < training_args.max_steps:
+            return None
+        budget = f"--max_steps {training_args.max_steps}"
+    else:
+        if epoch + 1e-6 < training_args.num_train_epochs:
+            return None
+        budget = f"--num_train_epochs {training_args.num_train_epochs:g} (it is at epoch {epoch:g})"
+    return (
+        f"the run is complete: {checkpoint} reached step {step}, the budget of {budget}; nothing was trained or "
+        "written. Raise --max_steps or --num_train_epochs to train on."
+    )
+
+
+def _is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _is_complete_checkpoint(folder: str) -> bool:
