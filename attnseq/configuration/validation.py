@@ -4,12 +4,15 @@ the value and what is allowed."""
 from __future__ import annotations
 
 import difflib
+import logging
 import math
 from collections.abc import Iterable
 from dataclasses import fields
 
 import torch
-from transformers import GenerationConfig
+from transformers import GenerationConfig, PretrainedConfig
+
+logger = logging.getLogger(__name__)
 
 # Keys that transformers itself passes through a config's constructor (serialised state, loading
 # options and generation defaults); anything else unknown is a misspelt option.
@@ -31,6 +34,38 @@ _TRANSFORMERS_KEYS = frozenset(
         "base_model_prefix",
     }
 )
+
+
+# Attributes transformers' own common model tests set on a config and save (`set_config_for_less_flaky_test`).
+_TRANSFORMERS_TEST_ATTRIBUTES = frozenset(
+    {"rms_norm_eps", "post_norm_eps", "layer_norm_eps", "norm_eps", "norm_epsilon", "layer_norm_epsilon",
+     "batch_norm_eps"}
+)  # fmt: skip
+
+
+def _saved_by_transformers() -> frozenset:
+    """The keys transformers itself writes into a config.json (or its tests set), beyond a config's own fields."""
+    return (
+        frozenset(PretrainedConfig().to_dict())
+        | {"transformers_version", "architectures"}
+        | (_TRANSFORMERS_TEST_ATTRIBUTES)
+    )
+
+
+def warn_unknown_keys(config_name: str, keys: Iterable[str], known: Iterable[str]) -> None:
+    """Warn, by name and with the closest option, about config.json keys that are neither options of the config
+    nor written by transformers: most likely a misspelt option (`dmodel`), which would otherwise change nothing."""
+    known = sorted(known)
+    for key in sorted(keys):
+        matches = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {matches[0]!r}?" if matches else ""
+        logger.warning(
+            "config.json key %r is not an option of %s%s It is kept as an attribute of the config, which the "
+            "model does not read.",
+            key,
+            config_name,
+            hint or ".",
+        )
 
 
 def reject_unknown_kwargs(config_name: str, kwargs: dict, known: Iterable[str]) -> None:
@@ -69,7 +104,8 @@ class SavedAttributesMixin:
     passing them to the constructor. Put it first among a config's bases.
 
     Options of another attnseq family are not such attributes: a config.json whose `model_type` names the wrong
-    family is refused with the constructor's message, which says so.
+    family is refused with the constructor's message, which says so. A key that is neither an option nor one
+    transformers writes (`"dmodel": 128`) loads with a warning naming it and the closest option (`d_model`).
     """
 
     _families: list[type] = []
@@ -96,6 +132,9 @@ class SavedAttributesMixin:
         config = loaded[0] if isinstance(loaded, tuple) else loaded
         for key, value in extras.items():
             setattr(config, key, value)
+        unknown = set(extras) - _saved_by_transformers()
+        if unknown:
+            warn_unknown_keys(cls.__name__, unknown, own_fields | set(cls.attribute_map))
         return loaded
 
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tempfile
@@ -49,6 +50,14 @@ def _refusal(source: str, pickle_name: str) -> PickleCheckpointError:
     )
 
 
+# pickle files the Trainer writes beside (or instead of) the weights: arguments, optimizer and scheduler state
+_TRAINER_STATE_FILES = ("training_args.bin", "optimizer.pt", "scheduler.pt", "scaler.pt")
+
+
+def _is_trainer_state_file(name: str) -> bool:
+    return name in _TRAINER_STATE_FILES or (name.startswith("rng_state") and name.endswith(".pth"))
+
+
 def check_safetensors_checkpoint(pretrained_model_name_or_path, **kwargs) -> None:
     """Raise unless the checkpoint at `pretrained_model_name_or_path` has safetensors weights.
 
@@ -74,15 +83,20 @@ def check_safetensors_checkpoint(pretrained_model_name_or_path, **kwargs) -> Non
         folder = os.path.join(path, subfolder) if subfolder else path
         if any(os.path.isfile(os.path.join(folder, name)) for name in safe_names):
             return
-        found = (
-            [name for name in sorted(os.listdir(folder)) if name.endswith(PICKLE_SUFFIXES)]
-            if os.path.isdir(folder)
-            else []
-        )
+        names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+        found = [name for name in names if name.endswith(PICKLE_SUFFIXES) and not _is_trainer_state_file(name)]
         if found:
             raise _refusal(f"The folder {folder}", found[0])
+        checkpoints = [name for name in names if name.startswith("checkpoint-")]
         raise OSError(
-            f"The folder {folder} has no {safe_names[0]} (nor {safe_names[1]}); nothing to load weights from."
+            f"The folder {folder} has no {safe_names[0]} (nor {safe_names[1]}); nothing to load weights from"
+            + (
+                f" (the Trainer's {', '.join(name for name in names if _is_trainer_state_file(name))} hold(s) its "
+                "arguments and state, not weights)"
+                if any(_is_trainer_state_file(name) for name in names)
+                else ""
+            )
+            + (f"; its {', '.join(checkpoints[:3])} folder(s) may hold weights." if checkpoints else ".")
         )
 
     download = {
@@ -113,6 +127,42 @@ def check_safetensors_checkpoint(pretrained_model_name_or_path, **kwargs) -> Non
     raise OSError(
         f"The repo {path}{revision} has no {safe_names[0]} (nor {safe_names[1]}); nothing to load weights from."
     )
+
+
+class _HeldLoadReport(logging.Filter):
+    """Holds back transformers' loading report (a many-line table logged before it raises on tensors of the wrong
+    shape) while `from_pretrained` runs: `release()` logs it after a load that succeeded; after a failed one the
+    caller's one-line error replaces it."""
+
+    LOGGER = "transformers.modeling_utils"  # the logger `PreTrainedModel.from_pretrained` hands the report to
+
+    def __init__(self):
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "LOAD REPORT" not in str(record.msg):
+            return True
+        self.records.append(record)
+        return False
+
+    def __enter__(self):
+        logging.getLogger(self.LOGGER).addFilter(self)
+        return self
+
+    def __exit__(self, *exc_info):
+        logging.getLogger(self.LOGGER).removeFilter(self)
+
+    def mismatched(self) -> int:
+        """How many tensors the held report lists as of another shape."""
+        return sum(line.count("MISMATCH") for record in self.records for line in record.getMessage().splitlines()
+                   if "|" in line)  # fmt: skip
+
+    def release(self) -> None:
+        logger = logging.getLogger(self.LOGGER)
+        for record in self.records:
+            logger.handle(record)
+        self.records = []
 
 
 def own_parameter_memory(model: nn.Module) -> None:
@@ -202,13 +252,25 @@ class CheckpointLoadingMixin:
         if pretrained_model_name_or_path is not None and kwargs.get("state_dict") is None:
             check_safetensors_checkpoint(pretrained_model_name_or_path, **kwargs)
             kwargs["use_safetensors"] = True
+        report = _HeldLoadReport()
         try:
-            loaded = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+            with report:
+                loaded = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
         except SafetensorError as error:
             raise OSError(
                 f"Could not read the weights of {pretrained_model_name_or_path}: model.safetensors is truncated or "
                 f"corrupt ({error}). Save the checkpoint again or download it anew."
             ) from error
+        except RuntimeError as error:
+            if "ignore_mismatched_sizes" not in str(error):
+                raise
+            raise OSError(
+                f"The weights of {pretrained_model_name_or_path} do not fit {cls.__name__} as its config.json "
+                f"describes it: {report.mismatched()} tensor(s) of the same name have other shapes, so "
+                "model.safetensors comes from another model (another family or other sizes) than config.json. Put "
+                "the config.json saved with these weights beside them."
+            ) from None
+        report.release()
         model = loaded[0] if isinstance(loaded, tuple) else loaded
         own_parameter_memory(model)
         return loaded

@@ -20,6 +20,7 @@ from transformers import initialization as init
 from transformers.modeling_outputs import Seq2SeqLMOutput, Seq2SeqModelOutput
 from transformers.utils.deprecation import deprecate_kwarg
 
+from ..configuration.generation import ModelGenerationConfig, as_model_generation_config
 from .inputs import check_batch_size, check_token_ids, shift_tokens_right
 
 IGNORE_INDEX = -100
@@ -193,6 +194,16 @@ class Seq2SeqLMMixin:
     # Trainer then passes `num_items_in_batch`, which `seq2seq_loss` uses: accumulated batches get exact gradients.
     accepts_loss_kwargs = True
 
+    @property
+    def generation_config(self):
+        """The model's `GenerationConfig`, as a `ModelGenerationConfig`: the defaults `Seq2SeqTrainer` fills into it
+        are neither saved nor used by the next `generate()`, so the model keeps its own (`DEFAULT_MAX_LENGTH`)."""
+        return self.__dict__.get("_generation_config")
+
+    @generation_config.setter
+    def generation_config(self, value) -> None:
+        self.__dict__["_generation_config"] = as_model_generation_config(value)
+
     def prepare_decoder_input_ids_from_labels(self, labels: torch.LongTensor) -> torch.LongTensor:
         """`(batch, tgt_len)` labels -> decoder inputs `[decoder_start, y_1, ..., y_{T-1}]` (-100 becomes pad)."""
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
@@ -253,6 +264,8 @@ class Seq2SeqLMMixin:
                 an option transformers sizes by the source vocabulary (`SOURCE_SIZED_OPTIONS`) is set while the target
                 one differs in size.
         """
+        if isinstance(self.generation_config, ModelGenerationConfig):
+            self.generation_config.clear_filled_defaults()  # e.g. what Seq2SeqTrainer filled in after the last call
         configs = [config for config in (self.generation_config, generation_config, kwargs) if config is not None]
 
         def setting(name: str):
@@ -285,4 +298,22 @@ class Seq2SeqLMMixin:
                     )
         if setting("max_length") is None and setting("max_new_tokens") is None:
             kwargs["max_length"] = default_max_length(self.config.position_limit)
+        self._check_generation_length(setting("max_length"), setting("max_new_tokens"), kwargs.get("decoder_input_ids"))
         return super().generate(inputs, generation_config, **kwargs)
+
+    def _check_generation_length(self, max_length, max_new_tokens, decoder_input_ids) -> None:
+        """Refuse, before anything is decoded, a length limit that would feed the decoder more positions than learned
+        position embeddings have (`config.position_limit`): a generation of `max_length` tokens (the decoder start
+        included) feeds the decoder `max_length - 1` of them."""
+        limit = self.config.position_limit
+        if limit is None:
+            return
+        prefix = 1 if decoder_input_ids is None else decoder_input_ids.shape[-1]
+        length = prefix + max_new_tokens if max_new_tokens is not None else max_length
+        if length is not None and length - 1 > limit:
+            asked = f"max_new_tokens={max_new_tokens}" if max_new_tokens is not None else f"max_length={max_length}"
+            raise ValueError(
+                f"{asked} could feed the decoder {length - 1} positions, but position_embedding='learned' has only "
+                f"max_position_embeddings={limit}: ask for at most max_new_tokens={limit + 1 - prefix} (max_length="
+                f"{limit + 1}), train with a larger max_position_embeddings, or use position_embedding='sinusoidal'."
+            )

@@ -152,34 +152,59 @@ def _generation_kwargs(args: argparse.Namespace) -> dict:
 
 def generate_command(argv: Sequence[str]) -> int:
     parser = FlagParser(
-        prog="attnseq generate", description="Decode texts (arguments, --file, or one per line on stdin) to stdout."
+        prog="attnseq generate",
+        description="Decode texts (arguments, --source_file, or one per line on stdin) to stdout, one line each.",
     )
     parser.add_argument("checkpoint", help="a saved checkpoint folder or Hub repo id")
-    parser.add_argument("texts", nargs="*", help="source texts; none reads --file or stdin")
+    parser.add_argument("texts", nargs="*", help="source texts; none reads --source_file or stdin")
     parser.add_argument(
-        "--source_file", "--file", "--test_source_file", help="a file with one source text per line (plain or .gz)"
+        "--source_file", "--test_source_file", help="a file with one source text per line (plain or .gz)"
     )
     parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument(
+        "--overlong", choices=["error", "skip", "truncate"], default="error",
+        help="a source longer than the model's learned positions: error (before decoding anything, naming the line), "
+        "skip (an empty output line in its place, reported on stderr) or truncate",
+    )  # fmt: skip
     _add_generation_flags(parser)
     add_serving_flags(parser)
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         raise ValueError(f"--batch_size must be a positive integer, got {args.batch_size}.")
+    from .readers import read_text_lines, read_text_stream
+
     if args.texts:
         texts = list(args.texts)
+        origins = [f"text argument {number}" for number in range(1, len(texts) + 1)]
     elif args.source_file:
-        from .readers import read_text_lines
-
         texts = read_text_lines(args.source_file)
+        origins = [f"{args.source_file}:{number}" for number in range(1, len(texts) + 1)]
     else:
-        texts = [line.rstrip("\r\n") for line in sys.stdin]
-    from .inference import generate_texts
+        texts = read_text_stream(sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin, "<stdin>")
+        origins = [f"<stdin>:{number}" for number in range(1, len(texts) + 1)]
+    from .inference import fit_sources, generate_texts
 
     tokenizer, model = load_for_serving(args)
-    for outputs in generate_texts(
-        model, tokenizer, texts, batch_size=args.batch_size, seed=args.seed, **_generation_kwargs(args)
-    ):
-        print("\t".join(outputs))
+    limit = getattr(getattr(model, "config", None), "position_limit", None)
+    kept, skipped = fit_sources(texts, origins, tokenizer, limit, args.overlong)
+    if skipped:
+        print(
+            f"attnseq generate: skipped {len(skipped)} source(s) longer than {limit} tokens (empty output lines): "
+            + ", ".join(skipped),
+            file=sys.stderr,
+        )
+    decoded = generate_texts(
+        model,
+        tokenizer,
+        [texts[index] for index in kept],
+        batch_size=args.batch_size,
+        seed=args.seed,
+        max_source_length=limit if args.overlong == "truncate" else None,
+        **_generation_kwargs(args),
+    )
+    outputs = dict(zip(kept, decoded))
+    for index in range(len(texts)):
+        print("\t".join(outputs.get(index, [""])))
     return 0
 
 

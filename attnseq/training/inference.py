@@ -8,6 +8,41 @@ import torch
 
 from .metrics import default_metric_kwargs, load_metric
 
+OVERLONG_CHOICES = ("error", "skip", "truncate")
+
+
+def fit_sources(
+    texts: Sequence[str], origins: Sequence[str], tokenizer, limit: int | None, overlong: str = "error"
+) -> tuple[list[int], list[str]]:
+    """Check, before anything is decoded, that every source fits the model's position limit.
+
+    Args:
+        texts: the sources.
+        origins: where each comes from, for messages (`"dates.txt:2"`, `"argument 1"`, `"<stdin>:3"`).
+        limit: the most source tokens the model takes (`config.position_limit`), or None for no limit.
+        overlong: `"error"` (refuse), `"skip"` (leave the source out) or `"truncate"` (decode its first `limit`
+            tokens; `generate_texts(max_source_length=limit)` truncates).
+    Returns:
+        `(kept, skipped)`: the indices of the texts to decode, and the origins of those left out.
+    Raises:
+        ValueError: `overlong="error"` and a source is longer than `limit` (its origin and length named).
+    """
+    if overlong not in OVERLONG_CHOICES:
+        raise ValueError(f"--overlong {overlong!r} is not supported; allowed: {', '.join(OVERLONG_CHOICES)}.")
+    if limit is None or overlong == "truncate" or not texts:
+        return list(range(len(texts))), []
+    lengths = [len(ids) for ids in tokenizer(list(texts))["input_ids"]]
+    too_long = [index for index, length in enumerate(lengths) if length > limit]
+    if too_long and overlong == "error":
+        first = too_long[0]
+        more = f" (and {len(too_long) - 1} more)" if len(too_long) > 1 else ""
+        raise ValueError(
+            f"{origins[first]}: the source is {lengths[first]} tokens long, more than the model's {limit} source "
+            f"positions (max_position_embeddings){more}; nothing was decoded. Pass --overlong skip or --overlong "
+            "truncate, or shorten it."
+        )
+    return [index for index in range(len(texts)) if index not in set(too_long)], [origins[i] for i in too_long]
+
 
 def generate_texts(
     model,
@@ -16,6 +51,7 @@ def generate_texts(
     batch_size: int = 64,
     seed: int | None = None,
     sort_by_length: bool = True,
+    max_source_length: int | None = None,
     **generation_kwargs,
 ) -> Iterator[list[str]]:
     """Decode `texts` in batches; yields, per text and in the order given, its `num_return_sequences` outputs.
@@ -23,7 +59,8 @@ def generate_texts(
     With `sort_by_length` (the default) the texts are decoded in order of their token count, so that a batch holds
     sources of similar length (little padding, and no batch waits for one long source); the outputs still come
     back in the given order, after the last batch. Padding never changes a result, so the order changes nothing
-    but the time (except under sampling, whose random draws then fall to other texts).
+    but the time (except under sampling, whose random draws then fall to other texts). With `max_source_length`
+    longer sources are truncated to that many tokens.
     """
     if seed is not None:
         torch.manual_seed(seed)
@@ -36,7 +73,9 @@ def generate_texts(
     outputs: dict[int, list[str]] = {}
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
-        inputs = tokenizer([texts[row] for row in rows], return_tensors="pt", padding=True).to(model.device)
+        truncation = {"truncation": True, "max_length": max_source_length} if max_source_length else {}
+        inputs = tokenizer([texts[row] for row in rows], return_tensors="pt", padding=True, **truncation)
+        inputs = inputs.to(model.device)
         with torch.no_grad():
             generated = model.generate(**inputs, **generation_kwargs)
         decoded = tokenizer.batch_decode(generated, skip_special_tokens=True)

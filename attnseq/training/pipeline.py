@@ -9,7 +9,6 @@ few decoded examples, save model, tokenizer, generation config, metrics and the 
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import os
 import re
@@ -285,6 +284,12 @@ def datasets_progress_bars(enabled: bool):
 
 
 def _train(model_args, data_args: DataArguments, training_args: Seq2SeqTrainingArguments) -> dict[str, float]:
+    resume = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+    finished = finished_run_message(resume, training_args) if resume is not None else None
+    if finished is not None:  # nothing is read, trained or written
+        if _is_main_process():
+            print(finished)
+        return {}
     pairs = load_pairs(data_args)
     tokenizer, model = build_tokenizer_and_model(model_args, data_args, pairs)
     tokenized = tokenized_splits(pairs, tokenizer, model, data_args)
@@ -292,7 +297,6 @@ def _train(model_args, data_args: DataArguments, training_args: Seq2SeqTrainingA
     if trainer.is_world_process_zero():
         parameters = sum(p.numel() for p in model.parameters())
         print(f"{type(model).__name__}: {parameters:,} parameters; {len(tokenized['train']):,} training pairs")
-    resume = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
     from ..folders import claim_run_folder
 
     claim_run_folder(training_args.output_dir, main_process=trainer.is_world_process_zero())
@@ -474,6 +478,35 @@ def resolve_resume_checkpoint(value: str | bool | None, output_dir: str) -> str 
     return value
 
 
+def finished_run_message(checkpoint: str, training_args: Seq2SeqTrainingArguments) -> str | None:
+    """What to say instead of training when `checkpoint` already reached this run's step budget, or None.
+
+    The budget is `--max_steps` when set (positive), otherwise `--num_train_epochs`: resuming a run that spent
+    it would train one step past the end and overwrite the final weights; raising the budget trains on.
+    """
+    import json
+
+    with open(os.path.join(checkpoint, TRAINER_STATE_NAME), encoding="utf-8") as handle:
+        state = json.load(handle)
+    step, epoch = state.get("global_step", 0), state.get("epoch") or 0.0
+    if training_args.max_steps > 0:
+        if step < training_args.max_steps:
+            return None
+        budget = f"--max_steps {training_args.max_steps}"
+    else:
+        if epoch + 1e-6 < training_args.num_train_epochs:
+            return None
+        budget = f"--num_train_epochs {training_args.num_train_epochs:g} (it is at epoch {epoch:g})"
+    return (
+        f"the run is complete: {checkpoint} reached step {step}, the budget of {budget}; nothing was trained or "
+        "written. Raise --max_steps or --num_train_epochs to train on."
+    )
+
+
+def _is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def _is_complete_checkpoint(folder: str) -> bool:
     from ..folders import is_complete_checkpoint
 
@@ -523,27 +556,64 @@ class AttnseqTrainer(Seq2SeqTrainer):
     """`Seq2SeqTrainer` whose model card (also the one `push_to_hub` uploads) is attnseq's card."""
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **gen_kwargs):
-        """`Seq2SeqTrainer.prediction_step`, leaving the model's generation config as it was.
+        """`Seq2SeqTrainer.prediction_step`, keeping each row's summed token loss and token count (see
+        `evaluation_loop`). (The generation defaults it fills into the model's generation config are the model's
+        concern: `attnseq.configuration.generation`.)"""
+        captured = {}
 
-        Seq2SeqTrainer fills every generation default into `model.generation_config` (`max_length=20` among
-        them), which the saved checkpoint would then carry: every later `generate(max_new_tokens=...)` would warn
-        that both lengths are set, and one without a length would stop after 20 tokens.
-        """
-        kept = copy.deepcopy(self.model.generation_config)
+        def keep_logits(module, args, kwargs, output):
+            if kwargs.get("labels") is not None and getattr(output, "logits", None) is not None:
+                captured["logits"], captured["labels"] = output.logits, kwargs["labels"]
+
+        hook = self.model.register_forward_hook(keep_logits, with_kwargs=True)
         try:
-            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys, **gen_kwargs)
+            result = super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys, **gen_kwargs)
         finally:
-            self.model.generation_config = kept
+            hook.remove()
+        rows = getattr(self, "_row_losses", None)
+        if rows is not None and "logits" in captured:
+            row_loss = token_losses_per_row(captured["logits"], captured["labels"], self.args.label_smoothing_factor)
+            rows.append(self.accelerator.gather_for_metrics(row_loss).detach().cpu())
+        return result
 
     def _get_eval_sampler(self, eval_dataset):
         """Evaluation reads its rows in order, whatever `train_sampling_strategy` says: the evaluation and test sets
         are already sorted by length, and predictions must come back in that order to be matched with their rows
-        (transformers' `group_by_length` also shuffles evaluation batches)."""
-        if eval_dataset is None or not hasattr(eval_dataset, "__len__") or self.args.world_size > 1:
+        (transformers' `group_by_length` also shuffles evaluation batches).
+
+        With several processes accelerate hands out the batches of this order in turn (batch i to process
+        i mod N), so gathering them step by step gives the rows back in order (see `evaluation_loop`).
+        """
+        if eval_dataset is None or not hasattr(eval_dataset, "__len__"):
             return super()._get_eval_sampler(eval_dataset)
         from torch.utils.data import SequentialSampler
 
         return SequentialSampler(eval_dataset)
+
+    def evaluation_loop(self, *args, **kwargs):
+        """Transformers' evaluation loop, gathering predictions, labels and losses with `gather_for_metrics`.
+
+        `Seq2SeqTrainer.evaluate`/`predict` switch the gathering to `accelerator.gather`, which keeps the rows that
+        the last, uneven batches repeat to give every process a full share: with N processes a set of R rows came
+        back as up to R + N * batch_size - 1 rows, some scored twice. `gather_for_metrics` drops the repeats, so
+        every figure is computed on each row exactly once, in order, with one process or many.
+
+        The loss is likewise each row's once: the mean over every target token of the set (transformers averages
+        batch means, into which the repeated rows of the last batches enter).
+        """
+        import torch
+
+        self.gather_function = self.accelerator.gather_for_metrics
+        self._row_losses = []
+        try:
+            output = super().evaluation_loop(*args, **kwargs)
+        finally:
+            rows, self._row_losses = self._row_losses, None
+        prefix = kwargs.get("metric_key_prefix", args[4] if len(args) > 4 else "eval")
+        if rows and f"{prefix}_loss" in output.metrics:
+            sums, counts = torch.cat(rows).double().sum(0)  # (2,): summed loss, token count
+            output.metrics[f"{prefix}_loss"] = (sums / counts.clamp(min=1)).item()
+        return output
 
     def train(self, *args, **kwargs):
         self.train_started = time.monotonic()
@@ -562,6 +632,20 @@ class AttnseqTrainer(Seq2SeqTrainer):
             from ..hub_cards.card import write_model_card_for_trainer
 
             write_model_card_for_trainer(self, **_card_arguments(kwargs))
+
+
+def token_losses_per_row(logits, labels, label_smoothing: float = 0.0):
+    """Each row's summed cross-entropy over its target tokens and its token count, `(batch, 2)`, from `logits`
+    `(batch, length, vocab)` and `labels` `(batch, length)` padded with -100 (`label_smoothing` as the Trainer's
+    `label_smoothing_factor`)."""
+    import torch
+    import torch.nn.functional as F
+
+    losses = F.cross_entropy(
+        logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none", label_smoothing=label_smoothing
+    )
+    counts = (labels != -100).sum(-1)
+    return torch.stack([losses.sum(-1), counts.to(losses.dtype)], dim=-1)
 
 
 def _card_arguments(kwargs: dict) -> dict:

@@ -10,6 +10,7 @@ first bad rows; with `bad_rows="drop"` they are dropped and the count is logged.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import json
@@ -47,6 +48,62 @@ class BadRowsError(ValueError):
         return BadRowsError(self.summary, drop_hint)
 
 
+def first_non_utf8(lines, name: str) -> str | None:
+    """Where the first bytes that are not UTF-8 are in `lines` (byte strings, each ending in its newline), as
+    `"NAME: line L, byte offset B (0xE9) is not valid UTF-8 ..."`, or None if every line decodes."""
+    offset = 0
+    for number, line in enumerate(lines, start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            return (
+                f"{name}: line {number}, byte offset {offset + error.start} (0x{line[error.start]:02x}) is not valid "
+                f"UTF-8 ({error.reason}); re-encode it as UTF-8 (e.g. iconv -f latin1 -t utf-8)."
+            )
+        offset += len(line)
+    return None
+
+
+def _open_bytes(path):
+    return gzip.open(path, "rb") if str(path).endswith(".gz") else open(path, "rb")
+
+
+@contextlib.contextmanager
+def utf8_errors_named(*paths):
+    """Turn a UTF-8 decoding failure inside the block (raised directly, or as the cause of a `datasets` error) into
+    one `ValueError` naming the file, the line and the byte offset of the first bad bytes of `paths`."""
+    try:
+        yield
+    except Exception as error:
+        cause = error
+        while cause is not None and not isinstance(cause, UnicodeDecodeError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            raise
+        for path in paths:
+            with _open_bytes(path) as handle:
+                found = first_non_utf8(handle, str(path))
+            if found:
+                raise ValueError(found) from None
+        raise
+
+
+def read_text_stream(stream, name: str = "<stdin>") -> list[str]:
+    """The stripped lines of a byte stream (stdin's), each decoded as UTF-8 (a text stream is read as it is).
+
+    Raises:
+        ValueError: bytes that are not UTF-8, named by line and byte offset (never read as unknown tokens).
+    """
+    data = stream.read()
+    if isinstance(data, str):
+        return [line.strip() for line in data.splitlines()]
+    lines = data.splitlines(keepends=True)
+    found = first_non_utf8(lines, name)
+    if found:
+        raise ValueError(found)
+    return [line.decode("utf-8").strip() for line in lines]
+
+
 def read_pairs(path: str | os.PathLike, format: str | None = None, **kwargs) -> Dataset:
     """Read a file of text pairs; `format` is one of `FORMATS`, or `None` to pick it from the file extension
     (`.txt` book, `.tsv`, `.csv`, `.jsonl`/`.json`). `kwargs` go to the reader of that format."""
@@ -61,7 +118,8 @@ def read_pairs(path: str | os.PathLike, format: str | None = None, **kwargs) -> 
     readers = {"book": read_book_file, "tsv": read_tsv, "csv": read_csv, "jsonl": read_jsonl}
     if format not in readers:
         raise ValueError(f"format={format!r} is not supported; allowed: {', '.join(map(repr, FORMATS))}.")
-    return readers[format](path, **kwargs)
+    with utf8_errors_named(path):
+        return readers[format](path, **kwargs)
 
 
 def read_parallel_files(
@@ -110,7 +168,7 @@ def read_text_lines(path: str | os.PathLike) -> list[str]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {str(path)!r}")
     opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", newline="") as handle:
+    with utf8_errors_named(path), opener(path, "rt", encoding="utf-8", newline="") as handle:
         text = handle.read()
     lines = text.split("\n")
     if lines[-1] == "":  # the newline that ends the last line (or an empty file)
