@@ -5,12 +5,18 @@ An encoder of `encoder_layers` layers (self-attention, feed-forward) reads the s
 the target one token after the other. Every sub-layer is wrapped in a residual connection and a
 LayerNorm, after the sum (`norm_first=False`, the paper) or before the sub-layer (`norm_first=True`).
 
-Attention modules own their projections (`q_proj`, `k_proj`, `v_proj`, `out_proj`) and the cache; the
-math is a function picked by `config._attn_implementation` through transformers' attention interface:
-`"eager"` is our readable reference (`attention.dot_product_attention`), `"sdpa"` is PyTorch's fused
-`scaled_dot_product_attention`. Both take the same boolean masks (`True` = may attend) and agree to
-float precision. Attention weights exist only in the eager function: a call with `output_attentions=True`
-runs the eager function whatever `attn_implementation` says.
+It is built on transformers' machinery the way BART is:
+
+- attention modules own their projections (`q_proj`, `k_proj`, `v_proj`, `out_proj`) and the cache; the math is
+  the function `config._attn_implementation` picks from transformers' attention interface: `"eager"` is
+  `eager_attention_forward` below (the readable reference), `"sdpa"`, `"flex_attention"` and (where installed)
+  `"flash_attention_2"` are transformers' own. Attention weights exist only in the eager function: a call with
+  `output_attentions=True` runs it whatever `attn_implementation` says.
+- masks come from transformers' masking utilities (`create_causal_mask`, `create_bidirectional_mask`), in the form
+  the chosen attention function reads; the 2-D padding masks they start from are checked by
+  `inputs.normalize_attention_mask`.
+- the encoder and the decoder are sub-models whose hidden states and attention weights are recorded by hooks
+  (`_can_record_outputs` and `capture_outputs`), not gathered by hand.
 
 Generation keeps keys and values in transformers' `EncoderDecoderCache`: the decoder self-attention cache
 grows by one position per step; the cross-attention keys and values are projected once per source and
@@ -20,14 +26,15 @@ read back at every later step.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 from torch import nn
+from torch.nn.attention.flex_attention import BlockMask, create_mask
 from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+from transformers.masking_utils import create_bidirectional_mask, create_causal_mask
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import (
     BaseModelOutput,
@@ -36,10 +43,11 @@ from transformers.modeling_outputs import (
     Seq2SeqModelOutput,
 )
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from ..configuration.transformer import Seq2SeqTransformerConfig
 from .attention import dot_product_attention
-from .inputs import check_batch_size, check_token_ids
+from .inputs import check_batch_size, check_token_ids, normalize_attention_mask
 from .loading import CheckpointLoadingMixin
 from .seq2seq import (
     EncoderDecoderMixin,
@@ -51,7 +59,7 @@ from .seq2seq import (
 )
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Pure functions: attention, positions, masks
+# Pure functions: attention, positions
 # ----------------------------------------------------------------------------------------------------------------------
 
 
@@ -60,7 +68,7 @@ def eager_attention_forward(
     query: torch.Tensor,
     key: torch.Tensor,
     value: torch.Tensor,
-    attention_mask: torch.Tensor | None,
+    attention_mask: torch.Tensor | BlockMask | None,
     scaling: float | None = None,
     dropout: float = 0.0,
     **kwargs,
@@ -70,18 +78,24 @@ def eager_attention_forward(
     Args:
         query: `(batch, heads, tgt_len, head_dim)`.
         key, value: `(batch, heads, src_len, head_dim)`.
-        attention_mask: boolean, broadcastable to `(batch, heads, tgt_len, src_len)`, `True` = may attend; or
-            `None`: every key for a bidirectional module, causal attention for a causal one (`module.is_causal`).
+        attention_mask: broadcastable to `(batch, heads, tgt_len, src_len)`, in any form transformers' masking
+            utilities build: additive floats (0 = may attend, the dtype's minimum = masked; the eager form), booleans
+            (`True` = may attend; the sdpa form) or a flex `BlockMask`; or `None`: every key, or causal attention for a
+            causal module (`module.is_causal`, sdpa's convention). The last three reach this function when attention
+            weights are asked for under another implementation.
 
     Returns:
         `(output, weights)`: `(batch, tgt_len, heads, head_dim)` (the layout every attention function of the
-        interface returns) and `(batch, heads, tgt_len, src_len)`.
+        interface returns) and `(batch, heads, tgt_len, src_len)`; a query that may attend to no key gets zero weights.
     """
     tgt_len, key_len = query.size(2), key.size(2)
-    if attention_mask is None and getattr(module, "is_causal", False) and tgt_len > 1:
-        # the decoder passes no mask when causality is the only constraint: query t sees keys up to
-        # key_len - tgt_len + t, like sdpa's `is_causal` (which needs no past) and transformers' convention
+    if isinstance(attention_mask, BlockMask):
+        attention_mask = create_mask(attention_mask.mask_mod, query.size(0), 1, tgt_len, key_len, query.device)
+    elif attention_mask is None and module.is_causal and tgt_len > 1:
+        # query t sees keys up to key_len - tgt_len + t, like sdpa's `is_causal` (which needs no past)
         attention_mask = torch.ones(tgt_len, key_len, dtype=torch.bool, device=query.device).tril(key_len - tgt_len)
+    elif attention_mask is not None and attention_mask.dtype != torch.bool:
+        attention_mask = attention_mask == 0
     output, weights = dot_product_attention(
         query, key, value, attention_mask, scale=scaling, dropout=dropout, training=module.training
     )
@@ -120,54 +134,6 @@ def positions_from_mask(attention_mask: torch.Tensor | None, seq_len: int, past_
         return torch.arange(past_length, past_length + seq_len, device=device).unsqueeze(0)
     positions = attention_mask.long().cumsum(-1) - 1
     return positions[:, -seq_len:].clamp(min=0)
-
-
-def padding_mask(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
-    """Key mask of a bidirectional attention: `(batch, src_len)` 1/0 -> boolean `(batch, 1, 1, src_len)`.
-
-    `None` when nothing is padded: an all-True mask changes no result but keeps sdpa off its fastest kernels.
-    """
-    if attention_mask is None or bool(attention_mask.all()):
-        return None
-    return attention_mask.bool()[:, None, None, :]
-
-
-def causal_mask(attention_mask: torch.Tensor | None, batch_size: int, tgt_len: int, past_length: int, device):
-    """Decoder self-attention mask: query t may see keys 0..past_length + t that are not padding (paper §3.2.3).
-
-    Args:
-        attention_mask: `(batch, past_length + tgt_len)` 1/0 over cached and current tokens, or `None`.
-
-    Returns:
-        Boolean `(batch, 1, tgt_len, past_length + tgt_len)`, `True` = may attend; or `None` when nothing is padded
-        and the mask is implied: one new token sees every key, and a prefix without cache is plain causal
-        attention, which the attention functions apply themselves (`is_causal`, see `eager_attention_forward`).
-    """
-    if (attention_mask is None or bool(attention_mask.all())) and (tgt_len == 1 or past_length == 0):
-        return None
-    key_len = past_length + tgt_len
-    query_positions = torch.arange(past_length, key_len, device=device)
-    allowed = torch.arange(key_len, device=device)[None, :] <= query_positions[:, None]  # (tgt, key)
-    allowed = allowed[None, None].expand(batch_size, 1, tgt_len, key_len)
-    if attention_mask is not None:
-        allowed = allowed & attention_mask.bool()[:, None, None, :]
-    return allowed
-
-
-def boolean_padding_mask(name: str, mask: torch.Tensor | None, expected: tuple[int, int], what: str):
-    """Check a 2-D padding mask (1 or `True` = token, 0 or `False` = padding) and return it as booleans.
-
-    Raises `ValueError` naming `name` when the shape is not `expected` (`what` says why) or a value is not 0/1.
-    """
-    if mask is None:
-        return None
-    if not isinstance(mask, torch.Tensor):
-        raise ValueError(f"{name} must be a tensor, got {type(mask).__name__}.")
-    if tuple(mask.shape) != tuple(expected):
-        raise ValueError(f"{name} has shape {tuple(mask.shape)} but must be {tuple(expected)}, {what}.")
-    if mask.dtype != torch.bool and not bool(((mask == 0) | (mask == 1)).all()):
-        raise ValueError(f"{name} must hold only 0 and 1 (1 = token, 0 = padding).")
-    return mask.bool()
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -210,7 +176,7 @@ class Seq2SeqTransformerAttention(nn.Module):
         self,
         hidden_states: torch.Tensor,
         key_value_states: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | BlockMask | None = None,
         cache: EncoderDecoderCache | None = None,
         output_attentions: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -219,7 +185,8 @@ class Seq2SeqTransformerAttention(nn.Module):
         Args:
             hidden_states: `(batch, tgt_len, d_model)` queries.
             key_value_states: `(batch, src_len, d_model)` encoder states for cross-attention, else `None`.
-            attention_mask: boolean, broadcastable to `(batch, 1, tgt_len, src_len)`, `True` = may attend.
+            attention_mask: the mask transformers' masking utilities built for `config._attn_implementation`,
+                broadcastable to `(batch, 1, tgt_len, src_len)`, or `None` (see `eager_attention_forward`).
             cache: the decoder's cache; self-attention appends this step's keys and values to it,
                 cross-attention fills it on the first step and reads it back afterwards.
             output_attentions: return the attention weights (computed by the eager function).
@@ -230,7 +197,11 @@ class Seq2SeqTransformerAttention(nn.Module):
         batch_size, tgt_len, _ = hidden_states.shape
         query = self._split_heads(self.q_proj(hidden_states))
         key, value = self._keys_and_values(hidden_states if key_value_states is None else key_value_states, cache)
-        attention = self._attention_function(output_attentions)
+        attention = (
+            eager_attention_forward
+            if output_attentions
+            else ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
+        )
         output, weights = attention(
             self,
             query,
@@ -264,12 +235,6 @@ class Seq2SeqTransformerAttention(nn.Module):
             cache.is_updated[self.layer_idx] = True
             return key, value
         return cache.self_attention_cache.update(key, value, self.layer_idx)  # grows by tgt_len positions
-
-    def _attention_function(self, output_attentions: bool) -> Callable:
-        implementation = self.config._attn_implementation
-        if output_attentions or implementation in (None, "eager"):
-            return eager_attention_forward
-        return ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
 
 
 class Seq2SeqTransformerFeedForward(nn.Module):
@@ -320,20 +285,17 @@ class Seq2SeqTransformerEncoderLayer(Seq2SeqTransformerResidualLayer):
         self.final_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
 
     def forward(
-        self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None, output_attentions: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """`(batch, src_len, d_model)` -> the same shape, and the self-attention weights or `None`.
-
-        `attention_mask` is boolean `(batch, 1, 1, src_len)` or `None`.
-        """
-        attended, weights = self.self_attn(
+        self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | BlockMask | None, output_attentions=False
+    ) -> torch.Tensor:
+        """`(batch, src_len, d_model)` -> the same shape; `attention_mask` as `create_bidirectional_mask` builds it."""
+        attended, _ = self.self_attn(
             self.sublayer_input(self.self_attn_layer_norm, hidden_states),
             attention_mask=attention_mask,
             output_attentions=output_attentions,
         )
         hidden_states = self.add_residual(self.self_attn_layer_norm, hidden_states, attended)
         transformed = self.feed_forward(self.sublayer_input(self.final_layer_norm, hidden_states))
-        return self.add_residual(self.final_layer_norm, hidden_states, transformed), weights
+        return self.add_residual(self.final_layer_norm, hidden_states, transformed)
 
 
 class Seq2SeqTransformerDecoderLayer(Seq2SeqTransformerResidualLayer):
@@ -353,32 +315,27 @@ class Seq2SeqTransformerDecoderLayer(Seq2SeqTransformerResidualLayer):
         self,
         hidden_states: torch.Tensor,
         encoder_hidden_states: torch.Tensor,
-        self_attention_mask: torch.Tensor,
-        encoder_attention_mask: torch.Tensor | None,
+        self_attention_mask: torch.Tensor | BlockMask | None,
+        encoder_attention_mask: torch.Tensor | BlockMask | None,
         cache: EncoderDecoderCache | None = None,
         output_attentions: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """One decoder layer.
+    ) -> torch.Tensor:
+        """One decoder layer, `(batch, tgt_len, d_model)` -> the same shape.
 
         Args:
-            hidden_states: `(batch, tgt_len, d_model)`.
             encoder_hidden_states: `(batch, src_len, d_model)`; passed positionally so that gradient
                 checkpointing carries its gradient back to the encoder.
-            self_attention_mask: boolean `(batch, 1, tgt_len, past_len + tgt_len)`.
-            encoder_attention_mask: boolean `(batch, 1, 1, src_len)` or `None`.
-
-        Returns:
-            `(hidden_states, self_attention_weights, cross_attention_weights)`; the weights are `None` unless
-            `output_attentions`.
+            self_attention_mask, encoder_attention_mask: as `create_causal_mask` and `create_bidirectional_mask`
+                build them.
         """
-        attended, self_weights = self.self_attn(
+        attended, _ = self.self_attn(
             self.sublayer_input(self.self_attn_layer_norm, hidden_states),
             attention_mask=self_attention_mask,
             cache=cache,
             output_attentions=output_attentions,
         )
         hidden_states = self.add_residual(self.self_attn_layer_norm, hidden_states, attended)
-        attended, cross_weights = self.encoder_attn(
+        attended, _ = self.encoder_attn(
             self.sublayer_input(self.encoder_attn_layer_norm, hidden_states),
             key_value_states=encoder_hidden_states,
             attention_mask=encoder_attention_mask,
@@ -387,7 +344,7 @@ class Seq2SeqTransformerDecoderLayer(Seq2SeqTransformerResidualLayer):
         )
         hidden_states = self.add_residual(self.encoder_attn_layer_norm, hidden_states, attended)
         transformed = self.feed_forward(self.sublayer_input(self.final_layer_norm, hidden_states))
-        return self.add_residual(self.final_layer_norm, hidden_states, transformed), self_weights, cross_weights
+        return self.add_residual(self.final_layer_norm, hidden_states, transformed)
 
 
 class Seq2SeqTransformerPositionEmbedding(nn.Module):
@@ -418,20 +375,73 @@ class Seq2SeqTransformerPositionEmbedding(nn.Module):
         return nn.functional.embedding(position_ids, self.weight).to(dtype)
 
 
-class Seq2SeqTransformerStack(nn.Module):
+# ----------------------------------------------------------------------------------------------------------------------
+# Pretrained models
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+class Seq2SeqTransformerPreTrainedModel(PreTrainedModel):
+    """Weight init, attention back-ends and gradient checkpointing shared by the model classes and by the encoder and
+    decoder, which are sub-models as in BART (each records its own hidden states and attention weights)."""
+
+    config_class = Seq2SeqTransformerConfig
+    config: Seq2SeqTransformerConfig
+    base_model_prefix = "model"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
+    _no_split_modules = ["Seq2SeqTransformerEncoderLayer", "Seq2SeqTransformerDecoderLayer"]
+    _skip_keys_device_placement = ["cache"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Normal(0, init_std) for linear, embedding and learned position weights; zero biases and padding row;
+        LayerNorm to the identity."""
+        std = self.config.init_std
+        if isinstance(module, nn.Linear):
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            init_token_embedding(module, std)
+        elif isinstance(module, Seq2SeqTransformerPositionEmbedding) and module.kind == "learned":
+            init.normal_(module.weight, mean=0.0, std=std)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+
+    def get_expanded_tied_weights_keys(self, all_submodels: bool = False) -> dict:
+        """The `{target: source}` parameter ties of this model.
+
+        Two options decide them (`tie_word_embeddings` for the output layer, `share_encoder_decoder_embeddings`
+        for the decoder input embedding), so the mapping that `__init__` builds from the config in
+        `_tied_weights_keys` is returned as is rather than switched by `tie_word_embeddings` alone.
+        """
+        if all_submodels:
+            return super().get_expanded_tied_weights_keys(all_submodels=True)
+        return dict(self._tied_weights_keys or {})
+
+    def _new_token_embedding(self, size: int) -> nn.Embedding:
+        return nn.Embedding(size, self.config.d_model, padding_idx=self.config.pad_token_id)
+
+
+class Seq2SeqTransformerStack(Seq2SeqTransformerPreTrainedModel):
     """What the encoder and the decoder share: token and position embeddings, dropout, the final pre-norm LayerNorm.
 
     Embedding: x = Dropout(E[token] · s + PE[position]) with s = √d_model when `scale_embedding` (paper §3.4).
     """
 
-    def __init__(self, config: Seq2SeqTransformerConfig, embed_tokens: nn.Embedding):
-        super().__init__()
-        self.config = config
+    def __init__(self, config: Seq2SeqTransformerConfig, embed_tokens: nn.Embedding, layer: type, num_layers: int):
+        super().__init__(config)
         self.embed_tokens = embed_tokens
         self.embed_positions = Seq2SeqTransformerPositionEmbedding(config)
         self.embed_scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
         self.dropout = config.dropout
         self.layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.norm_first else None
+        self.layers = nn.ModuleList(layer(config, layer_idx) for layer_idx in range(num_layers))
+        # no post_init(): the model holding the stack initialises it, so a seed gives the weights it always gave
 
     @staticmethod
     def input_shape(names: tuple[str, str], input_ids, inputs_embeds) -> tuple[int, int]:
@@ -442,6 +452,12 @@ class Seq2SeqTransformerStack(nn.Module):
         if not isinstance(given, torch.Tensor):
             raise ValueError(f"{name} must be a tensor, got {type(given).__name__}.")
         return tuple(given.shape[:2])
+
+    @staticmethod
+    def padding_mask(name: str, mask, shape: tuple[int, int], what: str, like: torch.Tensor) -> torch.Tensor | None:
+        """A 2-D padding mask checked (`normalize_attention_mask`) and made boolean; `None` stays `None` (nothing
+        padded), which lets sdpa skip the mask."""
+        return None if mask is None else normalize_attention_mask(mask, like, name, shape, what)
 
     def embed(
         self,
@@ -477,12 +493,12 @@ class Seq2SeqTransformerStack(nn.Module):
 class Seq2SeqTransformerEncoder(Seq2SeqTransformerStack):
     """`encoder_layers` encoder layers over the embedded source."""
 
-    def __init__(self, config: Seq2SeqTransformerConfig, embed_tokens: nn.Embedding):
-        super().__init__(config, embed_tokens)
-        self.layers = nn.ModuleList(
-            Seq2SeqTransformerEncoderLayer(config, layer_idx) for layer_idx in range(config.encoder_layers)
-        )
+    _can_record_outputs = {"hidden_states": Seq2SeqTransformerEncoderLayer, "attentions": Seq2SeqTransformerAttention}
 
+    def __init__(self, config: Seq2SeqTransformerConfig, embed_tokens: nn.Embedding):
+        super().__init__(config, embed_tokens, Seq2SeqTransformerEncoderLayer, config.encoder_layers)
+
+    @capture_outputs
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -498,46 +514,38 @@ class Seq2SeqTransformerEncoder(Seq2SeqTransformerStack):
             input_ids: `(batch, src_len)` source ids.
             attention_mask: `(batch, src_len)`, 1 for tokens and 0 for padding.
             inputs_embeds: `(batch, src_len, d_model)` token vectors instead of `input_ids`.
+            output_attentions, output_hidden_states, return_dict: read by `capture_outputs`, which records the
+                outputs asked for (defaults: the config's).
 
         Returns:
             `BaseModelOutput` with `last_hidden_state` `(batch, src_len, d_model)`; on request `hidden_states`
             (the embeddings and every layer's output, `encoder_layers + 1` tensors) and `attentions`
             (`(batch, heads, src_len, src_len)` per layer).
         """
-        output_attentions = self.resolve(output_attentions, "output_attentions")
-        output_hidden_states = self.resolve(output_hidden_states, "output_hidden_states")
         shape = self.input_shape(("input_ids", "inputs_embeds"), input_ids, inputs_embeds)
-        attention_mask = boolean_padding_mask("attention_mask", attention_mask, shape, "the shape of the source")
+        like = input_ids if input_ids is not None else inputs_embeds
+        attention_mask = self.padding_mask("attention_mask", attention_mask, shape, "the shape of the source", like)
         hidden_states = self.embed(input_ids, inputs_embeds, attention_mask)
-        mask = padding_mask(attention_mask)
-
-        all_hidden_states, all_attentions = [], []
+        mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask)
+        output_attentions = self.resolve(output_attentions, "output_attentions")
         for layer in self.layers:
-            if output_hidden_states:
-                all_hidden_states.append(hidden_states)
-            hidden_states, weights = layer(hidden_states, mask, output_attentions=output_attentions)
-            all_attentions.append(weights)
-        hidden_states = self.final_norm(hidden_states)
-        if output_hidden_states:
-            all_hidden_states.append(hidden_states)
-
-        output = BaseModelOutput(
-            last_hidden_state=hidden_states,
-            hidden_states=tuple(all_hidden_states) if output_hidden_states else None,
-            attentions=tuple(all_attentions) if output_attentions else None,
-        )
-        return output if self.resolve(return_dict, "return_dict") else output.to_tuple()
+            hidden_states = layer(hidden_states, mask, output_attentions=output_attentions)
+        return BaseModelOutput(last_hidden_state=self.final_norm(hidden_states))
 
 
 class Seq2SeqTransformerDecoder(Seq2SeqTransformerStack):
     """`decoder_layers` decoder layers over the embedded target prefix, attending to the encoder states."""
 
-    def __init__(self, config: Seq2SeqTransformerConfig, embed_tokens: nn.Embedding):
-        super().__init__(config, embed_tokens)
-        self.layers = nn.ModuleList(
-            Seq2SeqTransformerDecoderLayer(config, layer_idx) for layer_idx in range(config.decoder_layers)
-        )
+    _can_record_outputs = {
+        "hidden_states": OutputRecorder(Seq2SeqTransformerDecoderLayer, num_hidden_layers_key="decoder_layers"),
+        "attentions": OutputRecorder(Seq2SeqTransformerAttention, index=1, layer_name="self_attn"),
+        "cross_attentions": OutputRecorder(Seq2SeqTransformerAttention, index=1, layer_name="encoder_attn"),
+    }
 
+    def __init__(self, config: Seq2SeqTransformerConfig, embed_tokens: nn.Embedding):
+        super().__init__(config, embed_tokens, Seq2SeqTransformerDecoderLayer, config.decoder_layers)
+
+    @capture_outputs
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -562,6 +570,7 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerStack):
             cache: an `EncoderDecoderCache` from an earlier call (extended in place), or `None`.
             inputs_embeds: `(batch, tgt_len, d_model)` token vectors instead of `input_ids`.
             use_cache: create (when `cache` is `None`) and return a cache.
+            output_attentions, output_hidden_states, return_dict: read by `capture_outputs` (defaults: the config's).
 
         Returns:
             `BaseModelOutputWithPastAndCrossAttentions` with `last_hidden_state` `(batch, tgt_len, d_model)`,
@@ -571,33 +580,42 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerStack):
         """
         if encoder_hidden_states is None:
             raise ValueError("The decoder needs encoder_hidden_states (the encoder's last_hidden_state).")
-        output_attentions = self.resolve(output_attentions, "output_attentions")
-        output_hidden_states = self.resolve(output_hidden_states, "output_hidden_states")
         cache = self._cache(cache, self.resolve(use_cache, "use_cache"))
         past_length = cache.get_seq_length() if cache is not None else 0
         names = ("decoder_input_ids", "decoder_inputs_embeds")
         batch_size, tgt_len = self.input_shape(names, input_ids, inputs_embeds)
-        src_shape = encoder_hidden_states.shape[:2]
-        check_batch_size(names[0] if input_ids is not None else names[1], batch_size, src_shape[0])
-        attention_mask = boolean_padding_mask(
+        check_batch_size(names[0] if input_ids is not None else names[1], batch_size, encoder_hidden_states.size(0))
+        covering = f"covering the {past_length} cached and {tgt_len} new decoder tokens"
+        attention_mask = self.padding_mask(
             "decoder_attention_mask",
             attention_mask,
             (batch_size, past_length + tgt_len),
-            f"covering the {past_length} cached and {tgt_len} new decoder tokens",
+            covering,
+            encoder_hidden_states,
         )
-        encoder_attention_mask = boolean_padding_mask(
-            "attention_mask", encoder_attention_mask, src_shape, "the shape of the source"
+        encoder_attention_mask = self.padding_mask(
+            "attention_mask",
+            encoder_attention_mask,
+            tuple(encoder_hidden_states.shape[:2]),
+            "the shape of the source",
+            encoder_hidden_states,
         )
-
         hidden_states = self.embed(input_ids, inputs_embeds, attention_mask, past_length, "decoder_input_ids")
-        self_mask = causal_mask(attention_mask, batch_size, tgt_len, past_length, hidden_states.device)
-        cross_mask = padding_mask(encoder_attention_mask)
-
-        all_hidden_states, all_self_attentions, all_cross_attentions = [], [], []
+        self_mask = create_causal_mask(
+            config=self.config,
+            inputs_embeds=hidden_states,
+            attention_mask=attention_mask,
+            cache=None if cache is None else cache.self_attention_cache,
+        )
+        cross_mask = create_bidirectional_mask(
+            config=self.config,
+            inputs_embeds=hidden_states,
+            attention_mask=encoder_attention_mask,
+            encoder_hidden_states=encoder_hidden_states,
+        )
+        output_attentions = self.resolve(output_attentions, "output_attentions")
         for layer in self.layers:
-            if output_hidden_states:
-                all_hidden_states.append(hidden_states)
-            hidden_states, self_weights, cross_weights = layer(
+            hidden_states = layer(
                 hidden_states,
                 encoder_hidden_states,
                 self_mask,
@@ -605,20 +623,7 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerStack):
                 cache=cache,
                 output_attentions=output_attentions,
             )
-            all_self_attentions.append(self_weights)
-            all_cross_attentions.append(cross_weights)
-        hidden_states = self.final_norm(hidden_states)
-        if output_hidden_states:
-            all_hidden_states.append(hidden_states)
-
-        output = BaseModelOutputWithPastAndCrossAttentions(
-            last_hidden_state=hidden_states,
-            cache=cache,
-            hidden_states=tuple(all_hidden_states) if output_hidden_states else None,
-            attentions=tuple(all_self_attentions) if output_attentions else None,
-            cross_attentions=tuple(all_cross_attentions) if output_attentions else None,
-        )
-        return output if self.resolve(return_dict, "return_dict") else output.to_tuple()
+        return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=self.final_norm(hidden_states), cache=cache)
 
     @staticmethod
     def _cache(cache, use_cache: bool) -> EncoderDecoderCache | None:
@@ -637,59 +642,7 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerStack):
         return cache
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Pretrained models
-# ----------------------------------------------------------------------------------------------------------------------
-
-
-class Seq2SeqTransformerPreTrainedModel(CheckpointLoadingMixin, EncoderDecoderMixin, PreTrainedModel):
-    """Weight init, attention back-ends, gradient checkpointing and embedding ties shared by the model classes."""
-
-    config_class = Seq2SeqTransformerConfig
-    config: Seq2SeqTransformerConfig
-    base_model_prefix = "model"
-    main_input_name = "input_ids"
-    supports_gradient_checkpointing = True
-    _supports_sdpa = True
-    _supports_flash_attn = False
-    _supports_flex_attn = False
-    # The masks are built here (boolean, True = may attend), not by transformers' mask interface.
-    _supports_attention_backend = False
-    _no_split_modules = ["Seq2SeqTransformerEncoderLayer", "Seq2SeqTransformerDecoderLayer"]
-    _skip_keys_device_placement = ["cache"]
-
-    def _init_weights(self, module: nn.Module) -> None:
-        """Normal(0, init_std) for linear, embedding and learned position weights; zero biases and padding row;
-        LayerNorm to the identity."""
-        std = self.config.init_std
-        if isinstance(module, nn.Linear):
-            init.normal_(module.weight, mean=0.0, std=std)
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            init_token_embedding(module, std)
-        elif isinstance(module, Seq2SeqTransformerPositionEmbedding) and module.kind == "learned":
-            init.normal_(module.weight, mean=0.0, std=std)
-        elif isinstance(module, nn.LayerNorm):
-            init.ones_(module.weight)
-            init.zeros_(module.bias)
-
-    def get_expanded_tied_weights_keys(self, all_submodels: bool = False) -> dict:
-        """The `{target: source}` parameter ties of this model.
-
-        Two options decide them (`tie_word_embeddings` for the output layer, `share_encoder_decoder_embeddings`
-        for the decoder input embedding), so the mapping that `__init__` builds from the config in
-        `_tied_weights_keys` is returned as is rather than switched by `tie_word_embeddings` alone.
-        """
-        if all_submodels:
-            return super().get_expanded_tied_weights_keys(all_submodels=True)
-        return dict(self._tied_weights_keys or {})
-
-    def _new_token_embedding(self, size: int) -> nn.Embedding:
-        return nn.Embedding(size, self.config.d_model, padding_idx=self.config.pad_token_id)
-
-
-class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
+class Seq2SeqTransformerModel(CheckpointLoadingMixin, EncoderDecoderMixin, Seq2SeqTransformerPreTrainedModel):
     """The bare encoder-decoder: returns the decoder's last hidden states, no output layer."""
 
     def __init__(self, config: Seq2SeqTransformerConfig):
@@ -746,6 +699,11 @@ class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
                 "decoder_inputs_embeds; Seq2SeqTransformerForConditionalGeneration builds them from labels."
             )
         return_dict = self.config.return_dict if return_dict is None else return_dict
+        # resolved here: the sub-models' `capture_outputs` reads an explicit None as "record nothing"
+        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = (
+            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        )
         if encoder_outputs is None:
             encoder_outputs = self.encoder(
                 input_ids=input_ids,
@@ -783,7 +741,9 @@ class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
 
-class Seq2SeqTransformerForConditionalGeneration(Seq2SeqLMMixin, Seq2SeqTransformerPreTrainedModel, GenerationMixin):
+class Seq2SeqTransformerForConditionalGeneration(
+    Seq2SeqLMMixin, CheckpointLoadingMixin, EncoderDecoderMixin, Seq2SeqTransformerPreTrainedModel, GenerationMixin
+):
     """The encoder-decoder with an output layer over the vocabulary: training with `labels`, decoding with
     `generate()` (greedy, beam search, sampling)."""
 
