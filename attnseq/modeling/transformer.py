@@ -43,6 +43,7 @@ from transformers.modeling_outputs import (
     Seq2SeqModelOutput,
 )
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils import can_return_tuple
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from ..configuration.transformer import Seq2SeqTransformerConfig
@@ -443,21 +444,16 @@ class Seq2SeqTransformerStack(Seq2SeqTransformerPreTrainedModel):
         self.layers = nn.ModuleList(layer(config, layer_idx) for layer_idx in range(num_layers))
         # no post_init(): the model holding the stack initialises it, so a seed gives the weights it always gave
 
-    @staticmethod
-    def input_shape(names: tuple[str, str], input_ids, inputs_embeds) -> tuple[int, int]:
-        """`(batch, seq_len)` of the one input given: ids `(batch, seq_len)` or vectors `(batch, seq_len, d_model)`."""
+    def one_input(self, names: tuple[str, str], input_ids, inputs_embeds) -> torch.Tensor:
+        """The one input given, checked: ids `(batch, seq_len)` or vectors `(batch, seq_len, d_model)`."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError(f"Pass exactly one of {names[0]} and {names[1]}.")
         name, given = (names[0], input_ids) if input_ids is not None else (names[1], inputs_embeds)
         if not isinstance(given, torch.Tensor):
             raise ValueError(f"{name} must be a tensor, got {type(given).__name__}.")
-        return tuple(given.shape[:2])
-
-    @staticmethod
-    def padding_mask(name: str, mask, shape: tuple[int, int], what: str, like: torch.Tensor) -> torch.Tensor | None:
-        """A 2-D padding mask checked (`normalize_attention_mask`) and made boolean; `None` stays `None` (nothing
-        padded), which lets sdpa skip the mask."""
-        return None if mask is None else normalize_attention_mask(mask, like, name, shape, what)
+        if input_ids is not None:
+            check_token_ids(name, input_ids, self.embed_tokens.num_embeddings)
+        return given
 
     def embed(
         self,
@@ -465,7 +461,6 @@ class Seq2SeqTransformerStack(Seq2SeqTransformerPreTrainedModel):
         inputs_embeds: torch.Tensor | None,
         attention_mask: torch.Tensor | None,
         past_length: int = 0,
-        ids_name: str = "input_ids",
     ) -> torch.Tensor:
         """Token plus position embeddings `(batch, seq_len, d_model)` of `input_ids` `(batch, seq_len)`, or of
         `inputs_embeds` `(batch, seq_len, d_model)` (token vectors as `embed_tokens` returns them, unscaled).
@@ -473,7 +468,6 @@ class Seq2SeqTransformerStack(Seq2SeqTransformerPreTrainedModel):
         `attention_mask` is boolean `(batch, past_length + seq_len)` or `None`; positions count real tokens only.
         """
         if inputs_embeds is None:
-            check_token_ids(ids_name, input_ids, self.embed_tokens.num_embeddings)
             inputs_embeds = self.embed_tokens(input_ids)
         seq_len = inputs_embeds.size(1)
         positions = positions_from_mask(attention_mask, seq_len, past_length, inputs_embeds.device)
@@ -522,9 +516,9 @@ class Seq2SeqTransformerEncoder(Seq2SeqTransformerStack):
             (the embeddings and every layer's output, `encoder_layers + 1` tensors) and `attentions`
             (`(batch, heads, src_len, src_len)` per layer).
         """
-        shape = self.input_shape(("input_ids", "inputs_embeds"), input_ids, inputs_embeds)
-        like = input_ids if input_ids is not None else inputs_embeds
-        attention_mask = self.padding_mask("attention_mask", attention_mask, shape, "the shape of the source", like)
+        source = self.one_input(("input_ids", "inputs_embeds"), input_ids, inputs_embeds)
+        if attention_mask is not None:  # None (nothing padded) stays None: sdpa then needs no mask
+            attention_mask = normalize_attention_mask(attention_mask, source)
         hidden_states = self.embed(input_ids, inputs_embeds, attention_mask)
         mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask)
         output_attentions = self.resolve(output_attentions, "output_attentions")
@@ -583,24 +577,17 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerStack):
         cache = self._cache(cache, self.resolve(use_cache, "use_cache"))
         past_length = cache.get_seq_length() if cache is not None else 0
         names = ("decoder_input_ids", "decoder_inputs_embeds")
-        batch_size, tgt_len = self.input_shape(names, input_ids, inputs_embeds)
+        target = self.one_input(names, input_ids, inputs_embeds)
+        batch_size, tgt_len = target.shape[:2]
         check_batch_size(names[0] if input_ids is not None else names[1], batch_size, encoder_hidden_states.size(0))
-        covering = f"covering the {past_length} cached and {tgt_len} new decoder tokens"
-        attention_mask = self.padding_mask(
-            "decoder_attention_mask",
-            attention_mask,
-            (batch_size, past_length + tgt_len),
-            covering,
-            encoder_hidden_states,
-        )
-        encoder_attention_mask = self.padding_mask(
-            "attention_mask",
-            encoder_attention_mask,
-            tuple(encoder_hidden_states.shape[:2]),
-            "the shape of the source",
-            encoder_hidden_states,
-        )
-        hidden_states = self.embed(input_ids, inputs_embeds, attention_mask, past_length, "decoder_input_ids")
+        if attention_mask is not None:
+            shape, covering = (batch_size, past_length + tgt_len), f"covering the {past_length} cached and {tgt_len}"
+            attention_mask = normalize_attention_mask(
+                attention_mask, target, "decoder_attention_mask", shape, f"{covering} new decoder tokens"
+            )
+        if encoder_attention_mask is not None:
+            encoder_attention_mask = normalize_attention_mask(encoder_attention_mask, encoder_hidden_states)
+        hidden_states = self.embed(input_ids, inputs_embeds, attention_mask, past_length)
         self_mask = create_causal_mask(
             config=self.config,
             inputs_embeds=hidden_states,
@@ -661,6 +648,7 @@ class Seq2SeqTransformerModel(CheckpointLoadingMixin, EncoderDecoderMixin, Seq2S
         if self.config.share_encoder_decoder_embeddings:
             self.decoder.embed_tokens = value
 
+    @can_return_tuple
     @renamed_cache_argument
     def forward(
         self,
@@ -698,20 +686,17 @@ class Seq2SeqTransformerModel(CheckpointLoadingMixin, EncoderDecoderMixin, Seq2S
                 "Pass decoder_input_ids (the target shifted right, see prepare_decoder_input_ids_from_labels) or "
                 "decoder_inputs_embeds; Seq2SeqTransformerForConditionalGeneration builds them from labels."
             )
-        return_dict = self.config.return_dict if return_dict is None else return_dict
-        # resolved here: the sub-models' `capture_outputs` reads an explicit None as "record nothing"
-        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = (
-            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
-        )
+        # unset flags are left out: the sub-models' `capture_outputs` reads them from the config then, an explicit
+        # None as "record nothing"
+        flags = {"output_attentions": output_attentions, "output_hidden_states": output_hidden_states}
+        flags = {name: value for name, value in flags.items() if value is not None}
         if encoder_outputs is None:
             encoder_outputs = self.encoder(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
                 inputs_embeds=inputs_embeds,
-                output_attentions=output_attentions,
-                output_hidden_states=output_hidden_states,
                 return_dict=True,
+                **flags,
             )
         elif not isinstance(encoder_outputs, BaseModelOutput):
             encoder_outputs = BaseModelOutput(*encoder_outputs)
@@ -724,11 +709,10 @@ class Seq2SeqTransformerModel(CheckpointLoadingMixin, EncoderDecoderMixin, Seq2S
             cache=cache,
             inputs_embeds=decoder_inputs_embeds,
             use_cache=use_cache,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
             return_dict=True,
+            **flags,
         )
-        output = Seq2SeqModelOutput(
+        return Seq2SeqModelOutput(
             last_hidden_state=decoder_outputs.last_hidden_state,
             cache=decoder_outputs.cache,
             decoder_hidden_states=decoder_outputs.hidden_states,
@@ -738,7 +722,6 @@ class Seq2SeqTransformerModel(CheckpointLoadingMixin, EncoderDecoderMixin, Seq2S
             encoder_hidden_states=encoder_outputs.hidden_states,
             encoder_attentions=encoder_outputs.attentions,
         )
-        return output if return_dict else output.to_tuple()
 
 
 class Seq2SeqTransformerForConditionalGeneration(
@@ -760,6 +743,7 @@ class Seq2SeqTransformerForConditionalGeneration(
         )
         self.post_init()
 
+    @can_return_tuple
     @renamed_cache_argument
     def forward(
         self,
@@ -798,8 +782,6 @@ class Seq2SeqTransformerForConditionalGeneration(
                 use_cache = False
             if decoder_input_ids is None and decoder_inputs_embeds is None:
                 decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
-        return_dict = self.config.return_dict if return_dict is None else return_dict
-
         outputs = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -816,6 +798,4 @@ class Seq2SeqTransformerForConditionalGeneration(
         )
         logits = self.lm_head(outputs.last_hidden_state)
         loss = None if labels is None else seq2seq_loss(logits, labels, num_items_in_batch)
-
-        output = lm_output(loss, logits, outputs)
-        return output if return_dict else output.to_tuple()
+        return lm_output(loss, logits, outputs)
