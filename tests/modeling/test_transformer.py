@@ -470,6 +470,23 @@ def test_attention_outputs_have_the_documented_shapes():
         assert torch.all(weights.triu(diagonal=1) == 0)  # no position looks ahead
 
 
+def test_recorded_outputs_follow_the_config_unless_the_call_says_otherwise():
+    """Hidden states and attention weights are recorded by transformers' output hooks, as in BART: the config's
+    `output_attentions` / `output_hidden_states` are the defaults, a call's own flags win."""
+    model = tiny_model()
+    assert model._supports_attention_backend and model.get_encoder()._can_record_outputs
+    sources, mask = random_ids([5, 3])
+    targets, _ = decoder_inputs([4, 4])
+    batch = {"input_ids": sources, "attention_mask": mask, "decoder_input_ids": targets}
+    model.config.output_attentions = model.config.output_hidden_states = True
+    out = model(**batch)
+    assert [len(out[name]) for name in ("encoder_attentions", "decoder_attentions", "cross_attentions")] == [2, 2, 2]
+    assert len(out.encoder_hidden_states) == len(out.decoder_hidden_states) == 3
+    quiet = model(**batch, output_attentions=False, output_hidden_states=False)
+    assert quiet.cross_attentions is None and quiet.encoder_hidden_states is None and quiet.decoder_attentions is None
+    torch.testing.assert_close(quiet.logits, out.logits)
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Positions
 # ----------------------------------------------------------------------------------------------------------------------
