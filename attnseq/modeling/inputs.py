@@ -53,21 +53,25 @@ def check_batch_size(name: str, batch_size: int, source_batch_size: int) -> None
         )
 
 
-def normalize_attention_mask(attention_mask: torch.Tensor | None, input_ids: torch.Tensor) -> torch.Tensor:
+def normalize_attention_mask(
+    attention_mask: torch.Tensor | None,
+    input_ids: torch.Tensor,
+    name: str = "attention_mask",
+    shape: tuple[int, int] | None = None,
+    what: str = "the shape of the input (batch, seq_len)",
+) -> torch.Tensor:
     """A boolean `(batch, seq_len)` mask, True for real tokens.
 
-    Accepts None (no padding) or an integer, boolean or float tensor of 0s and 1s with the shape of
-    `input_ids`; anything else is a `ValueError` that says what is wrong.
+    Accepts None (no padding) or an integer, boolean or float tensor of 0s and 1s of `shape` (by default that of
+    `input_ids`, which `what` describes); anything else is a `ValueError` naming `name` and what is wrong.
     """
+    shape = tuple(input_ids.shape[:2]) if shape is None else tuple(shape)
     if attention_mask is None:
-        return torch.ones(input_ids.shape[:2], dtype=torch.bool, device=input_ids.device)
+        return torch.ones(shape, dtype=torch.bool, device=input_ids.device)
     if not isinstance(attention_mask, torch.Tensor):
-        raise ValueError(f"attention_mask must be a tensor, got {type(attention_mask).__name__}.")
-    if tuple(attention_mask.shape) != tuple(input_ids.shape[:2]):
-        raise ValueError(
-            f"attention_mask has shape {tuple(attention_mask.shape)} but the input has shape "
-            f"{tuple(input_ids.shape[:2])}; they must match (batch, seq_len)."
-        )
+        raise ValueError(f"{name} must be a tensor, got {type(attention_mask).__name__}.")
+    if tuple(attention_mask.shape) != shape:
+        raise ValueError(f"{name} has shape {tuple(attention_mask.shape)} but must be {shape}, {what}.")
     if attention_mask.dtype == torch.bool:
         return attention_mask
     if attention_mask.is_floating_point():
@@ -76,7 +80,7 @@ def normalize_attention_mask(attention_mask: torch.Tensor | None, input_ids: tor
         low, high = attention_mask.aminmax()
         zeros_and_ones = low.item() >= 0 and high.item() <= 1
     if not zeros_and_ones:
-        raise ValueError("attention_mask must hold only 0 and 1 (1 = real token, 0 = padding).")
+        raise ValueError(f"{name} must hold only 0 and 1 (1 = real token, 0 = padding).")
     return attention_mask != 0
 
 

@@ -5,12 +5,18 @@ An encoder of `encoder_layers` layers (self-attention, feed-forward) reads the s
 the target one token after the other. Every sub-layer is wrapped in a residual connection and a
 LayerNorm, after the sum (`norm_first=False`, the paper) or before the sub-layer (`norm_first=True`).
 
-Attention modules own their projections (`q_proj`, `k_proj`, `v_proj`, `out_proj`) and the cache; the
-math is a function picked by `config._attn_implementation` through transformers' attention interface:
-`"eager"` is our readable reference (`attention.dot_product_attention`), `"sdpa"` is PyTorch's fused
-`scaled_dot_product_attention`. Both take the same boolean masks (`True` = may attend) and agree to
-float precision. Attention weights exist only in the eager function: a call with `output_attentions=True`
-runs the eager function whatever `attn_implementation` says.
+It is built on transformers' machinery the way BART is:
+
+- attention modules own their projections (`q_proj`, `k_proj`, `v_proj`, `out_proj`) and the cache; the math is
+  the function `config._attn_implementation` picks from transformers' attention interface: `"eager"` is
+  `eager_attention_forward` below (the readable reference), `"sdpa"`, `"flex_attention"` and (where installed)
+  `"flash_attention_2"` are transformers' own. Attention weights exist only in the eager function: a call with
+  `output_attentions=True` runs it whatever `attn_implementation` says.
+- masks come from transformers' masking utilities (`create_causal_mask`, `create_bidirectional_mask`), in the form
+  the chosen attention function reads; the 2-D padding masks they start from are checked by
+  `inputs.normalize_attention_mask`.
+- the encoder and the decoder are sub-models whose hidden states and attention weights are recorded by hooks
+  (`_can_record_outputs` and `capture_outputs`), not gathered by hand.
 
 Generation keeps keys and values in transformers' `EncoderDecoderCache`: the decoder self-attention cache
 grows by one position per step; the cross-attention keys and values are projected once per source and
@@ -20,14 +26,15 @@ read back at every later step.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 from torch import nn
+from torch.nn.attention.flex_attention import BlockMask, create_mask
 from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+from transformers.masking_utils import create_bidirectional_mask, create_causal_mask
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import (
     BaseModelOutput,
@@ -36,10 +43,12 @@ from transformers.modeling_outputs import (
     Seq2SeqModelOutput,
 )
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils import can_return_tuple
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from ..configuration.transformer import Seq2SeqTransformerConfig
 from .attention import dot_product_attention
-from .inputs import check_batch_size, check_token_ids
+from .inputs import check_batch_size, check_token_ids, normalize_attention_mask
 from .loading import CheckpointLoadingMixin
 from .seq2seq import (
     EncoderDecoderMixin,
@@ -51,7 +60,7 @@ from .seq2seq import (
 )
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Pure functions: attention, positions, masks
+# Pure functions: attention, positions
 # ----------------------------------------------------------------------------------------------------------------------
 
 
@@ -60,7 +69,7 @@ def eager_attention_forward(
     query: torch.Tensor,
     key: torch.Tensor,
     value: torch.Tensor,
-    attention_mask: torch.Tensor | None,
+    attention_mask: torch.Tensor | BlockMask | None,
     scaling: float | None = None,
     dropout: float = 0.0,
     **kwargs,
@@ -70,18 +79,24 @@ def eager_attention_forward(
     Args:
         query: `(batch, heads, tgt_len, head_dim)`.
         key, value: `(batch, heads, src_len, head_dim)`.
-        attention_mask: boolean, broadcastable to `(batch, heads, tgt_len, src_len)`, `True` = may attend; or
-            `None`: every key for a bidirectional module, causal attention for a causal one (`module.is_causal`).
+        attention_mask: broadcastable to `(batch, heads, tgt_len, src_len)`, in any form transformers' masking
+            utilities build: additive floats (0 = may attend, the dtype's minimum = masked; the eager form), booleans
+            (`True` = may attend; the sdpa form) or a flex `BlockMask`; or `None`: every key, or causal attention for a
+            causal module (`module.is_causal`, sdpa's convention). The last three reach this function when attention
+            weights are asked for under another implementation.
 
     Returns:
         `(output, weights)`: `(batch, tgt_len, heads, head_dim)` (the layout every attention function of the
-        interface returns) and `(batch, heads, tgt_len, src_len)`.
+        interface returns) and `(batch, heads, tgt_len, src_len)`; a query that may attend to no key gets zero weights.
     """
     tgt_len, key_len = query.size(2), key.size(2)
-    if attention_mask is None and getattr(module, "is_causal", False) and tgt_len > 1:
-        # the decoder passes no mask when causality is the only constraint: query t sees keys up to
-        # key_len - tgt_len + t, like sdpa's `is_causal` (which needs no past) and transformers' convention
+    if isinstance(attention_mask, BlockMask):
+        attention_mask = create_mask(attention_mask.mask_mod, query.size(0), 1, tgt_len, key_len, query.device)
+    elif attention_mask is None and module.is_causal and tgt_len > 1:
+        # query t sees keys up to key_len - tgt_len + t, like sdpa's `is_causal` (which needs no past)
         attention_mask = torch.ones(tgt_len, key_len, dtype=torch.bool, device=query.device).tril(key_len - tgt_len)
+    elif attention_mask is not None and attention_mask.dtype != torch.bool:
+        attention_mask = attention_mask == 0
     output, weights = dot_product_attention(
         query, key, value, attention_mask, scale=scaling, dropout=dropout, training=module.training
     )
@@ -120,54 +135,6 @@ def positions_from_mask(attention_mask: torch.Tensor | None, seq_len: int, past_
         return torch.arange(past_length, past_length + seq_len, device=device).unsqueeze(0)
     positions = attention_mask.long().cumsum(-1) - 1
     return positions[:, -seq_len:].clamp(min=0)
-
-
-def padding_mask(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
-    """Key mask of a bidirectional attention: `(batch, src_len)` 1/0 -> boolean `(batch, 1, 1, src_len)`.
-
-    `None` when nothing is padded: an all-True mask changes no result but keeps sdpa off its fastest kernels.
-    """
-    if attention_mask is None or bool(attention_mask.all()):
-        return None
-    return attention_mask.bool()[:, None, None, :]
-
-
-def causal_mask(attention_mask: torch.Tensor | None, batch_size: int, tgt_len: int, past_length: int, device):
-    """Decoder self-attention mask: query t may see keys 0..past_length + t that are not padding (paper §3.2.3).
-
-    Args:
-        attention_mask: `(batch, past_length + tgt_len)` 1/0 over cached and current tokens, or `None`.
-
-    Returns:
-        Boolean `(batch, 1, tgt_len, past_length + tgt_len)`, `True` = may attend; or `None` when nothing is padded
-        and the mask is implied: one new token sees every key, and a prefix without cache is plain causal
-        attention, which the attention functions apply themselves (`is_causal`, see `eager_attention_forward`).
-    """
-    if (attention_mask is None or bool(attention_mask.all())) and (tgt_len == 1 or past_length == 0):
-        return None
-    key_len = past_length + tgt_len
-    query_positions = torch.arange(past_length, key_len, device=device)
-    allowed = torch.arange(key_len, device=device)[None, :] <= query_positions[:, None]  # (tgt, key)
-    allowed = allowed[None, None].expand(batch_size, 1, tgt_len, key_len)
-    if attention_mask is not None:
-        allowed = allowed & attention_mask.bool()[:, None, None, :]
-    return allowed
-
-
-def boolean_padding_mask(name: str, mask: torch.Tensor | None, expected: tuple[int, int], what: str):
-    """Check a 2-D padding mask (1 or `True` = token, 0 or `False` = padding) and return it as booleans.
-
-    Raises `ValueError` naming `name` when the shape is not `expected` (`what` says why) or a value is not 0/1.
-    """
-    if mask is None:
-        return None
-    if not isinstance(mask, torch.Tensor):
-        raise ValueError(f"{name} must be a tensor, got {type(mask).__name__}.")
-    if tuple(mask.shape) != tuple(expected):
-        raise ValueError(f"{name} has shape {tuple(mask.shape)} but must be {tuple(expected)}, {what}.")
-    if mask.dtype != torch.bool and not bool(((mask == 0) | (mask == 1)).all()):
-        raise ValueError(f"{name} must hold only 0 and 1 (1 = token, 0 = padding).")
-    return mask.bool()
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -210,7 +177,7 @@ class Seq2SeqTransformerAttention(nn.Module):
         self,
         hidden_states: torch.Tensor,
         key_value_states: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | BlockMask | None = None,
         cache: EncoderDecoderCache | None = None,
         output_attentions: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -219,7 +186,8 @@ class Seq2SeqTransformerAttention(nn.Module):
         Args:
             hidden_states: `(batch, tgt_len, d_model)` queries.
             key_value_states: `(batch, src_len, d_model)` encoder states for cross-attention, else `None`.
-            attention_mask: boolean, broadcastable to `(batch, 1, tgt_len, src_len)`, `True` = may attend.
+            attention_mask: the mask transformers' masking utilities built for `config._attn_implementation`,
+                broadcastable to `(batch, 1, tgt_len, src_len)`, or `None` (see `eager_attention_forward`).
             cache: the decoder's cache; self-attention appends this step's keys and values to it,
                 cross-attention fills it on the first step and reads it back afterwards.
             output_attentions: return the attention weights (computed by the eager function).
@@ -230,7 +198,11 @@ class Seq2SeqTransformerAttention(nn.Module):
         batch_size, tgt_len, _ = hidden_states.shape
         query = self._split_heads(self.q_proj(hidden_states))
         key, value = self._keys_and_values(hidden_states if key_value_states is None else key_value_states, cache)
-        attention = self._attention_function(output_attentions)
+        attention = (
+            eager_attention_forward
+            if output_attentions
+            else ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
+        )
         output, weights = attention(
             self,
             query,
@@ -264,12 +236,6 @@ class Seq2SeqTransformerAttention(nn.Module):
             cache.is_updated[self.layer_idx] = True
             return key, value
         return cache.self_attention_cache.update(key, value, self.layer_idx)  # grows by tgt_len positions
-
-    def _attention_function(self, output_attentions: bool) -> Callable:
-        implementation = self.config._attn_implementation
-        if output_attentions or implementation in (None, "eager"):
-            return eager_attention_forward
-        return ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
 
 
 class Seq2SeqTransformerFeedForward(nn.Module):
@@ -320,20 +286,17 @@ class Seq2SeqTransformerEncoderLayer(Seq2SeqTransformerResidualLayer):
         self.final_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
 
     def forward(
-        self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None, output_attentions: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """`(batch, src_len, d_model)` -> the same shape, and the self-attention weights or `None`.
-
-        `attention_mask` is boolean `(batch, 1, 1, src_len)` or `None`.
-        """
-        attended, weights = self.self_attn(
+        self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | BlockMask | None, output_attentions=False
+    ) -> torch.Tensor:
+        """`(batch, src_len, d_model)` -> the same shape; `attention_mask` as `create_bidirectional_mask` builds it."""
+        attended, _ = self.self_attn(
             self.sublayer_input(self.self_attn_layer_norm, hidden_states),
             attention_mask=attention_mask,
             output_attentions=output_attentions,
         )
         hidden_states = self.add_residual(self.self_attn_layer_norm, hidden_states, attended)
         transformed = self.feed_forward(self.sublayer_input(self.final_layer_norm, hidden_states))
-        return self.add_residual(self.final_layer_norm, hidden_states, transformed), weights
+        return self.add_residual(self.final_layer_norm, hidden_states, transformed)
 
 
 class Seq2SeqTransformerDecoderLayer(Seq2SeqTransformerResidualLayer):
@@ -353,32 +316,27 @@ class Seq2SeqTransformerDecoderLayer(Seq2SeqTransformerResidualLayer):
         self,
         hidden_states: torch.Tensor,
         encoder_hidden_states: torch.Tensor,
-        self_attention_mask: torch.Tensor,
-        encoder_attention_mask: torch.Tensor | None,
+        self_attention_mask: torch.Tensor | BlockMask | None,
+        encoder_attention_mask: torch.Tensor | BlockMask | None,
         cache: EncoderDecoderCache | None = None,
         output_attentions: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """One decoder layer.
+    ) -> torch.Tensor:
+        """One decoder layer, `(batch, tgt_len, d_model)` -> the same shape.
 
         Args:
-            hidden_states: `(batch, tgt_len, d_model)`.
             encoder_hidden_states: `(batch, src_len, d_model)`; passed positionally so that gradient
                 checkpointing carries its gradient back to the encoder.
-            self_attention_mask: boolean `(batch, 1, tgt_len, past_len + tgt_len)`.
-            encoder_attention_mask: boolean `(batch, 1, 1, src_len)` or `None`.
-
-        Returns:
-            `(hidden_states, self_attention_weights, cross_attention_weights)`; the weights are `None` unless
-            `output_attentions`.
+            self_attention_mask, encoder_attention_mask: as `create_causal_mask` and `create_bidirectional_mask`
+                build them.
         """
-        attended, self_weights = self.self_attn(
+        attended, _ = self.self_attn(
             self.sublayer_input(self.self_attn_layer_norm, hidden_states),
             attention_mask=self_attention_mask,
             cache=cache,
             output_attentions=output_attentions,
         )
         hidden_states = self.add_residual(self.self_attn_layer_norm, hidden_states, attended)
-        attended, cross_weights = self.encoder_attn(
+        attended, _ = self.encoder_attn(
             self.sublayer_input(self.encoder_attn_layer_norm, hidden_states),
             key_value_states=encoder_hidden_states,
             attention_mask=encoder_attention_mask,
@@ -387,7 +345,7 @@ class Seq2SeqTransformerDecoderLayer(Seq2SeqTransformerResidualLayer):
         )
         hidden_states = self.add_residual(self.encoder_attn_layer_norm, hidden_states, attended)
         transformed = self.feed_forward(self.sublayer_input(self.final_layer_norm, hidden_states))
-        return self.add_residual(self.final_layer_norm, hidden_states, transformed), self_weights, cross_weights
+        return self.add_residual(self.final_layer_norm, hidden_states, transformed)
 
 
 class Seq2SeqTransformerPositionEmbedding(nn.Module):
@@ -418,232 +376,14 @@ class Seq2SeqTransformerPositionEmbedding(nn.Module):
         return nn.functional.embedding(position_ids, self.weight).to(dtype)
 
 
-class Seq2SeqTransformerStack(nn.Module):
-    """What the encoder and the decoder share: token and position embeddings, dropout, the final pre-norm LayerNorm.
-
-    Embedding: x = Dropout(E[token] · s + PE[position]) with s = √d_model when `scale_embedding` (paper §3.4).
-    """
-
-    def __init__(self, config: Seq2SeqTransformerConfig, embed_tokens: nn.Embedding):
-        super().__init__()
-        self.config = config
-        self.embed_tokens = embed_tokens
-        self.embed_positions = Seq2SeqTransformerPositionEmbedding(config)
-        self.embed_scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
-        self.dropout = config.dropout
-        self.layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.norm_first else None
-
-    @staticmethod
-    def input_shape(names: tuple[str, str], input_ids, inputs_embeds) -> tuple[int, int]:
-        """`(batch, seq_len)` of the one input given: ids `(batch, seq_len)` or vectors `(batch, seq_len, d_model)`."""
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError(f"Pass exactly one of {names[0]} and {names[1]}.")
-        name, given = (names[0], input_ids) if input_ids is not None else (names[1], inputs_embeds)
-        if not isinstance(given, torch.Tensor):
-            raise ValueError(f"{name} must be a tensor, got {type(given).__name__}.")
-        return tuple(given.shape[:2])
-
-    def embed(
-        self,
-        input_ids: torch.Tensor | None,
-        inputs_embeds: torch.Tensor | None,
-        attention_mask: torch.Tensor | None,
-        past_length: int = 0,
-        ids_name: str = "input_ids",
-    ) -> torch.Tensor:
-        """Token plus position embeddings `(batch, seq_len, d_model)` of `input_ids` `(batch, seq_len)`, or of
-        `inputs_embeds` `(batch, seq_len, d_model)` (token vectors as `embed_tokens` returns them, unscaled).
-
-        `attention_mask` is boolean `(batch, past_length + seq_len)` or `None`; positions count real tokens only.
-        """
-        if inputs_embeds is None:
-            check_token_ids(ids_name, input_ids, self.embed_tokens.num_embeddings)
-            inputs_embeds = self.embed_tokens(input_ids)
-        seq_len = inputs_embeds.size(1)
-        positions = positions_from_mask(attention_mask, seq_len, past_length, inputs_embeds.device)
-        position_embeds = self.embed_positions(positions, past_length + seq_len, inputs_embeds.dtype)
-        hidden_states = inputs_embeds * self.embed_scale + position_embeds
-        return nn.functional.dropout(hidden_states, p=self.dropout, training=self.training)
-
-    def final_norm(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        """Pre-norm stacks end with a LayerNorm; post-norm stacks already end normalised."""
-        return hidden_states if self.layer_norm is None else self.layer_norm(hidden_states)
-
-    def resolve(self, value: bool | None, name: str) -> bool:
-        """A per-call flag, defaulting to the config's value."""
-        return bool(getattr(self.config, name)) if value is None else value
-
-
-class Seq2SeqTransformerEncoder(Seq2SeqTransformerStack):
-    """`encoder_layers` encoder layers over the embedded source."""
-
-    def __init__(self, config: Seq2SeqTransformerConfig, embed_tokens: nn.Embedding):
-        super().__init__(config, embed_tokens)
-        self.layers = nn.ModuleList(
-            Seq2SeqTransformerEncoderLayer(config, layer_idx) for layer_idx in range(config.encoder_layers)
-        )
-
-    def forward(
-        self,
-        input_ids: torch.LongTensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> BaseModelOutput | tuple:
-        """Encode the source.
-
-        Args:
-            input_ids: `(batch, src_len)` source ids.
-            attention_mask: `(batch, src_len)`, 1 for tokens and 0 for padding.
-            inputs_embeds: `(batch, src_len, d_model)` token vectors instead of `input_ids`.
-
-        Returns:
-            `BaseModelOutput` with `last_hidden_state` `(batch, src_len, d_model)`; on request `hidden_states`
-            (the embeddings and every layer's output, `encoder_layers + 1` tensors) and `attentions`
-            (`(batch, heads, src_len, src_len)` per layer).
-        """
-        output_attentions = self.resolve(output_attentions, "output_attentions")
-        output_hidden_states = self.resolve(output_hidden_states, "output_hidden_states")
-        shape = self.input_shape(("input_ids", "inputs_embeds"), input_ids, inputs_embeds)
-        attention_mask = boolean_padding_mask("attention_mask", attention_mask, shape, "the shape of the source")
-        hidden_states = self.embed(input_ids, inputs_embeds, attention_mask)
-        mask = padding_mask(attention_mask)
-
-        all_hidden_states, all_attentions = [], []
-        for layer in self.layers:
-            if output_hidden_states:
-                all_hidden_states.append(hidden_states)
-            hidden_states, weights = layer(hidden_states, mask, output_attentions=output_attentions)
-            all_attentions.append(weights)
-        hidden_states = self.final_norm(hidden_states)
-        if output_hidden_states:
-            all_hidden_states.append(hidden_states)
-
-        output = BaseModelOutput(
-            last_hidden_state=hidden_states,
-            hidden_states=tuple(all_hidden_states) if output_hidden_states else None,
-            attentions=tuple(all_attentions) if output_attentions else None,
-        )
-        return output if self.resolve(return_dict, "return_dict") else output.to_tuple()
-
-
-class Seq2SeqTransformerDecoder(Seq2SeqTransformerStack):
-    """`decoder_layers` decoder layers over the embedded target prefix, attending to the encoder states."""
-
-    def __init__(self, config: Seq2SeqTransformerConfig, embed_tokens: nn.Embedding):
-        super().__init__(config, embed_tokens)
-        self.layers = nn.ModuleList(
-            Seq2SeqTransformerDecoderLayer(config, layer_idx) for layer_idx in range(config.decoder_layers)
-        )
-
-    def forward(
-        self,
-        input_ids: torch.LongTensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        encoder_hidden_states: torch.Tensor | None = None,
-        encoder_attention_mask: torch.Tensor | None = None,
-        cache: EncoderDecoderCache | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        use_cache: bool | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> BaseModelOutputWithPastAndCrossAttentions | tuple:
-        """Decode the target prefix (all of it in training, the new tokens only with a cache).
-
-        Args:
-            input_ids: `(batch, tgt_len)` decoder input ids (`decoder_start_token_id` first).
-            attention_mask: `(batch, past_len + tgt_len)`, 1 for tokens and 0 for padding, covering the cached
-                tokens too.
-            encoder_hidden_states: `(batch, src_len, d_model)`.
-            encoder_attention_mask: `(batch, src_len)` source padding mask.
-            cache: an `EncoderDecoderCache` from an earlier call (extended in place), or `None`.
-            inputs_embeds: `(batch, tgt_len, d_model)` token vectors instead of `input_ids`.
-            use_cache: create (when `cache` is `None`) and return a cache.
-
-        Returns:
-            `BaseModelOutputWithPastAndCrossAttentions` with `last_hidden_state` `(batch, tgt_len, d_model)`,
-            `cache`, and on request `hidden_states` (`decoder_layers + 1` tensors), `attentions`
-            (`(batch, heads, tgt_len, past_len + tgt_len)` per layer) and `cross_attentions`
-            (`(batch, heads, tgt_len, src_len)` per layer).
-        """
-        if encoder_hidden_states is None:
-            raise ValueError("The decoder needs encoder_hidden_states (the encoder's last_hidden_state).")
-        output_attentions = self.resolve(output_attentions, "output_attentions")
-        output_hidden_states = self.resolve(output_hidden_states, "output_hidden_states")
-        cache = self._cache(cache, self.resolve(use_cache, "use_cache"))
-        past_length = cache.get_seq_length() if cache is not None else 0
-        names = ("decoder_input_ids", "decoder_inputs_embeds")
-        batch_size, tgt_len = self.input_shape(names, input_ids, inputs_embeds)
-        src_shape = encoder_hidden_states.shape[:2]
-        check_batch_size(names[0] if input_ids is not None else names[1], batch_size, src_shape[0])
-        attention_mask = boolean_padding_mask(
-            "decoder_attention_mask",
-            attention_mask,
-            (batch_size, past_length + tgt_len),
-            f"covering the {past_length} cached and {tgt_len} new decoder tokens",
-        )
-        encoder_attention_mask = boolean_padding_mask(
-            "attention_mask", encoder_attention_mask, src_shape, "the shape of the source"
-        )
-
-        hidden_states = self.embed(input_ids, inputs_embeds, attention_mask, past_length, "decoder_input_ids")
-        self_mask = causal_mask(attention_mask, batch_size, tgt_len, past_length, hidden_states.device)
-        cross_mask = padding_mask(encoder_attention_mask)
-
-        all_hidden_states, all_self_attentions, all_cross_attentions = [], [], []
-        for layer in self.layers:
-            if output_hidden_states:
-                all_hidden_states.append(hidden_states)
-            hidden_states, self_weights, cross_weights = layer(
-                hidden_states,
-                encoder_hidden_states,
-                self_mask,
-                cross_mask,
-                cache=cache,
-                output_attentions=output_attentions,
-            )
-            all_self_attentions.append(self_weights)
-            all_cross_attentions.append(cross_weights)
-        hidden_states = self.final_norm(hidden_states)
-        if output_hidden_states:
-            all_hidden_states.append(hidden_states)
-
-        output = BaseModelOutputWithPastAndCrossAttentions(
-            last_hidden_state=hidden_states,
-            cache=cache,
-            hidden_states=tuple(all_hidden_states) if output_hidden_states else None,
-            attentions=tuple(all_self_attentions) if output_attentions else None,
-            cross_attentions=tuple(all_cross_attentions) if output_attentions else None,
-        )
-        return output if self.resolve(return_dict, "return_dict") else output.to_tuple()
-
-    @staticmethod
-    def _cache(cache, use_cache: bool) -> EncoderDecoderCache | None:
-        if cache is None:
-            return EncoderDecoderCache(DynamicCache(), DynamicCache()) if use_cache else None
-        if not isinstance(cache, EncoderDecoderCache):
-            raise ValueError(
-                f"cache must be an EncoderDecoderCache (self-attention and cross-attention caches), got "
-                f"{type(cache).__name__}."
-            )
-        if cache.is_compileable:
-            raise ValueError(
-                "cache holds a static (pre-allocated) cache, which the Transformer does not support; pass an "
-                "EncoderDecoderCache of two DynamicCache objects, or let generate() create one."
-            )
-        return cache
-
-
 # ----------------------------------------------------------------------------------------------------------------------
 # Pretrained models
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-class Seq2SeqTransformerPreTrainedModel(CheckpointLoadingMixin, EncoderDecoderMixin, PreTrainedModel):
-    """Weight init, attention back-ends, gradient checkpointing and embedding ties shared by the model classes."""
+class Seq2SeqTransformerPreTrainedModel(PreTrainedModel):
+    """Weight init, attention back-ends and gradient checkpointing shared by the model classes and by the encoder and
+    decoder, which are sub-models as in BART (each records its own hidden states and attention weights)."""
 
     config_class = Seq2SeqTransformerConfig
     config: Seq2SeqTransformerConfig
@@ -651,10 +391,9 @@ class Seq2SeqTransformerPreTrainedModel(CheckpointLoadingMixin, EncoderDecoderMi
     main_input_name = "input_ids"
     supports_gradient_checkpointing = True
     _supports_sdpa = True
-    _supports_flash_attn = False
-    _supports_flex_attn = False
-    # The masks are built here (boolean, True = may attend), not by transformers' mask interface.
-    _supports_attention_backend = False
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
     _no_split_modules = ["Seq2SeqTransformerEncoderLayer", "Seq2SeqTransformerDecoderLayer"]
     _skip_keys_device_placement = ["cache"]
 
@@ -689,7 +428,208 @@ class Seq2SeqTransformerPreTrainedModel(CheckpointLoadingMixin, EncoderDecoderMi
         return nn.Embedding(size, self.config.d_model, padding_idx=self.config.pad_token_id)
 
 
-class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
+class Seq2SeqTransformerStack(Seq2SeqTransformerPreTrainedModel):
+    """What the encoder and the decoder share: token and position embeddings, dropout, the final pre-norm LayerNorm.
+
+    Embedding: x = Dropout(E[token] · s + PE[position]) with s = √d_model when `scale_embedding` (paper §3.4).
+    """
+
+    def __init__(self, config: Seq2SeqTransformerConfig, embed_tokens: nn.Embedding, layer: type, num_layers: int):
+        super().__init__(config)
+        self.embed_tokens = embed_tokens
+        self.embed_positions = Seq2SeqTransformerPositionEmbedding(config)
+        self.embed_scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
+        self.dropout = config.dropout
+        self.layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.norm_first else None
+        self.layers = nn.ModuleList(layer(config, layer_idx) for layer_idx in range(num_layers))
+        # no post_init(): the model holding the stack initialises it, so a seed gives the weights it always gave
+
+    def one_input(self, names: tuple[str, str], input_ids, inputs_embeds) -> torch.Tensor:
+        """The one input given, checked: ids `(batch, seq_len)` or vectors `(batch, seq_len, d_model)`."""
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError(f"Pass exactly one of {names[0]} and {names[1]}.")
+        name, given = (names[0], input_ids) if input_ids is not None else (names[1], inputs_embeds)
+        if not isinstance(given, torch.Tensor):
+            raise ValueError(f"{name} must be a tensor, got {type(given).__name__}.")
+        if input_ids is not None:
+            check_token_ids(name, input_ids, self.embed_tokens.num_embeddings)
+        return given
+
+    def embed(
+        self,
+        input_ids: torch.Tensor | None,
+        inputs_embeds: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        past_length: int = 0,
+    ) -> torch.Tensor:
+        """Token plus position embeddings `(batch, seq_len, d_model)` of `input_ids` `(batch, seq_len)`, or of
+        `inputs_embeds` `(batch, seq_len, d_model)` (token vectors as `embed_tokens` returns them, unscaled).
+
+        `attention_mask` is boolean `(batch, past_length + seq_len)` or `None`; positions count real tokens only.
+        """
+        if inputs_embeds is None:
+            inputs_embeds = self.embed_tokens(input_ids)
+        seq_len = inputs_embeds.size(1)
+        positions = positions_from_mask(attention_mask, seq_len, past_length, inputs_embeds.device)
+        position_embeds = self.embed_positions(positions, past_length + seq_len, inputs_embeds.dtype)
+        hidden_states = inputs_embeds * self.embed_scale + position_embeds
+        return nn.functional.dropout(hidden_states, p=self.dropout, training=self.training)
+
+    def final_norm(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """Pre-norm stacks end with a LayerNorm; post-norm stacks already end normalised."""
+        return hidden_states if self.layer_norm is None else self.layer_norm(hidden_states)
+
+    def resolve(self, value: bool | None, name: str) -> bool:
+        """A per-call flag, defaulting to the config's value."""
+        return bool(getattr(self.config, name)) if value is None else value
+
+
+class Seq2SeqTransformerEncoder(Seq2SeqTransformerStack):
+    """`encoder_layers` encoder layers over the embedded source."""
+
+    _can_record_outputs = {"hidden_states": Seq2SeqTransformerEncoderLayer, "attentions": Seq2SeqTransformerAttention}
+
+    def __init__(self, config: Seq2SeqTransformerConfig, embed_tokens: nn.Embedding):
+        super().__init__(config, embed_tokens, Seq2SeqTransformerEncoderLayer, config.encoder_layers)
+
+    @capture_outputs
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutput | tuple:
+        """Encode the source.
+
+        Args:
+            input_ids: `(batch, src_len)` source ids.
+            attention_mask: `(batch, src_len)`, 1 for tokens and 0 for padding.
+            inputs_embeds: `(batch, src_len, d_model)` token vectors instead of `input_ids`.
+            output_attentions, output_hidden_states, return_dict: read by `capture_outputs`, which records the
+                outputs asked for (defaults: the config's).
+
+        Returns:
+            `BaseModelOutput` with `last_hidden_state` `(batch, src_len, d_model)`; on request `hidden_states`
+            (the embeddings and every layer's output, `encoder_layers + 1` tensors) and `attentions`
+            (`(batch, heads, src_len, src_len)` per layer).
+        """
+        source = self.one_input(("input_ids", "inputs_embeds"), input_ids, inputs_embeds)
+        if attention_mask is not None:  # None (nothing padded) stays None: sdpa then needs no mask
+            attention_mask = normalize_attention_mask(attention_mask, source)
+        hidden_states = self.embed(input_ids, inputs_embeds, attention_mask)
+        mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask)
+        output_attentions = self.resolve(output_attentions, "output_attentions")
+        for layer in self.layers:
+            hidden_states = layer(hidden_states, mask, output_attentions=output_attentions)
+        return BaseModelOutput(last_hidden_state=self.final_norm(hidden_states))
+
+
+class Seq2SeqTransformerDecoder(Seq2SeqTransformerStack):
+    """`decoder_layers` decoder layers over the embedded target prefix, attending to the encoder states."""
+
+    _can_record_outputs = {
+        "hidden_states": OutputRecorder(Seq2SeqTransformerDecoderLayer, num_hidden_layers_key="decoder_layers"),
+        "attentions": OutputRecorder(Seq2SeqTransformerAttention, index=1, layer_name="self_attn"),
+        "cross_attentions": OutputRecorder(Seq2SeqTransformerAttention, index=1, layer_name="encoder_attn"),
+    }
+
+    def __init__(self, config: Seq2SeqTransformerConfig, embed_tokens: nn.Embedding):
+        super().__init__(config, embed_tokens, Seq2SeqTransformerDecoderLayer, config.decoder_layers)
+
+    @capture_outputs
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        encoder_hidden_states: torch.Tensor | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
+        cache: EncoderDecoderCache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutputWithPastAndCrossAttentions | tuple:
+        """Decode the target prefix (all of it in training, the new tokens only with a cache).
+
+        Args:
+            input_ids: `(batch, tgt_len)` decoder input ids (`decoder_start_token_id` first).
+            attention_mask: `(batch, past_len + tgt_len)`, 1 for tokens and 0 for padding, covering the cached
+                tokens too.
+            encoder_hidden_states: `(batch, src_len, d_model)`.
+            encoder_attention_mask: `(batch, src_len)` source padding mask.
+            cache: an `EncoderDecoderCache` from an earlier call (extended in place), or `None`.
+            inputs_embeds: `(batch, tgt_len, d_model)` token vectors instead of `input_ids`.
+            use_cache: create (when `cache` is `None`) and return a cache.
+            output_attentions, output_hidden_states, return_dict: read by `capture_outputs` (defaults: the config's).
+
+        Returns:
+            `BaseModelOutputWithPastAndCrossAttentions` with `last_hidden_state` `(batch, tgt_len, d_model)`,
+            `cache`, and on request `hidden_states` (`decoder_layers + 1` tensors), `attentions`
+            (`(batch, heads, tgt_len, past_len + tgt_len)` per layer) and `cross_attentions`
+            (`(batch, heads, tgt_len, src_len)` per layer).
+        """
+        if encoder_hidden_states is None:
+            raise ValueError("The decoder needs encoder_hidden_states (the encoder's last_hidden_state).")
+        cache = self._cache(cache, self.resolve(use_cache, "use_cache"))
+        past_length = cache.get_seq_length() if cache is not None else 0
+        names = ("decoder_input_ids", "decoder_inputs_embeds")
+        target = self.one_input(names, input_ids, inputs_embeds)
+        batch_size, tgt_len = target.shape[:2]
+        check_batch_size(names[0] if input_ids is not None else names[1], batch_size, encoder_hidden_states.size(0))
+        if attention_mask is not None:
+            shape, covering = (batch_size, past_length + tgt_len), f"covering the {past_length} cached and {tgt_len}"
+            attention_mask = normalize_attention_mask(
+                attention_mask, target, "decoder_attention_mask", shape, f"{covering} new decoder tokens"
+            )
+        if encoder_attention_mask is not None:
+            encoder_attention_mask = normalize_attention_mask(encoder_attention_mask, encoder_hidden_states)
+        hidden_states = self.embed(input_ids, inputs_embeds, attention_mask, past_length)
+        self_mask = create_causal_mask(
+            config=self.config,
+            inputs_embeds=hidden_states,
+            attention_mask=attention_mask,
+            cache=None if cache is None else cache.self_attention_cache,
+        )
+        cross_mask = create_bidirectional_mask(
+            config=self.config,
+            inputs_embeds=hidden_states,
+            attention_mask=encoder_attention_mask,
+            encoder_hidden_states=encoder_hidden_states,
+        )
+        output_attentions = self.resolve(output_attentions, "output_attentions")
+        for layer in self.layers:
+            hidden_states = layer(
+                hidden_states,
+                encoder_hidden_states,
+                self_mask,
+                cross_mask,
+                cache=cache,
+                output_attentions=output_attentions,
+            )
+        return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=self.final_norm(hidden_states), cache=cache)
+
+    @staticmethod
+    def _cache(cache, use_cache: bool) -> EncoderDecoderCache | None:
+        if cache is None:
+            return EncoderDecoderCache(DynamicCache(), DynamicCache()) if use_cache else None
+        if not isinstance(cache, EncoderDecoderCache):
+            raise ValueError(
+                f"cache must be an EncoderDecoderCache (self-attention and cross-attention caches), got "
+                f"{type(cache).__name__}."
+            )
+        if cache.is_compileable:
+            raise ValueError(
+                "cache holds a static (pre-allocated) cache, which the Transformer does not support; pass an "
+                "EncoderDecoderCache of two DynamicCache objects, or let generate() create one."
+            )
+        return cache
+
+
+class Seq2SeqTransformerModel(CheckpointLoadingMixin, EncoderDecoderMixin, Seq2SeqTransformerPreTrainedModel):
     """The bare encoder-decoder: returns the decoder's last hidden states, no output layer."""
 
     def __init__(self, config: Seq2SeqTransformerConfig):
@@ -708,6 +648,7 @@ class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
         if self.config.share_encoder_decoder_embeddings:
             self.decoder.embed_tokens = value
 
+    @can_return_tuple
     @renamed_cache_argument
     def forward(
         self,
@@ -745,15 +686,17 @@ class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
                 "Pass decoder_input_ids (the target shifted right, see prepare_decoder_input_ids_from_labels) or "
                 "decoder_inputs_embeds; Seq2SeqTransformerForConditionalGeneration builds them from labels."
             )
-        return_dict = self.config.return_dict if return_dict is None else return_dict
+        # unset flags are left out: the sub-models' `capture_outputs` reads them from the config then, an explicit
+        # None as "record nothing"
+        flags = {"output_attentions": output_attentions, "output_hidden_states": output_hidden_states}
+        flags = {name: value for name, value in flags.items() if value is not None}
         if encoder_outputs is None:
             encoder_outputs = self.encoder(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
                 inputs_embeds=inputs_embeds,
-                output_attentions=output_attentions,
-                output_hidden_states=output_hidden_states,
                 return_dict=True,
+                **flags,
             )
         elif not isinstance(encoder_outputs, BaseModelOutput):
             encoder_outputs = BaseModelOutput(*encoder_outputs)
@@ -766,11 +709,10 @@ class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
             cache=cache,
             inputs_embeds=decoder_inputs_embeds,
             use_cache=use_cache,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
             return_dict=True,
+            **flags,
         )
-        output = Seq2SeqModelOutput(
+        return Seq2SeqModelOutput(
             last_hidden_state=decoder_outputs.last_hidden_state,
             cache=decoder_outputs.cache,
             decoder_hidden_states=decoder_outputs.hidden_states,
@@ -780,10 +722,11 @@ class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
             encoder_hidden_states=encoder_outputs.hidden_states,
             encoder_attentions=encoder_outputs.attentions,
         )
-        return output if return_dict else output.to_tuple()
 
 
-class Seq2SeqTransformerForConditionalGeneration(Seq2SeqLMMixin, Seq2SeqTransformerPreTrainedModel, GenerationMixin):
+class Seq2SeqTransformerForConditionalGeneration(
+    Seq2SeqLMMixin, CheckpointLoadingMixin, EncoderDecoderMixin, Seq2SeqTransformerPreTrainedModel, GenerationMixin
+):
     """The encoder-decoder with an output layer over the vocabulary: training with `labels`, decoding with
     `generate()` (greedy, beam search, sampling)."""
 
@@ -800,6 +743,7 @@ class Seq2SeqTransformerForConditionalGeneration(Seq2SeqLMMixin, Seq2SeqTransfor
         )
         self.post_init()
 
+    @can_return_tuple
     @renamed_cache_argument
     def forward(
         self,
@@ -838,8 +782,6 @@ class Seq2SeqTransformerForConditionalGeneration(Seq2SeqLMMixin, Seq2SeqTransfor
                 use_cache = False
             if decoder_input_ids is None and decoder_inputs_embeds is None:
                 decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
-        return_dict = self.config.return_dict if return_dict is None else return_dict
-
         outputs = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -856,6 +798,4 @@ class Seq2SeqTransformerForConditionalGeneration(Seq2SeqLMMixin, Seq2SeqTransfor
         )
         logits = self.lm_head(outputs.last_hidden_state)
         loss = None if labels is None else seq2seq_loss(logits, labels, num_items_in_batch)
-
-        output = lm_output(loss, logits, outputs)
-        return output if return_dict else output.to_tuple()
+        return lm_output(loss, logits, outputs)

@@ -333,6 +333,46 @@ def test_eager_and_sdpa_agree_in_generation(padded):
         torch.testing.assert_close(torch.stack(b.logits), torch.stack(a.logits), atol=1e-5, rtol=0)
 
 
+NORMS_AND_POSITIONS = [
+    {"norm_first": norm_first, "position_embedding": positions}
+    for norm_first in (False, True)
+    for positions in ("sinusoidal", "learned")
+]
+
+
+@pytest.mark.parametrize(
+    "implementation",
+    # flex_attention compiles its kernels and masks with torch.compile (minutes on a CPU the first time)
+    ["sdpa", pytest.param("flex_attention", marks=pytest.mark.slow)],
+)
+def test_every_attention_implementation_gives_the_eager_outputs(implementation):
+    """Logits, loss, greedy tokens and attention weights agree with the eager function's, with padding in source
+    and target, for pre- and post-norm and both position kinds."""
+    sources, mask = random_ids([6, 3, 5])
+    targets, target_mask = decoder_inputs([5, 2, 4])
+    labels = random_ids([5, 2, 4], seed=2)[0].masked_fill(target_mask == 0, -100)
+    batch = {"input_ids": sources, "attention_mask": mask, "decoder_input_ids": targets, "labels": labels}
+    settings = {"max_new_tokens": 6, "do_sample": False, "return_dict_in_generate": True, "output_logits": True}
+    for options in NORMS_AND_POSITIONS:
+        eager = tiny_model(seed=7, **options)
+        other = twin(eager, implementation)
+        assert other.config._attn_implementation == implementation
+        with torch.no_grad():
+            expected = eager(**batch, decoder_attention_mask=target_mask, output_attentions=True)
+            got = other(**batch, decoder_attention_mask=target_mask)
+            weights = other(**batch, decoder_attention_mask=target_mask, output_attentions=True)
+        torch.testing.assert_close(got.logits, expected.logits, atol=1e-5, rtol=0)
+        torch.testing.assert_close(got.loss, expected.loss, atol=1e-5, rtol=0)
+        for name in ("encoder_attentions", "decoder_attentions", "cross_attentions"):
+            assert len(getattr(weights, name)) == 2
+            for x, y in zip(getattr(expected, name), getattr(weights, name)):
+                torch.testing.assert_close(y, x, atol=1e-6, rtol=0)
+        a = eager.generate(sources, attention_mask=mask, **settings)
+        b = other.generate(sources, attention_mask=mask, **settings)
+        assert torch.equal(a.sequences, b.sequences), options
+        torch.testing.assert_close(torch.stack(b.logits), torch.stack(a.logits), atol=1e-5, rtol=0)
+
+
 def test_attention_weights_come_from_the_eager_function_under_sdpa():
     eager = tiny_model()
     sdpa = twin(eager, "sdpa")
@@ -428,6 +468,23 @@ def test_attention_outputs_have_the_documented_shapes():
         assert torch.all(weights[1, :, :, 4:] == 0)  # padded source positions get no weight
     for weights in out.decoder_attentions:
         assert torch.all(weights.triu(diagonal=1) == 0)  # no position looks ahead
+
+
+def test_recorded_outputs_follow_the_config_unless_the_call_says_otherwise():
+    """Hidden states and attention weights are recorded by transformers' output hooks, as in BART: the config's
+    `output_attentions` / `output_hidden_states` are the defaults, a call's own flags win."""
+    model = tiny_model()
+    assert model._supports_attention_backend and model.get_encoder()._can_record_outputs
+    sources, mask = random_ids([5, 3])
+    targets, _ = decoder_inputs([4, 4])
+    batch = {"input_ids": sources, "attention_mask": mask, "decoder_input_ids": targets}
+    model.config.output_attentions = model.config.output_hidden_states = True
+    out = model(**batch)
+    assert [len(out[name]) for name in ("encoder_attentions", "decoder_attentions", "cross_attentions")] == [2, 2, 2]
+    assert len(out.encoder_hidden_states) == len(out.decoder_hidden_states) == 3
+    quiet = model(**batch, output_attentions=False, output_hidden_states=False)
+    assert quiet.cross_attentions is None and quiet.encoder_hidden_states is None and quiet.decoder_attentions is None
+    torch.testing.assert_close(quiet.logits, out.logits)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
