@@ -21,6 +21,8 @@ COMMANDS = {
     "card": ("attnseq.hub_cards.commands", "main_card"),
     "push": ("attnseq.hub_cards.commands", "main_push"),
     "export": ("attnseq.serving.commands", "export_command"),
+    "demo": ("attnseq.serving.demo", "demo_command"),
+    "space": ("attnseq.serving.demo", "space_command"),
 }
 
 
