@@ -74,11 +74,11 @@ class Seq2SeqLSTMConfig(SavedAttributesMixin, TargetVocabularyMixin, PretrainedC
 
     model_type = "seq2seq_lstm"
     keys_to_ignore_at_inference = ["cache"]
-    attribute_map = {
-        "num_hidden_layers": "decoder_layers",  # the generation cache holds one recurrent state per decoder layer
-        "num_encoder_layers": "encoder_layers",  # the names before the two families shared theirs
-        "num_decoder_layers": "decoder_layers",
-    }
+    # options renamed when the two families took one set of names: the old names are still accepted, by the
+    # constructor, in config.json and as `attnseq train` flags
+    renamed_options = {"num_encoder_layers": "encoder_layers", "num_decoder_layers": "decoder_layers"}
+    # the generation cache holds one recurrent state per decoder layer
+    attribute_map = {"num_hidden_layers": "decoder_layers", **renamed_options}
 
     vocab_size: int = 64
     decoder_vocab_size: int | None = None
