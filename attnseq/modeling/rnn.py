@@ -181,9 +181,10 @@ class InputLayout:
 
     def concat(self, parts: dict[str, torch.Tensor | None], leave_out: str | None = None) -> torch.Tensor:
         """The parts `(..., size_k)` joined along the last dimension in column order (`leave_out` skipped)."""
-        if set(self.sizes) - {leave_out} - {name for name, t in parts.items() if t is not None}:
-            raise ValueError(f"the input needs the parts {list(self.sizes)}, got {sorted(parts)}")
-        tensors = [parts[name] for name in self.sizes if name != leave_out]
+        tensors = [parts.get(name) for name in self.sizes if name != leave_out]
+        if None in tensors:
+            given = sorted(name for name, t in parts.items() if t is not None)
+            raise ValueError(f"the input needs the parts {list(self.sizes)}, got {given}")
         return tensors[0] if len(tensors) == 1 else torch.cat(tensors, dim=-1)
 
     def weight_columns(self, weight: torch.Tensor, leave_out: str) -> torch.Tensor:
@@ -314,7 +315,9 @@ class RecurrentStack(nn.Module):
         Args:
             inputs: the layout's parts `(batch, steps, size)`, all but the fed-back one.
             states: per layer `(h, c)` of shape `(batch, hidden)` before the first step.
-            feedback: the part computed from each step's output, or None (then one fused call per layer).
+            feedback: the part computed from each step's output, or None (then one fused call per layer). With
+                feedback under autograd, over more than one step, the loop computes the weight gradients once after
+                the loop (`_fast_loop`); otherwise it runs `step` once per step (`_loop`).
 
         Returns:
             `(top, states, layer_outputs, fed)`: the top layer's outputs `(batch, steps, hidden)`, every layer's
@@ -322,8 +325,9 @@ class RecurrentStack(nn.Module):
             step joined along dim 1 (empty without feedback).
         """
         if feedback is not None:
-            loop = self._fast_loop if self._fast_backward(inputs) else self._loop
-            return loop(inputs, list(states), feedback)
+            steps = next(t for t in inputs.values() if t is not None).size(1)
+            fast = steps > 1 and torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
+            return (self._fast_loop if fast else self._loop)(inputs, list(states), feedback)
         finals = []
 
         def run_layer(i: int, x: torch.Tensor) -> torch.Tensor:
@@ -371,12 +375,6 @@ class RecurrentStack(nn.Module):
             for i in range(1, len(finals)):
                 finals[i] = finals[i] + order.to_reading(outputs[i - 1])[rows, last]
         return outputs, finals
-
-    def _fast_backward(self, inputs: dict[str, torch.Tensor | None]) -> bool:
-        """Whether a feedback loop runs the form with weight gradients after the loop: under autograd, over more
-        than one step."""
-        steps = next(t for t in inputs.values() if t is not None).size(1)
-        return steps > 1 and torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
 
     def _loop(self, inputs, states: list[RNNState], feedback: Feedback):
         """`unrolled` with feedback: `step` once per step, then `feedback.compute` on its output."""
@@ -436,6 +434,9 @@ class RecurrentStack(nn.Module):
             layer_outputs.append(run_step(t, fed))
             per_step.append(feedback.compute(layer_outputs[-1][-1].unsqueeze(1), linear_at(t)))
             fed = per_step[-1][0][:, 0]
+        if steps == 1:  # one step (generation): no copies
+            layer_outputs = [y.unsqueeze(1) for y in layer_outputs[0]]
+            return layer_outputs[-1], states, layer_outputs, per_step[0]
         layer_outputs = [torch.stack(per_layer, dim=1) for per_layer in zip(*layer_outputs)]
         joined = tuple(torch.cat(per_output, dim=1) for per_output in zip(*per_step))
         return layer_outputs[-1], states, layer_outputs, joined
