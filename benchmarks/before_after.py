@@ -44,9 +44,9 @@ def sentences(count: int, seed: int = 0) -> list[str]:
 def decoding_workloads(args) -> dict:
     """`decoding_speed.py`'s `generate()` calls for a Multi30k-sized GRU model with random weights."""
     import torch
+    from decoding_speed import BEAMS, decoder
 
     from attnseq import CharTokenizer, Seq2SeqLSTMConfig, Seq2SeqLSTMForConditionalGeneration
-    from decoding_speed import BEAMS, decoder
 
     texts = sentences(max(args.sentences, args.batch_sentences))
     tokenizer = CharTokenizer.from_texts(texts)
@@ -73,17 +73,18 @@ def decoding_workloads(args) -> dict:
 
 
 def workloads(args) -> dict:
-    """Every workload by name: a callable that runs it once."""
+    """Every workload by name (those whose name contains `--only`): a callable that runs it once."""
     from lstm_speed import ours_generation, ours_training_step
 
-    return {
-        "lstm_speed: train step, fused": ours_training_step(False),
-        "lstm_speed: train step, input feeding": ours_training_step(True),
-        "lstm_speed: generate 64, batch 1": ours_generation(1, True),
-        "lstm_speed: generate 64, batch 1, input feeding": ours_generation(1, True, input_feeding=True),
-        "lstm_speed: generate 64, batch 32": ours_generation(32, True),
-        **decoding_workloads(args),
+    builders = {
+        "lstm_speed: train step, fused": lambda: ours_training_step(False),
+        "lstm_speed: train step, input feeding": lambda: ours_training_step(True),
+        "lstm_speed: generate 64, batch 1": lambda: ours_generation(1, True),
+        "lstm_speed: generate 64, batch 1, input feeding": lambda: ours_generation(1, True, input_feeding=True),
+        "lstm_speed: generate 64, batch 32": lambda: ours_generation(32, True),
     }
+    runs = {name: build() for name, build in builders.items() if args.only in name}
+    return {**runs, **{name: run for name, run in decoding_workloads(args).items() if args.only in name}}
 
 
 def worker(args) -> None:
@@ -105,7 +106,8 @@ def worker(args) -> None:
 def start_worker(checkout: str, args) -> subprocess.Popen:
     environment = {**os.environ, "PYTHONPATH": os.path.abspath(checkout), "OMP_NUM_THREADS": "1"}
     options = ["--sentences", str(args.sentences), "--batch_sentences", str(args.batch_sentences)]
-    command = [sys.executable, os.path.abspath(__file__), "--worker", *options, "--new_tokens", str(args.new_tokens)]
+    options += ["--new_tokens", str(args.new_tokens), "--only", args.only]
+    command = [sys.executable, os.path.abspath(__file__), "--worker", *options]
     return subprocess.Popen(command, env=environment, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
@@ -127,6 +129,7 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=8, help="sentences decoded one at a time")
     parser.add_argument("--batch_sentences", type=int, default=64, help="sentences decoded in batches of 32")
     parser.add_argument("--new_tokens", type=int, default=40, help="new tokens per sentence (decoding_speed)")
+    parser.add_argument("--only", default="", help="run only the workloads whose name contains this text")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
