@@ -30,6 +30,8 @@ export CUSTOM_COMPILE_COMMAND="bash scripts/refresh_lock.sh"  # the command each
 # Starting from a copy of lock.txt, pip-compile keeps its pins and moves only torch (and what torch brings).
 cp requirements/lock.txt requirements/lock-torch214.txt
 "${compile[@]}" --upgrade-package="torch==$newest_torch" --output-file=requirements/lock-torch214.txt setup.cfg
+sed -i "1i # lock.txt with torch==$newest_torch (pip-compile --upgrade-package from a copy of lock.txt); .ci/run tests it." \
+  requirements/lock-torch214.txt
 git --no-pager diff --stat -- requirements/ || true
 if [ "${1:-}" = --no-test ]; then
   exit 0
