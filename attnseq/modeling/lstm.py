@@ -121,6 +121,34 @@ class Seq2SeqLSTMCache:
     def __len__(self) -> int:
         return len(self.states)
 
+    # transformers' rollback protocol (assisted generation, deferred stop checks): this state keeps no past states.
+    def is_recording_past(self, layer_idx: int = 0) -> bool:
+        return False
+
+    def get_recurrent_states_to_keep(self, layer_idx: int | None = None) -> int:
+        """Number of earlier states kept for `crop` to go back to: none."""
+        return 0
+
+    def activate_past_recording(self, recurrent_states_to_keep: int | None = None) -> None:
+        """Refused: the recurrent state is overwritten at every step, so it cannot keep earlier ones to go back to."""
+        raise RuntimeError(
+            "Seq2SeqLSTMCache cannot record past states: the recurrent state of the LSTM/GRU decoder is overwritten at "
+            "every step, so generation that rolls the cache back (assisted generation) is not supported."
+        )
+
+    def crop(self, tokens_to_remove: int) -> None:
+        """`crop(0)` keeps the state as it is; removing tokens (a negative count, transformers' convention) is refused:
+        the state before them is gone."""
+        if tokens_to_remove > 0:
+            raise ValueError(
+                f"crop({tokens_to_remove}): pass a negative number of tokens to remove (transformers' convention)."
+            )
+        if tokens_to_remove < 0:
+            raise RuntimeError(
+                f"Seq2SeqLSTMCache cannot remove its last {-tokens_to_remove} token(s): the recurrent state before "
+                "them was overwritten; generation that rolls the cache back (assisted generation) is not supported."
+            )
+
     @property
     def is_linear(self) -> list[bool]:
         """Per decoder layer: a recurrent state of fixed size, not a key/value cache that grows."""
