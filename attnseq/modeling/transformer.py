@@ -586,7 +586,8 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerStack):
                 attention_mask, target, "decoder_attention_mask", shape, f"{covering} new decoder tokens"
             )
         hidden_states = self.embed(input_ids, inputs_embeds, attention_mask, past_length)
-        if attention_mask is None and tgt_len == 1 and self.config._attn_implementation in ("eager", "sdpa"):
+        implementation = self.config._attn_implementation  # read once: config attributes are slow to read
+        if attention_mask is None and tgt_len == 1 and implementation in ("eager", "sdpa"):
             # one new token without padding sees every key: no mask to build at a decoding step (sdpa's masking
             # utility returns None here too; eager_attention_forward reads None as "every key")
             self_mask = None
@@ -597,7 +598,9 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerStack):
                 attention_mask=attention_mask,
                 cache=None if cache is None else cache.self_attention_cache,
             )
-        cross_mask = self._cross_attention_mask(encoder_attention_mask, hidden_states, encoder_hidden_states, cache)
+        cross_mask = self._cross_attention_mask(
+            encoder_attention_mask, hidden_states, encoder_hidden_states, cache, implementation
+        )
         output_attentions = self.resolve(output_attentions, "output_attentions")
         for layer in self.layers:
             hidden_states = layer(
@@ -616,6 +619,7 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerStack):
         hidden_states: torch.Tensor,
         encoder_hidden_states: torch.Tensor,
         cache: EncoderDecoderCache | None,
+        implementation: str,
     ) -> torch.Tensor | BlockMask | None:
         """The cross-attention mask, built by `create_bidirectional_mask` once per source when decoding with a cache.
 
@@ -629,9 +633,10 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerStack):
             encoder_attention_mask: `(batch, src_len)` source padding mask, or `None` (nothing padded).
             hidden_states: `(batch, tgt_len, d_model)` embedded decoder inputs.
             encoder_hidden_states: `(batch, src_len, d_model)`.
+            implementation: `config._attn_implementation`, the form the mask is built in.
         """
         batch_size, tgt_len = hidden_states.shape[:2]
-        shape = (self.config._attn_implementation, batch_size, tgt_len, encoder_hidden_states.size(1))
+        shape = (implementation, batch_size, tgt_len, encoder_hidden_states.size(1))
         kept = getattr(cache, "_attnseq_cross_attention_mask", None)
         if kept is not None and kept[0] == shape and cache.is_updated.get(0, False):
             return kept[1]
