@@ -585,20 +585,21 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerStack):
             attention_mask = normalize_attention_mask(
                 attention_mask, target, "decoder_attention_mask", shape, f"{covering} new decoder tokens"
             )
-        if encoder_attention_mask is not None:
-            encoder_attention_mask = normalize_attention_mask(encoder_attention_mask, encoder_hidden_states)
         hidden_states = self.embed(input_ids, inputs_embeds, attention_mask, past_length)
-        self_mask = create_causal_mask(
-            config=self.config,
-            inputs_embeds=hidden_states,
-            attention_mask=attention_mask,
-            cache=None if cache is None else cache.self_attention_cache,
-        )
-        cross_mask = create_bidirectional_mask(
-            config=self.config,
-            inputs_embeds=hidden_states,
-            attention_mask=encoder_attention_mask,
-            encoder_hidden_states=encoder_hidden_states,
+        implementation = self.config._attn_implementation  # read once: config attributes are slow to read
+        if attention_mask is None and tgt_len == 1 and implementation in ("eager", "sdpa"):
+            # one new token without padding sees every key: no mask to build at a decoding step (sdpa's masking
+            # utility returns None here too; eager_attention_forward reads None as "every key")
+            self_mask = None
+        else:
+            self_mask = create_causal_mask(
+                config=self.config,
+                inputs_embeds=hidden_states,
+                attention_mask=attention_mask,
+                cache=None if cache is None else cache.self_attention_cache,
+            )
+        cross_mask = self._cross_attention_mask(
+            encoder_attention_mask, hidden_states, encoder_hidden_states, cache, implementation
         )
         output_attentions = self.resolve(output_attentions, "output_attentions")
         for layer in self.layers:
@@ -611,6 +612,45 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerStack):
                 output_attentions=output_attentions,
             )
         return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=self.final_norm(hidden_states), cache=cache)
+
+    def _cross_attention_mask(
+        self,
+        encoder_attention_mask: torch.Tensor | None,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor,
+        cache: EncoderDecoderCache | None,
+        implementation: str,
+    ) -> torch.Tensor | BlockMask | None:
+        """The cross-attention mask, built by `create_bidirectional_mask` once per source when decoding with a cache.
+
+        The mask depends only on the source padding and the query length, so it is kept on the cache beside the
+        cross-attention keys and values, which are also projected once per source: later steps reuse it instead of
+        checking the `(batch, src_len)` source mask and building a `(batch, 1, tgt_len, src_len)` mask again.
+        A cache whose cross-attention keys and values are already filled was filled from this source, so a kept mask
+        of the same shape belongs to it too.
+
+        Args:
+            encoder_attention_mask: `(batch, src_len)` source padding mask, or `None` (nothing padded).
+            hidden_states: `(batch, tgt_len, d_model)` embedded decoder inputs.
+            encoder_hidden_states: `(batch, src_len, d_model)`.
+            implementation: `config._attn_implementation`, the form the mask is built in.
+        """
+        batch_size, tgt_len = hidden_states.shape[:2]
+        shape = (implementation, batch_size, tgt_len, encoder_hidden_states.size(1))
+        kept = getattr(cache, "_attnseq_cross_attention_mask", None)
+        if kept is not None and kept[0] == shape and cache.is_updated.get(0, False):
+            return kept[1]
+        if encoder_attention_mask is not None:
+            encoder_attention_mask = normalize_attention_mask(encoder_attention_mask, encoder_hidden_states)
+        mask = create_bidirectional_mask(
+            config=self.config,
+            inputs_embeds=hidden_states,
+            attention_mask=encoder_attention_mask,
+            encoder_hidden_states=encoder_hidden_states,
+        )
+        if cache is not None:
+            cache._attnseq_cross_attention_mask = (shape, mask)
+        return mask
 
     @staticmethod
     def _cache(cache, use_cache: bool) -> EncoderDecoderCache | None:

@@ -238,6 +238,35 @@ def test_cross_attention_keys_and_values_are_projected_once_per_source(num_beams
     assert own.calls == 6 * len(layers)  # one new position per step and layer
 
 
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_masks_are_built_once_per_source_while_decoding(num_beams, implementation, monkeypatch):
+    import attnseq.modeling.transformer as transformer
+
+    model = tiny_model(decoder_layers=2, attn_implementation=implementation)
+    sources, mask = random_ids([5, 4])  # padded: the cross-attention mask is a real mask
+    settings = {"num_beams": num_beams, "max_new_tokens": 6, "min_new_tokens": 6, "do_sample": False}
+    expected = model.generate(sources, attention_mask=mask, **settings)
+    calls = {"create_bidirectional_mask": 0, "create_causal_mask": 0}
+
+    def counted(name):
+        original = getattr(transformer, name)
+
+        def count(*args, **kwargs):
+            calls[name] += 1
+            return original(*args, **kwargs)
+
+        return count
+
+    for name in calls:
+        monkeypatch.setattr(transformer, name, counted(name))
+    out = model.generate(sources, attention_mask=mask, **settings)
+    assert torch.equal(out, expected)
+    # the encoder's mask, then the cross-attention mask on the first step, kept on the cache for the other five
+    assert calls["create_bidirectional_mask"] == 2
+    assert calls["create_causal_mask"] == 0  # one unpadded new token per step sees every key
+
+
 def test_generate_with_and_without_the_cache_agree():
     model = tiny_model(seed=4)
     sources, mask = random_ids([6, 3])
