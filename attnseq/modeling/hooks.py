@@ -4,7 +4,9 @@
 `push_to_hub` uploads a checkpoint with attnseq's model card, written by `attnseq.hub_cards`, which builds on
 the models. The package installs the upload as the "push folder" hook when it is imported; where it is not
 installed (the remote-code export, which ships this module without the rest of attnseq), `push_to_hub` is
-transformers' own.
+transformers' own. Likewise the card a Trainer of `attnseq.training` writes into its output folder (and
+`Trainer.push_to_hub` uploads) is attnseq's card through the "trainer card" hook, so that training never imports
+the card writer.
 """
 
 from __future__ import annotations
@@ -26,3 +28,20 @@ def install_push_folder(function: PushFolder | None) -> None:
 def installed_push_folder() -> PushFolder | None:
     """The installed upload of a checkpoint folder, or None where the package did not install one."""
     return _push_folder
+
+
+# `trainer_card(trainer, **card_arguments)`: write the model card into `trainer.args.output_dir`
+TrainerCard = Callable[..., object]
+
+_trainer_card: TrainerCard | None = None
+
+
+def install_trainer_card(function: TrainerCard | None) -> None:
+    """Make `function` the card a Trainer writes into its output folder (None: transformers' Trainer card)."""
+    global _trainer_card
+    _trainer_card = function
+
+
+def installed_trainer_card() -> TrainerCard | None:
+    """The installed card writer of a Trainer's output folder, or None where the package did not install one."""
+    return _trainer_card

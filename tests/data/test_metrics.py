@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from transformers import EvalPrediction
 
+from attnseq.data.metrics import METRICS, aligned_prediction_ids, build_compute_metrics, load_metric
 from attnseq.tokenization import CharTokenizer
-from attnseq.training.metrics import METRICS, aligned_prediction_ids, build_compute_metrics, load_metric
 
 
 @pytest.fixture(scope="module")
@@ -189,8 +189,8 @@ def test_bleu_on_a_character_tokenizer_uses_character_ngrams_and_reports_its_sig
 
 
 def test_bleu_on_a_subword_tokenizer_keeps_word_tokenization():
+    from attnseq.data.metrics import bleu_tokenization
     from attnseq.tokenization import train_subword_tokenizer
-    from attnseq.training.metrics import bleu_tokenization
 
     subword = train_subword_tokenizer(["the cat sat on the mat"] * 4, vocab_size=30)
     assert bleu_tokenization(subword) == "13a"
@@ -200,7 +200,7 @@ def test_bleu_on_a_subword_tokenizer_keeps_word_tokenization():
 def test_evaluate_pairs_reports_character_bleu_with_its_signature(tokenizer, monkeypatch):
     from datasets import Dataset
 
-    from attnseq.training import inference
+    from attnseq.serving import inference
 
     class Echo:
         """Stands in for a model whose outputs are exactly the references."""
