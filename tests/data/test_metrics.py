@@ -214,3 +214,14 @@ def test_evaluate_pairs_reports_character_bleu_with_its_signature(tokenizer, mon
     results = inference.evaluate_pairs(Echo(), tokenizer, pairs, metrics=("exact_match", "bleu"))
     assert results["exact_match"] == 1.0 and results["bleu"] == pytest.approx(100)
     assert "|tok:char|" in results["bleu_signature"]
+
+
+def test_metric_defaults_come_from_one_table():
+    from attnseq.data.metrics import DEFAULT_METRICS, metric_names, ranking_metric
+
+    assert metric_names(None, from_files=False) == list(DEFAULT_METRICS["task"]) == ["exact_match", "token_accuracy"]
+    assert metric_names(None, from_files=True) == list(DEFAULT_METRICS["files"]) == ["bleu", "chrf"]
+    assert metric_names(None, from_files=False, decoded=True) == ["exact_match", "bleu", "chrf"]
+    assert metric_names(None, from_files=True, decoded=True) == ["bleu", "chrf"]
+    assert metric_names(" chrf, bleu ,", from_files=False) == ["chrf", "bleu"]
+    assert ranking_metric(["chrf", "exact_match"]) == "exact_match" and ranking_metric([]) is None
