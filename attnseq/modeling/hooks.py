@@ -13,35 +13,30 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-# `push_folder(folder, repo_id, *, create_pr, commit_message, private, token, revision)` -> the upload's CommitInfo
-PushFolder = Callable[..., object]
 
-_push_folder: PushFolder | None = None
+class Hook:
+    """One function that a higher floor installs and a lower one calls (None until installed)."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self.function: Callable[..., object] | None = None
+
+    def install(self, function: Callable[..., object] | None) -> None:
+        """Make `function` the installed one (None: the lower floor's own behaviour)."""
+        self.function = function
+
+    def installed(self) -> Callable[..., object] | None:
+        """The installed function, or None where the package did not install one."""
+        return self.function
 
 
-def install_push_folder(function: PushFolder | None) -> None:
-    """Make `function` the upload of a saved checkpoint folder that `push_to_hub` uses (None: transformers')."""
-    global _push_folder
-    _push_folder = function
-
-
-def installed_push_folder() -> PushFolder | None:
-    """The installed upload of a checkpoint folder, or None where the package did not install one."""
-    return _push_folder
-
-
+# `push_folder(folder, repo_id, *, create_pr, commit_message, private, token, revision)` -> the upload's CommitInfo:
+# the upload of a saved checkpoint folder that `push_to_hub` uses
+PUSH_FOLDER = Hook("the upload of a checkpoint folder with attnseq's card")
 # `trainer_card(trainer, **card_arguments)`: write the model card into `trainer.args.output_dir`
-TrainerCard = Callable[..., object]
+TRAINER_CARD = Hook("the card a Trainer writes into its output folder")
 
-_trainer_card: TrainerCard | None = None
-
-
-def install_trainer_card(function: TrainerCard | None) -> None:
-    """Make `function` the card a Trainer writes into its output folder (None: transformers' Trainer card)."""
-    global _trainer_card
-    _trainer_card = function
-
-
-def installed_trainer_card() -> TrainerCard | None:
-    """The installed card writer of a Trainer's output folder, or None where the package did not install one."""
-    return _trainer_card
+install_push_folder = PUSH_FOLDER.install
+installed_push_folder = PUSH_FOLDER.installed
+install_trainer_card = TRAINER_CARD.install
+installed_trainer_card = TRAINER_CARD.installed
