@@ -22,6 +22,8 @@ COMMANDS = {
     "card": ("attnseq.hub_cards.commands", "main_card"),
     "push": ("attnseq.hub_cards.commands", "main_push"),
     "export": ("attnseq.cli", "export_command"),
+    "demo": ("attnseq.serving.demo", "demo_command"),
+    "space": ("attnseq.serving.demo", "space_command"),
 }
 # `attnseq export --format F` -> (module, function taking the parsed arguments and returning an exit status)
 EXPORT_FORMATS = {

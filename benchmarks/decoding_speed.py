@@ -157,7 +157,7 @@ def joey_like(config, seed: int = 0):
                 "embeddings": embeddings,
                 "hidden_size": config.hidden_size // 2 if config.bidirectional_encoder else config.hidden_size,
                 "bidirectional": config.bidirectional_encoder,
-                "num_layers": config.num_encoder_layers,
+                "num_layers": config.encoder_layers,
                 "dropout": 0.0,
             },
             "decoder": {
@@ -168,7 +168,7 @@ def joey_like(config, seed: int = 0):
                 "attention": "bahdanau" if config.attention == "additive" else "luong",
                 "input_feeding": config.input_feeding,
                 "init_hidden": "last",
-                "num_layers": config.num_decoder_layers,
+                "num_layers": config.decoder_layers,
                 "dropout": 0.0,
                 "hidden_dropout": 0.0,
             },

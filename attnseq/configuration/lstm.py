@@ -55,8 +55,10 @@ class Seq2SeqLSTMConfig(SavedAttributesMixin, TargetVocabularyMixin, PretrainedC
         peeky: the encoder's summary vector joins every decoder input and the output layer (ch. 7).
         reverse_source: the encoder reads each source reversed; padding stays where it is (ch. 7).
         bidirectional_encoder: a bidirectional encoder (ch. 8.4).
-        num_encoder_layers, num_decoder_layers: stacked RNN layers. The decoder's layer i starts
-            from the encoder's final state of layer i (of the top layer where the encoder has fewer).
+        encoder_layers, decoder_layers: stacked RNN layers (the Transformer config's names; `num_encoder_layers` and
+            `num_decoder_layers`, their names before, are still accepted and read from older config.json files).
+            The decoder's layer i starts from the encoder's final state of layer i (of the top layer where the
+            encoder has fewer).
         residual: skip connections around every stacked RNN layer but the first (ch. 8.4).
         dropout: dropout on embeddings, between stacked layers and before the output layer.
         tie_word_embeddings: share the decoder embedding with the output layer; needs the output
@@ -72,8 +74,11 @@ class Seq2SeqLSTMConfig(SavedAttributesMixin, TargetVocabularyMixin, PretrainedC
 
     model_type = "seq2seq_lstm"
     keys_to_ignore_at_inference = ["cache"]
+    # options renamed when the two families took one set of names: the old names are still accepted, by the
+    # constructor, in config.json and as `attnseq train` flags
+    renamed_options = {"num_encoder_layers": "encoder_layers", "num_decoder_layers": "decoder_layers"}
     # the generation cache holds one recurrent state per decoder layer
-    attribute_map = {"num_hidden_layers": "num_decoder_layers"}
+    attribute_map = {"num_hidden_layers": "decoder_layers", **renamed_options}
 
     vocab_size: int = 64
     decoder_vocab_size: int | None = None
@@ -87,8 +92,8 @@ class Seq2SeqLSTMConfig(SavedAttributesMixin, TargetVocabularyMixin, PretrainedC
     peeky: bool = False
     reverse_source: bool = True
     bidirectional_encoder: bool = False
-    num_encoder_layers: int = 1
-    num_decoder_layers: int = 1
+    encoder_layers: int = 1
+    decoder_layers: int = 1
     residual: bool = False
     dropout: float = 0.0
     tie_word_embeddings: bool = False
@@ -113,8 +118,8 @@ class Seq2SeqLSTMConfig(SavedAttributesMixin, TargetVocabularyMixin, PretrainedC
         check_choice("attention", self.attention, ATTENTIONS)
         check_optional_positive_int("attention_window", self.attention_window)
         check_optional_positive_int("attentional_size", self.attentional_size)
-        check_positive_int("num_encoder_layers", self.num_encoder_layers)
-        check_positive_int("num_decoder_layers", self.num_decoder_layers)
+        check_positive_int("encoder_layers", self.encoder_layers)
+        check_positive_int("decoder_layers", self.decoder_layers)
         flags = ("input_feeding", "peeky", "reverse_source", "bidirectional_encoder", "residual", "tie_word_embeddings")
         for name in flags:
             check_bool(name, getattr(self, name))

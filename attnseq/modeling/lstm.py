@@ -24,7 +24,6 @@ from transformers.modeling_outputs import ModelOutput, Seq2SeqLMOutput, Seq2SeqM
 
 from ..configuration.lstm import Seq2SeqLSTMConfig
 from .attention import LocalPWindow, build_score, masked_softmax, weighted_sum
-from .input_feeding_training import input_feeding_training_loop
 from .inputs import (
     check_batch_size,
     check_contiguous,
@@ -32,7 +31,7 @@ from .inputs import (
     normalize_attention_mask,
 )
 from .loading import CheckpointLoadingMixin
-from .rnn import ReadingOrder, RNNState, StackedRNN, make_rnn, run_rnn
+from .rnn import Feedback, InputLayout, ReadingOrder, RecurrentStack, RNNState, apply_linear
 from .seq2seq import (
     EncoderDecoderMixin,
     Seq2SeqLMMixin,
@@ -50,7 +49,7 @@ class Seq2SeqLSTMEncoderOutput(ModelOutput):
     Args:
         last_hidden_state: `(batch, src_len, hidden)` top-layer states ``hs`` in source order (also with
             `reverse_source`); zeros at padding positions.
-        final_hidden: `(batch, num_encoder_layers, hidden)` each layer's output after its last real
+        final_hidden: `(batch, encoder_layers, hidden)` each layer's output after its last real
             token (forward direction) and after the first (backward direction).
         hidden_states: with `output_hidden_states`, the embeddings and every layer's states.
     """
@@ -122,14 +121,42 @@ class Seq2SeqLSTMCache:
     def __len__(self) -> int:
         return len(self.states)
 
+    # transformers' rollback protocol (assisted generation, deferred stop checks): this state keeps no past states.
+    def is_recording_past(self, layer_idx: int = 0) -> bool:
+        return False
+
+    def get_recurrent_states_to_keep(self, layer_idx: int | None = None) -> int:
+        """Number of earlier states kept for `crop` to go back to: none."""
+        return 0
+
+    def activate_past_recording(self, recurrent_states_to_keep: int | None = None) -> None:
+        """Refused: the recurrent state is overwritten at every step, so it cannot keep earlier ones to go back to."""
+        raise RuntimeError(
+            "Seq2SeqLSTMCache cannot record past states: the recurrent state of the LSTM/GRU decoder is overwritten at "
+            "every step, so generation that rolls the cache back (assisted generation) is not supported."
+        )
+
+    def crop(self, tokens_to_remove: int) -> None:
+        """`crop(0)` keeps the state as it is; removing tokens (a negative count, transformers' convention) is refused:
+        the state before them is gone."""
+        if tokens_to_remove > 0:
+            raise ValueError(
+                f"crop({tokens_to_remove}): pass a negative number of tokens to remove (transformers' convention)."
+            )
+        if tokens_to_remove < 0:
+            raise RuntimeError(
+                f"Seq2SeqLSTMCache cannot remove its last {-tokens_to_remove} token(s): the recurrent state before "
+                "them was overwritten; generation that rolls the cache back (assisted generation) is not supported."
+            )
+
     @property
     def is_linear(self) -> list[bool]:
         """Per decoder layer: a recurrent state of fixed size, not a key/value cache that grows."""
         return [True] * len(self.states)
 
 
-class Seq2SeqLSTMEncoder(nn.Module):
-    """Embeds the source and runs the (bidirectional, stacked) RNN over it (the book's `Encoder`).
+class Seq2SeqLSTMEncoder(RecurrentStack):
+    """Embeds the source and runs the (bidirectional, stacked) recurrent stack over it (the book's `Encoder`).
 
     Padding never changes a result and costs no packing: each row's real tokens are first moved to
     the front (reversed with `reverse_source`), so that one fused RNN call per layer and direction
@@ -138,16 +165,21 @@ class Seq2SeqLSTMEncoder(nn.Module):
     """
 
     def __init__(self, config: Seq2SeqLSTMConfig):
-        super().__init__()
+        super().__init__(
+            config.cell,
+            InputLayout(embedding=config.embedding_size),
+            config.hidden_size,
+            config.encoder_layers,
+            config.dropout,
+            config.residual,
+            bidirectional=config.bidirectional_encoder,
+        )
         self.config = config
         self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=config.pad_token_id)
-        size = config.hidden_size // 2 if config.bidirectional_encoder else config.hidden_size
-        inputs = [config.embedding_size] + [config.hidden_size] * (config.num_encoder_layers - 1)
-        self.layers = nn.ModuleList(make_rnn(config.cell, n, size) for n in inputs)
-        self.reverse_layers = (
-            nn.ModuleList(make_rnn(config.cell, n, size) for n in inputs) if config.bidirectional_encoder else None
-        )
-        self.dropout = nn.Dropout(config.dropout)
+        # the embedding first, as it always was: initialisation draws the weights in this order, so a seed
+        # gives the same model as before
+        for name in [name for name in self._modules if name != "embed_tokens"]:
+            self._modules[name] = self._modules.pop(name)
 
     def forward(
         self,
@@ -175,32 +207,12 @@ class Seq2SeqLSTMEncoder(nn.Module):
         attention_mask = normalize_attention_mask(attention_mask, input_ids)
         check_contiguous(attention_mask)
         order = ReadingOrder(attention_mask, self.config.reverse_source)
-        batch = input_ids.size(0)
-        last = (order.lengths - 1).clamp(min=0)  # an empty source keeps the state after one padding step
-        rows = torch.arange(batch, device=input_ids.device)
-
         x = self.dropout(self.embed_tokens(input_ids))  # (batch, src, emb) in source order
-        finals, hidden_states = [], [x] if output_hidden_states else None
-        for i, rnn in enumerate(self.layers):
-            layer_input = order.to_reading(x if i == 0 else self.dropout(x))  # real tokens first
-            y, _ = run_rnn(rnn, layer_input)
-            final = y[rows, last]
-            if self.reverse_layers is not None:
-                y_back = order.backward(self.reverse_layers[i], layer_input)
-                final = torch.cat([final, y_back[:, 0]], dim=-1)
-                y = torch.cat([y, y_back], dim=-1)
-            y = order.to_source(y)
-            if self.config.residual and i > 0:
-                y = y + x
-                final = final + order.to_reading(x)[rows, last]
-            finals.append(final)
-            if output_hidden_states:
-                hidden_states.append(y)
-            x = y
+        layer_outputs, finals = self.read(x, order)
         return Seq2SeqLSTMEncoderOutput(
-            last_hidden_state=x,
+            last_hidden_state=layer_outputs[-1],
             final_hidden=torch.stack(finals, dim=1),
-            hidden_states=tuple(hidden_states) if output_hidden_states else None,
+            hidden_states=(x, *layer_outputs) if output_hidden_states else None,
         )
 
 
@@ -210,9 +222,9 @@ class Seq2SeqLSTMDecoder(nn.Module):
     `forward_step` is the whole decoder in the book's order: input → RNN → attention → output features. Each
     step's input is the target token's embedding, plus Luong's previous attentional vector (`input_feeding`) and
     the encoder summary (`peeky`); the output layer reads ``[context; h]`` (+ the summary with peeky), or the
-    attentional vector tanh(W_c [context; h]) with `attentional_size`. `forward` runs it over a whole target:
-    in one call without input feeding (one fused RNN call per layer, the attention as batched products), step
-    by step with it.
+    attentional vector tanh(W_c [context; h]) with `attentional_size`. The recurrent stack (`rnn.RecurrentStack`)
+    runs the RNN over the whole target in one fused call per layer without input feeding, and step by step with
+    it, calling the same attention after every step.
     """
 
     def __init__(self, config: Seq2SeqLSTMConfig):
@@ -222,12 +234,13 @@ class Seq2SeqLSTMDecoder(nn.Module):
         self.embed_tokens = nn.Embedding(
             config.target_vocab_size, config.embedding_size, padding_idx=config.pad_token_id
         )
-        input_size = config.embedding_size
-        if config.input_feeding:
-            input_size += config.output_features
-        if config.peeky:
-            input_size += hidden
-        self.rnn = StackedRNN(config, input_size, config.num_decoder_layers)
+        # each step reads its token's vector, Luong's previous attentional vector and the encoder summary
+        layout = InputLayout(
+            embedding=config.embedding_size,
+            feed=config.output_features if config.input_feeding else 0,
+            summary=hidden if config.peeky else 0,
+        )
+        self.rnn = RecurrentStack(config.cell, layout, hidden, config.decoder_layers, config.dropout, config.residual)
         self.dropout = nn.Dropout(config.dropout)
         self.score = build_score(config.attention, hidden) if config.attention != "none" else None
         self.local_window = (
@@ -246,7 +259,7 @@ class Seq2SeqLSTMDecoder(nn.Module):
         """
         hs, final = encoder_outputs.last_hidden_state, encoder_outputs.final_hidden
         states = []
-        for i in range(self.config.num_decoder_layers):
+        for i in range(self.config.decoder_layers):
             h = final[:, min(i, final.size(1) - 1)]
             states.append((h, torch.zeros_like(h) if self.config.cell == "lstm" else None))
         feed = hs.new_zeros(hs.size(0), self.config.output_features) if self.config.input_feeding else None
@@ -276,26 +289,23 @@ class Seq2SeqLSTMDecoder(nn.Module):
             every decoder layer's outputs.
         """
         embeddings = self.dropout(self.embed_tokens(input_ids))  # (batch, tgt, emb)
-        hs, mask = encoder_hidden_states, encoder_attention_mask
-        steps = embeddings.size(1)
-        if not self.config.input_feeding or steps == 1:
-            features, weights, layer_outputs = self.forward_step(embeddings, hs, mask, cache)
-        elif torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters()):
-            summary = self._peeky_summary(cache, steps)
-            features, weights, layer_outputs = input_feeding_training_loop(self, embeddings, summary, hs, mask, cache)
-        else:
-            features, weights, layer_outputs = self.step_by_step(embeddings, hs, mask, cache)
+        features, weights, layer_outputs = self.forward_step(
+            embeddings, encoder_hidden_states, encoder_attention_mask, cache
+        )
         hidden_states = (embeddings, *layer_outputs) if output_hidden_states else None
         return features, weights, hidden_states
 
     def forward_step(
         self, embeddings: torch.Tensor, hs: torch.Tensor, mask: torch.Tensor, cache: Seq2SeqLSTMCache
     ) -> tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor]]:
-        """One decoder step (or, without input feeding, several at once), advancing `cache` in place.
+        """The decoder over `steps` target tokens (one at a time in generation), advancing `cache` in place.
+
+        Without input feeding every step's input is known: the stack runs one fused call per layer and the
+        attention reads all steps at once. With it, each step's attentional vector is fed into the next step's
+        input: the stack runs step by step and calls the same attention after each step.
 
         Args:
-            embeddings: `(batch, steps, embedding_size)` the target tokens' vectors; `steps` is 1 with input feeding,
-                whose next input needs this step's output.
+            embeddings: `(batch, steps, embedding_size)` the target tokens' vectors.
             hs: `(batch, src_len, hidden)` encoder states; mask: `(batch, src_len)` boolean, True for real tokens.
             cache: the recurrent state, the last attentional vector and the per-source tensors.
 
@@ -306,39 +316,35 @@ class Seq2SeqLSTMDecoder(nn.Module):
         """
         steps = embeddings.size(1)
         summary = self._peeky_summary(cache, steps)
-        parts = [embeddings]
+        inputs = {"embedding": embeddings, "summary": summary}
+
+        def attend(outputs: torch.Tensor, linear=apply_linear) -> tuple[torch.Tensor, torch.Tensor | None]:
+            """Attention and output features for the top layer's outputs of all steps, or of one (input feeding)."""
+            step_summary = summary if summary is None or outputs.size(1) == steps else summary[:, :1]
+            return self._attend(outputs, step_summary, hs, mask, cache.keys, linear)
+
         if self.config.input_feeding:
-            parts.append(cache.feed.unsqueeze(1))  # (batch, 1, output_features): the previous attentional vector
-        if summary is not None:
-            parts.append(summary)
-        inputs = torch.cat(parts, dim=-1) if len(parts) > 1 else embeddings
-        outputs, cache.states, layer_outputs = self.rnn(inputs, cache.states)
-        features, weights = self._attend(outputs, summary, hs, mask, cache.keys)
-        if self.config.input_feeding:
+            feedback = Feedback("feed", cache.feed, attend)
+            _, cache.states, layer_outputs, (features, weights) = self.rnn.unrolled(inputs, cache.states, feedback)
             cache.feed = features[:, -1]
+        else:
+            outputs, cache.states, layer_outputs, _ = self.rnn.unrolled(inputs, cache.states)
+            features, weights = attend(outputs)
         cache.seen_tokens += steps
         return features, weights, layer_outputs
-
-    def step_by_step(
-        self, embeddings: torch.Tensor, hs: torch.Tensor, mask: torch.Tensor, cache: Seq2SeqLSTMCache
-    ) -> tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor]]:
-        """`forward_step` once per step of `embeddings` `(batch, steps, embedding_size)`; returns as it does."""
-        per_step = [self.forward_step(embeddings[:, t : t + 1], hs, mask, cache) for t in range(embeddings.size(1))]
-        features, weights, layer_outputs = zip(*per_step)
-        return torch.cat(features, dim=1), torch.cat(weights, dim=1), [torch.cat(o, dim=1) for o in zip(*layer_outputs)]
 
     def _peeky_summary(self, cache: Seq2SeqLSTMCache, steps: int) -> torch.Tensor | None:
         """Peeky: the encoder summary `(batch, steps, hidden)` every step reads (None without peeky)."""
         return None if cache.summary is None else cache.summary.unsqueeze(1).expand(-1, steps, -1)
 
-    def _attend(self, outputs, summary, hs, mask, keys, project=None):
+    def _attend(self, outputs, summary, hs, mask, keys, linear=apply_linear):
         """Attention over ``hs`` and the output-layer input, for decoder outputs `(batch, steps, hidden)`.
 
         Args:
             outputs: `(batch, steps, hidden)` the top decoder layer's states h.
             summary: `(batch, steps, hidden)` the peeky summary, or None.
             hs: `(batch, src_len, hidden)`; mask: `(batch, src_len)` boolean; keys: `hs` as the score prepared it.
-            project: replaces `attentional_proj` (the input-feeding training loop passes its `LoopLinear` step).
+            linear: `linear(module, x)` applies `attentional_proj` (the stack's input-feeding loop passes its own).
 
         Returns:
             `(features, weights)`: `[context; h (; summary)]` or tanh(W_c [...]) `(batch, steps, output_features)`,
@@ -359,7 +365,7 @@ class Seq2SeqLSTMDecoder(nn.Module):
             parts.append(summary)
         features = torch.cat(parts, dim=-1)
         if self.attentional_proj is not None:
-            features = torch.tanh((project or self.attentional_proj)(features))
+            features = torch.tanh(linear(self.attentional_proj, features))
         return features, weights
 
 

@@ -260,9 +260,11 @@ class Seq2SeqLMMixin:
 
         Raises:
             ValueError: `cache_implementation` names a cache the family does not support; assisted generation
-                (`ASSISTED_GENERATION_OPTIONS`) is asked of a recurrent model, whose state cannot be rolled back; or
-                an option transformers sizes by the source vocabulary (`SOURCE_SIZED_OPTIONS`) is set while the target
-                one differs in size.
+                (`ASSISTED_GENERATION_OPTIONS`) is asked of a recurrent model, whose state cannot be rolled back, or
+                a recurrent model is the `assistant_model` (of this model, or of any model that calls this one's
+                `generate` as its assistant); `assistant_model` is given with beam search (transformers would pass
+                it on to `forward`); or an option transformers sizes by the source vocabulary
+                (`SOURCE_SIZED_OPTIONS`) is set while the target one differs in size.
         """
         if isinstance(self.generation_config, ModelGenerationConfig):
             self.generation_config.clear_filled_defaults()  # e.g. what Seq2SeqTrainer filled in after the last call
@@ -281,12 +283,31 @@ class Seq2SeqLMMixin:
                 f"cache_implementation={implementation!r} is not supported by {type(self).__name__}; allowed: "
                 f"{allowed} (None is the family's own cache)."
             )
+        drafting = (setting("num_beams") or 1) == 1  # transformers drafts only for greedy search and sampling
         assisted = [option for option in ASSISTED_GENERATION_OPTIONS if setting(option)]
-        if not self.supports_assisted_generation and assisted and (setting("num_beams") or 1) == 1:
+        if not self.supports_assisted_generation and assisted and drafting:
             raise ValueError(
                 f"{', '.join(assisted)} asks for assisted generation, which {type(self).__name__} does not support: "
                 "checking a draft's tokens needs a cache that can go back to an earlier token, and a recurrent "
                 "state cannot. Generate without it."
+            )
+        assistant = setting("assistant_model")
+        if assistant is not None and not drafting:
+            raise ValueError(
+                f"assistant_model works with greedy search and sampling only, not with num_beams={setting('num_beams')}"
+                ": transformers drafts with an assistant only there. Generate without it, or with num_beams=1."
+            )
+        if assistant is not None and not getattr(assistant, "supports_assisted_generation", True):
+            raise ValueError(
+                f"assistant_model is a {type(assistant).__name__}, which cannot draft for assisted generation: the "
+                "drafts it does not keep must be taken back from its cache, and a recurrent state cannot go back to "
+                "an earlier token. Use an assistant with a key/value cache (a Transformer), or generate without one."
+            )
+        if setting("is_assistant") and not self.supports_assisted_generation:
+            raise ValueError(
+                f"{type(self).__name__} cannot be the assistant_model of assisted generation: the drafts the main "
+                "model does not keep must be taken back from its cache, and a recurrent state cannot go back to an "
+                "earlier token. Use an assistant with a key/value cache (a Transformer), or generate without one."
             )
         if self.config.target_vocab_size != self.config.vocab_size:
             for option in SOURCE_SIZED_OPTIONS:

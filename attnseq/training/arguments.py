@@ -51,14 +51,24 @@ def _optional(annotation) -> object:
 
 def _model_option_fields() -> list[tuple[str, object, dataclasses.Field]]:
     options: dict[str, tuple[object, list[str]]] = {}
-    for family in FAMILY_CONFIGS:
+    old_names: dict[str, list[str]] = {}  # an option's flags under its names before a rename, still accepted
+    for family, config_class in FAMILY_CONFIGS.items():
+        for old, name in getattr(config_class, "renamed_options", {}).items():
+            old_names.setdefault(name, []).extend([f"--{old}", f"--{old.replace('_', '-')}"])
         for name, annotation in family_options(family).items():
             if name in options:
                 options[name][1].append(family)
             else:
                 options[name] = (annotation, [family])
     return [
-        (name, _optional(annotation), field(default=None, metadata={"help": f"config option of: {', '.join(fams)}"}))
+        (
+            name,
+            _optional(annotation),
+            field(
+                default=None,
+                metadata={"help": f"config option of: {', '.join(fams)}", "aliases": old_names.get(name, [])},
+            ),
+        )
         for name, (annotation, fams) in sorted(options.items())
     ]
 

@@ -15,8 +15,8 @@ from attnseq.configuration.lstm import Seq2SeqLSTMConfig
         ({"vocab_size": 0}, "vocab_size must be a positive integer"),
         ({"hidden_size": 12.5}, "hidden_size must be a positive integer"),
         ({"embedding_size": -3}, "embedding_size"),
-        ({"num_encoder_layers": 0}, "num_encoder_layers"),
-        ({"num_decoder_layers": True}, "num_decoder_layers"),
+        ({"encoder_layers": 0}, "encoder_layers"),
+        ({"decoder_layers": True}, "decoder_layers"),
         ({"dropout": 1.0}, r"dropout must be a number in \[0, 1\)"),
         ({"dropout": -0.1}, "dropout"),
         ({"attention_window": 0}, "attention_window"),
@@ -57,8 +57,8 @@ def test_round_trip_through_dict_json_and_folder(tmp_path):
         attentional_size=8,
         peeky=True,
         bidirectional_encoder=True,
-        num_encoder_layers=2,
-        num_decoder_layers=3,
+        encoder_layers=2,
+        decoder_layers=3,
         residual=True,
         dropout=0.2,
         tie_word_embeddings=True,
@@ -77,3 +77,23 @@ def test_round_trip_through_dict_json_and_folder(tmp_path):
 
 def test_auto_config_knows_the_model_type():
     assert isinstance(AutoConfig.for_model("seq2seq_lstm", hidden_size=8), Seq2SeqLSTMConfig)
+
+
+def test_layer_counts_share_the_transformer_configs_names_and_the_old_ones_still_load(tmp_path):
+    from attnseq.configuration.transformer import Seq2SeqTransformerConfig
+
+    shared = {"encoder_layers": 2, "decoder_layers": 3, "dropout": 0.1}
+    for config_class in (Seq2SeqLSTMConfig, Seq2SeqTransformerConfig):
+        config = config_class(**shared)
+        assert {name: getattr(config, name) for name in shared} == shared
+        assert set(shared) <= set(config.to_dict())
+    old = Seq2SeqLSTMConfig(num_encoder_layers=2, num_decoder_layers=3)
+    assert (old.encoder_layers, old.decoder_layers, old.num_encoder_layers, old.num_hidden_layers) == (2, 3, 2, 3)
+    assert "num_encoder_layers" not in old.to_dict() and old.to_dict()["decoder_layers"] == 3
+    saved = {**Seq2SeqLSTMConfig().to_dict(), "num_encoder_layers": 4, "num_decoder_layers": 2}  # an older config.json
+    del saved["encoder_layers"], saved["decoder_layers"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    loaded = AutoConfig.from_pretrained(tmp_path)
+    assert (loaded.encoder_layers, loaded.decoder_layers) == (4, 2)
+    with pytest.raises(ValueError, match="encoder_layers must be a positive integer"):
+        Seq2SeqLSTMConfig(num_encoder_layers=0)

@@ -27,7 +27,7 @@ VOCAB, LENGTH = 6, 3
 
 VARIANTS = [
     ("lstm", {"attention": "dot"}),
-    ("lstm", {"attention": "additive", "input_feeding": True, "peeky": True, "num_decoder_layers": 2}),
+    ("lstm", {"attention": "additive", "input_feeding": True, "peeky": True, "decoder_layers": 2}),
     ("lstm", {"cell": "gru", "attention": "general", "bidirectional_encoder": True}),
     ("transformer", {}),
     ("transformer", {"norm_first": True, "position_embedding": "learned"}),

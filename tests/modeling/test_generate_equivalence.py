@@ -39,9 +39,9 @@ def lstm_variants() -> list[dict]:
     rotations = [
         {},
         {"reverse_source": False, "bidirectional_encoder": True},
-        {"attention_window": 2, "num_encoder_layers": 2, "residual": True},
+        {"attention_window": 2, "encoder_layers": 2, "residual": True},
         {"attentional_size": 8, "tie_word_embeddings": True, "reverse_source": False},
-        {"bidirectional_encoder": True, "num_encoder_layers": 2, "attentional_size": 6},
+        {"bidirectional_encoder": True, "encoder_layers": 2, "attentional_size": 6},
     ]
     variants = []
     for cell, attention, input_feeding, peeky, layers in itertools.product(
@@ -51,7 +51,7 @@ def lstm_variants() -> list[dict]:
             continue
         options = {
             "cell": cell, "attention": attention, "input_feeding": input_feeding, "peeky": peeky,
-            "num_decoder_layers": layers, "residual": layers > 1 and len(variants) % 2 == 0,
+            "decoder_layers": layers, "residual": layers > 1 and len(variants) % 2 == 0,
         }  # fmt: skip
         rotation = dict(rotations[len(variants) % len(rotations)])
         if attention == "none":
@@ -154,8 +154,8 @@ def test_the_variants_cover_every_lstm_option_value():
         "cell": ("lstm", "gru"), "attention": ("none", "dot", "scaled_dot", "general", "additive"),
         "input_feeding": (False, True), "peeky": (False, True), "reverse_source": (False,),
         "bidirectional_encoder": (True,), "attention_window": (2,), "attentional_size": (6, 8),
-        "residual": (False, True), "tie_word_embeddings": (True,), "num_encoder_layers": (2,),
-        "num_decoder_layers": (1, 2),
+        "residual": (False, True), "tie_word_embeddings": (True,), "encoder_layers": (2,),
+        "decoder_layers": (1, 2),
     }.items():  # fmt: skip
         assert hasattr(config, name)
         for value in values:
@@ -167,7 +167,7 @@ def test_the_variants_cover_every_lstm_option_value():
     ("family", "options"),
     [
         ("lstm", {}),
-        ("lstm", {"input_feeding": True, "peeky": True, "num_decoder_layers": 2}),
+        ("lstm", {"input_feeding": True, "peeky": True, "decoder_layers": 2}),
         ("lstm", {"cell": "gru", "attention": "none"}),
         ("transformer", TRANSFORMER_VARIANTS[0]),
         ("transformer", TRANSFORMER_VARIANTS[-1]),

@@ -44,9 +44,9 @@ VARIANTS = [
     {"attention": "additive"},
     {"attention": "dot", "attention_window": 2},
     {"attention": "general", "reverse_source": True, "bidirectional_encoder": True},
-    {"attention": "additive", "reverse_source": False, "bidirectional_encoder": True, "num_encoder_layers": 2},
+    {"attention": "additive", "reverse_source": False, "bidirectional_encoder": True, "encoder_layers": 2},
     {"attention": "dot", "peeky": True, "input_feeding": True, "cell": "gru"},
-    {"attention": "scaled_dot", "num_decoder_layers": 2, "residual": True, "attentional_size": 8},
+    {"attention": "scaled_dot", "decoder_layers": 2, "residual": True, "attentional_size": 8},
 ]
 
 
@@ -90,7 +90,7 @@ CACHE_COMBINATIONS = [
 
 @pytest.mark.parametrize("options", CACHE_COMBINATIONS, ids=variant_id)
 def test_cached_steps_equal_one_teacher_forced_forward(options):
-    model = tiny_model(num_decoder_layers=2, **options)
+    model = tiny_model(decoder_layers=2, **options)
     sources, mask = random_sources([5, 3])
     decoder_input_ids = torch.cat([torch.full((2, 1), BOS), torch.randint(3, VOCAB, (2, 5))], dim=1)
     full = model(input_ids=sources, attention_mask=mask, decoder_input_ids=decoder_input_ids)
@@ -405,31 +405,27 @@ INPUT_FEEDING_VARIANTS = [
     {"attention": "additive", "attentional_size": 10},
     {"attention": "general", "cell": "gru", "peeky": True},
     {"attention": "dot", "attention_window": 2, "peeky": True, "attentional_size": 10},
-    {"attention": "scaled_dot", "num_decoder_layers": 3, "residual": True, "dropout": 0.3, "cell": "gru"},
-    {"attention": "general", "num_decoder_layers": 2, "dropout": 0.3, "bidirectional_encoder": True},
+    {"attention": "scaled_dot", "decoder_layers": 3, "residual": True, "dropout": 0.3, "cell": "gru"},
+    {"attention": "general", "decoder_layers": 2, "dropout": 0.3, "bidirectional_encoder": True},
 ]
 
 
 @pytest.mark.parametrize("options", INPUT_FEEDING_VARIANTS, ids=variant_id)
 def test_training_step_loop_equals_the_reference_loop(options, monkeypatch):
-    """With gradients, input feeding runs `input_feeding_training_loop` (weight gradients once after the loop); the
-    loss, logits, hidden states and every parameter gradient must equal those of `forward_step` run per step."""
-    from attnseq.modeling import lstm
+    """With gradients, input feeding runs the stack's fast loop (weight gradients once after the loop); the loss,
+    logits, hidden states and every parameter gradient must equal those of the plain loop over `step`."""
+    from attnseq.modeling.rnn import RecurrentStack
 
     sources, mask = random_sources([6, 4, 5])
     labels = torch.randint(3, VOCAB, (3, 7), generator=torch.Generator().manual_seed(3))
-    training_loop = lstm.input_feeding_training_loop
+    fast_loop = RecurrentStack._fast_loop
     calls = []
-    monkeypatch.setattr(lstm, "input_feeding_training_loop", lambda *args: calls.append(1) or training_loop(*args))
+    monkeypatch.setattr(RecurrentStack, "_fast_loop", lambda *args: calls.append(1) or fast_loop(*args))
     results = []
     for reference in (False, True):
         if reference:
-            assert calls == [1]  # the first run took the training loop
-
-            def per_step(decoder, embeddings, summary, hs, mask, cache):
-                return decoder.step_by_step(embeddings, hs, mask, cache)
-
-            monkeypatch.setattr(lstm, "input_feeding_training_loop", per_step)
+            assert calls == [1]  # the first run took the fast loop
+            monkeypatch.setattr(RecurrentStack, "_fast_loop", RecurrentStack._loop)
         model = tiny_model(input_feeding=True, **options).double().train()
         torch.manual_seed(5)  # the same dropout masks in both runs
         out = model(input_ids=sources, attention_mask=mask, labels=labels, output_hidden_states=True)

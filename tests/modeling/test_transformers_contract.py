@@ -213,9 +213,9 @@ def test_a_misspelt_constructor_option_names_the_closest_one(make_config, misspe
 
 
 def test_lstm_config_exposes_num_hidden_layers():
-    config = lstm_config(num_decoder_layers=3)
+    config = lstm_config(decoder_layers=3)
     assert config.num_hidden_layers == 3
-    assert lstm_config(num_hidden_layers=2).num_decoder_layers == 2
+    assert lstm_config(num_hidden_layers=2).decoder_layers == 2
 
 
 # --- vocabulary resizing ------------------------------------------------------------------------------------------
@@ -266,7 +266,7 @@ def test_set_input_embeddings_keeps_the_transformer_tables_shared():
 
 @pytest.mark.parametrize(
     "options",
-    [{}, {"reverse_source": False}, {"bidirectional_encoder": True, "num_encoder_layers": 2, "residual": True}],
+    [{}, {"reverse_source": False}, {"bidirectional_encoder": True, "encoder_layers": 2, "residual": True}],
     ids=["reversed", "plain", "bidirectional_deep"],
 )
 def test_lstm_encoder_hidden_states_receive_gradients(options):
@@ -277,7 +277,7 @@ def test_lstm_encoder_hidden_states_receive_gradients(options):
     for state in states:
         state.retain_grad()
     out.loss.backward()
-    assert len(states) == model.config.num_encoder_layers + 1
+    assert len(states) == model.config.encoder_layers + 1
     for state in states:
         assert state.grad is not None and state.grad.abs().sum() > 0
 
@@ -334,7 +334,7 @@ import torch
 from attnseq import Seq2SeqLSTMConfig, Seq2SeqLSTMForConditionalGeneration
 torch.manual_seed(0)
 config = Seq2SeqLSTMConfig(vocab_size=12, embedding_size=8, hidden_size=16, bidirectional_encoder=True,
-                           num_decoder_layers=2, peeky=True)
+                           decoder_layers=2, peeky=True)
 model = Seq2SeqLSTMForConditionalGeneration(config)
 ids = torch.randint(3, 12, (4, 6)); labels = torch.randint(3, 12, (4, 5))
 with torch.autocast("cpu", dtype=torch.bfloat16):

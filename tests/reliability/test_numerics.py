@@ -51,7 +51,7 @@ VARIANTS = {
         attention="additive", bidirectional_encoder=True, input_feeding=True, attention_window=2, cell="gru"
     ),
     "lstm-peeky-deep-residual": lambda: lstm(
-        attention="general", peeky=True, num_encoder_layers=2, num_decoder_layers=2, residual=True
+        attention="general", peeky=True, encoder_layers=2, decoder_layers=2, residual=True
     ),
     "transformer-eager": lambda: transformer(attn_implementation="eager"),
     "transformer-sdpa-pre-norm-learned": lambda: transformer(

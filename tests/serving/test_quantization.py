@@ -21,10 +21,10 @@ LSTM_VARIANTS = {  # trained in the test; int8 must keep their accuracy
     "lstm, dot, reversed": {"attention": "dot", "reverse_source": True},
     "gru, input feeding, 2 layers, residual": {
         "cell": "gru", "attention": "general", "input_feeding": True, "attentional_size": 48,
-        "num_decoder_layers": 2, "residual": True,
+        "decoder_layers": 2, "residual": True,
     },
     "lstm, bidirectional, peeky, additive": {
-        "attention": "additive", "bidirectional_encoder": True, "peeky": True, "num_encoder_layers": 2,
+        "attention": "additive", "bidirectional_encoder": True, "peeky": True, "encoder_layers": 2,
     },
 }  # fmt: skip
 

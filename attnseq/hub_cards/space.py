@@ -1,0 +1,139 @@
+"""A Hub Space folder (Gradio SDK) for a checkpoint, and its upload.
+
+`write_space` writes `app.py` and the files it imports (given by the caller: the demo page lives with the other
+serving code), `requirements.txt`, a README whose YAML header is the Space's configuration (`sdk: gradio`,
+`app_file`, title, `models:`), and the checkpoint under `model/` as the remote-code export
+(`export_for_remote_code`), so that the Space runs without attnseq. The folder is built next to its destination and
+renamed into place; a folder that `write_space` did not write (its `app.py` lacks `SPACE_MARKER`) is refused, and so
+is one that holds the checkpoint or the current directory. `push_space` uploads the folder as a Space.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .export import export_for_remote_code
+
+SPACE_MARKER = "# Written by `attnseq space`"
+APP_FILE = "app.py"
+MODEL_FOLDER = "model"
+
+
+def space_readme(title: str, sdk_version: str, models: list[str] | None = None, license: str = "mit") -> str:
+    """The Space's README: its YAML configuration header (the Hub reads `sdk`, `sdk_version`, `app_file`,
+    `title` and `models` from it) and a short description."""
+    import yaml
+
+    config = {
+        "title": title,
+        "emoji": "🔍",
+        "colorFrom": "blue",
+        "colorTo": "green",
+        "sdk": "gradio",
+        "sdk_version": sdk_version,
+        "app_file": APP_FILE,
+        "pinned": False,
+        "license": license,
+    }
+    if models:
+        config["models"] = list(models)
+    header = yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+    return (
+        f"---\n{header}---\n\n# {title}\n\n"
+        "Type an input and see which source tokens each output token attended to: the decoder-to-encoder attention "
+        "of the chosen hypothesis (greedy, beam n-best or sampling) as a heatmap; hover a cell for its source token, "
+        "output token and weight. The model is in `model/` with its own code (`trust_remote_code=True`), so the "
+        "Space needs only `requirements.txt`.\n"
+    )
+
+
+def _check_destination(out: Path, checkpoint: Path | None) -> None:
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} exists and is not a folder; give a new folder for the Space.")
+    cwd = Path.cwd().resolve()
+    resolved = out.resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        raise ValueError(f"{out} holds the current directory; give a new folder for the Space.")
+    if checkpoint is not None:
+        source = checkpoint.resolve()
+        if source == resolved or resolved in source.parents:
+            raise ValueError(f"{out} holds the checkpoint {checkpoint}; give a folder outside it for the Space.")
+    if out.is_dir() and any(out.iterdir()):
+        app = out / APP_FILE
+        if not (app.is_file() and app.read_text(encoding="utf-8", errors="replace").startswith(SPACE_MARKER)):
+            raise ValueError(
+                f"{out} is a folder that `attnseq space` did not write; give a new or empty folder (it is never "
+                "overwritten)."
+            )
+
+
+def write_space(
+    checkpoint,
+    out,
+    *,
+    app_source: str,
+    app_files: dict[str, str],
+    requirements: list[str],
+    title: str,
+    sdk_version: str,
+    models: list[str] | None = None,
+) -> Path:
+    """Write a Space folder at `out` for the checkpoint folder `checkpoint`.
+
+    Args:
+        app_source: the text of `app.py`; it must begin with `SPACE_MARKER` (so that a later run may replace it).
+        app_files: other files `app.py` imports, name -> text.
+        requirements: the lines of `requirements.txt` (pinned packages).
+        title, sdk_version, models: the Space's YAML header (`models`: the Hub model repos it uses).
+
+    Returns:
+        The folder. A folder written by an earlier `write_space` is replaced as a whole.
+    """
+    if not app_source.startswith(SPACE_MARKER):
+        raise ValueError(f"app.py must begin with {SPACE_MARKER!r}.")
+    checkpoint = Path(checkpoint)
+    out = Path(out).absolute()
+    _check_destination(out, checkpoint)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=f".{out.name}.space-", dir=out.parent))
+    build.chmod(0o755)
+    try:
+        export_for_remote_code(checkpoint, build / MODEL_FOLDER)
+        (build / APP_FILE).write_text(app_source, encoding="utf-8")
+        for name, text in app_files.items():
+            (build / name).write_text(text, encoding="utf-8")
+        (build / "requirements.txt").write_text("\n".join(requirements) + "\n", encoding="utf-8")
+        (build / "README.md").write_text(space_readme(title, sdk_version, models), encoding="utf-8")
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, old / out.name)
+            os.replace(build, out)
+            shutil.rmtree(old)
+        else:
+            os.replace(build, out)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+    return out
+
+
+def push_space(folder, repo_id: str, *, token: str | None = None, private: bool | None = None, message=None):
+    """Upload the Space folder `folder` to the Space repo `repo_id` (created with the Gradio SDK if missing).
+
+    Returns the `huggingface_hub.CommitInfo` of the upload."""
+    from huggingface_hub import HfApi, get_token
+
+    token = token or get_token()
+    if not token:
+        raise ValueError(
+            "No Hugging Face token: pass --token, set the HF_TOKEN environment variable or run `hf auth login`; "
+            "uploading a Space needs a token with write access."
+        )
+    api = HfApi(token=token)
+    repo_id = api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True).repo_id
+    return api.upload_folder(
+        folder_path=folder, repo_id=repo_id, repo_type="space", commit_message=message or "Upload attention demo"
+    )
