@@ -23,13 +23,28 @@ COMMANDS = {
     "push": ("attnseq.hub_cards.commands", "main_push"),
     "export": ("attnseq.cli", "export_command"),
     "demo": ("attnseq.serving.demo", "demo_command"),
-    "space": ("attnseq.serving.demo", "space_command"),
+    "space": ("attnseq.cli", "space_command"),
 }
 # `attnseq export --format F` -> (module, function taking the parsed arguments and returning an exit status)
 EXPORT_FORMATS = {
     "remote_code": ("attnseq.hub_cards.commands", "export_remote_code"),
     "ctranslate2": ("attnseq.serving.commands", "export_ctranslate2_command"),
 }
+
+
+def space_command(argv: Sequence[str]) -> int:
+    """`attnseq space`: serving's demo page in a Space folder that hub_cards writes and uploads; the two apps meet
+    here, where both may be imported."""
+    from types import SimpleNamespace
+
+    from .hub_cards.push import push_folder
+    from .hub_cards.space import SPACE_MARKER, push_space, write_space
+    from .serving.demo import space_command as write_demo_space
+
+    sharing = SimpleNamespace(
+        SPACE_MARKER=SPACE_MARKER, write_space=write_space, push_space=push_space, push_folder=push_folder
+    )
+    return write_demo_space(argv, sharing)
 
 
 def export_command(argv: Sequence[str]) -> int:
