@@ -3,8 +3,9 @@
 Importing the package registers both model families with `AutoConfig`, `AutoModel`,
 `AutoModelForSeq2SeqLM` and `AutoTokenizer`. It loads the models and tokenizers only: the training
 stack (`datasets`, `evaluate`, `accelerate`) is imported by `attnseq.training` when it is used, and
-`load_task` is imported on first use. It also installs the hook through which a model's `push_to_hub` uploads
-attnseq's model card (`attnseq.hub_cards`, imported when a model is pushed).
+`load_task` (`attnseq.data.tasks`) is imported on first use. It also installs the hooks through which a model's
+`push_to_hub` uploads, and a training run writes, attnseq's model card (`attnseq.hub_cards`, imported when a card
+is written).
 """
 
 from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM, AutoTokenizer
@@ -12,7 +13,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM, AutoToken
 from .configuration.lstm import Seq2SeqLSTMConfig
 from .configuration.transformer import Seq2SeqTransformerConfig
 from .families import DEFAULT_TOKENIZER, FAMILIES
-from .modeling.hooks import install_push_folder
+from .modeling.hooks import install_push_folder, install_trainer_card
 from .modeling.lstm import Seq2SeqLSTMCache, Seq2SeqLSTMForConditionalGeneration, Seq2SeqLSTMModel
 from .modeling.transformer import Seq2SeqTransformerForConditionalGeneration, Seq2SeqTransformerModel
 from .tokenization import (
@@ -42,12 +43,21 @@ def _push_folder(folder, repo_id: str, **upload):
     return push_folder(folder, repo_id, **upload)
 
 
+def _trainer_card(trainer, **card_arguments):
+    """Write attnseq's card into a Trainer's output folder: `attnseq.hub_cards.card.write_model_card_for_trainer`,
+    imported when a run writes its card."""
+    from .hub_cards.card import write_model_card_for_trainer
+
+    return write_model_card_for_trainer(trainer, **card_arguments)
+
+
 install_push_folder(_push_folder)
+install_trainer_card(_trainer_card)
 
 
 def __getattr__(name: str):
     if name == "load_task":  # the built-in tasks build on `datasets`, imported only when a task is loaded
-        from .training.tasks import load_task
+        from .data.tasks import load_task
 
         return load_task
     raise AttributeError(f"module 'attnseq' has no attribute {name!r}")

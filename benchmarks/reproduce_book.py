@@ -90,8 +90,8 @@ from attnseq import (
     Seq2SeqTransformerConfig,
     Seq2SeqTransformerForConditionalGeneration,
 )
-from attnseq.training.data import LABEL_PAD_TOKEN_ID, tokenize_pairs
-from attnseq.training.readers import read_book_file, split_like_book
+from attnseq.data.encoding import LABEL_PAD_TOKEN_ID, tokenize_pairs
+from attnseq.data.readers import read_book_file, split_like_book
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA_DIR = os.path.join(REPO_ROOT, "..", "shared", "data", "book")

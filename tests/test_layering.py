@@ -37,24 +37,6 @@ FLOORS = {
     ROOT: 6,  # the package itself: public names, Auto* registration and the hooks it installs
 }
 
-# Arrows that break the floors today and that the planned moves remove: decoding (`generate`, `evaluate`) leaves
-# training/ for serving/, and the data layer takes what training, serving and hub_cards share. Each entry names
-# the edge `(importer, imported)`; empty this list as the moves land (the test fails on an entry that no longer
-# occurs, so it cannot go stale).
-KNOWN_VIOLATIONS = {
-    # `attnseq generate`/`evaluate` live in training/cli.py and borrow serving's engine flags and loader; they
-    # move to serving/.
-    ("attnseq.training.cli", "attnseq.serving.commands"),
-    ("attnseq.training.cli", "attnseq.serving"),
-    # the run record (`attnseq_training.json`) that `attnseq train` writes and the card reads; it moves with the
-    # split of training/pipeline.py to the layer both read.
-    ("attnseq.training.pipeline", "attnseq.hub_cards.card"),
-    ("attnseq.training.pipeline", "attnseq.hub_cards"),
-    # `attnseq export --format remote_code` reuses the remote-code export of hub_cards.
-    ("attnseq.serving.commands", "attnseq.hub_cards.export"),
-    ("attnseq.serving.commands", "attnseq.hub_cards"),
-}
-
 
 def module_name(path: Path, package_dir: Path) -> str:
     parts = [ROOT, *path.relative_to(package_dir).with_suffix("").parts]
@@ -172,14 +154,22 @@ def test_the_import_graph_has_no_cycle():
 
 
 def test_no_module_imports_upward_or_across_apps():
-    unexpected = sorted(upward_imports(GRAPH) - KNOWN_VIOLATIONS)
+    unexpected = sorted(upward_imports(GRAPH))
     assert not unexpected, "upward or sideways imports: " + ", ".join(f"{a} -> {b}" for a, b in unexpected)
 
 
-def test_the_known_violations_still_occur():
-    """An entry of KNOWN_VIOLATIONS that the code no longer has must leave the list."""
-    gone = sorted(KNOWN_VIOLATIONS - upward_imports(GRAPH))
-    assert not gone, "fixed, remove from KNOWN_VIOLATIONS: " + ", ".join(f"{a} -> {b}" for a, b in gone)
+def test_the_apps_read_their_data_from_the_data_layer():
+    """Training and decoding (`generate`, `evaluate`) read pairs and metrics through `attnseq.data`; the run
+    record that training writes and the card reads lives there too."""
+    users = {
+        group_of(importer)
+        for importer, targets in GRAPH.items()
+        for target in targets
+        if target == ROOT + ".data.loading"
+    }
+    assert {"training", "serving"} <= users
+    assert ROOT + ".data.run_record" in GRAPH[ROOT + ".training.record"]
+    assert ROOT + ".data.run_record" in GRAPH[ROOT + ".hub_cards.card"]
 
 
 def test_models_reach_the_card_writer_only_through_the_hook():

@@ -28,6 +28,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..atomic import replaced_file
+from ..data.run_record import read_json, read_run_info, write_run_info
 from ..families import Family, family_of
 from ..folders import FolderRefused
 from ..tokenization.pair import target_tokens_to_ids
@@ -42,9 +43,6 @@ USAGE_END = "<!-- /attnseq:usage -->"
 # The Hub task of the `model-index` results. No `pipeline_tag` is set: transformers 5 has no pipeline for
 # encoder-decoder text generation (`text2text-generation` is gone), so the Hub could not run one.
 TASK_TYPE = "text-generation"
-# What `attnseq train` records about a run in the checkpoint folder, so that every card path (train, `attnseq
-# card`, `attnseq push`, `Trainer.push_to_hub`) writes the same card from the folder alone.
-RUN_INFO_NAME = "attnseq_training.json"
 TEST_RESULTS_NAME = "test_results.json"
 # The `model-index` dataset type of data that is not a Hub dataset (a built-in task, a local file).
 UNKNOWN_DATASET = "unknown"
@@ -71,42 +69,6 @@ _STATE_HYPERPARAMETERS = (
     "eval_steps",
     "save_steps",
 )
-
-
-def _read_json(path: Path) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as error:
-        raise ValueError(f"{path} is not valid JSON: {error}") from error
-
-
-def write_run_info(
-    folder,
-    *,
-    dataset: dict | None,
-    example: dict | None,
-    hyperparameters: dict,
-    base_model: str | None,
-    language: list[str] | None = None,
-) -> Path:
-    """Record what a card needs to know about a training run in `folder/attnseq_training.json`.
-
-    Args:
-        dataset: `{"name": shown name, "hub_id": Hub dataset id or None}` of the training data.
-        example: one test example `{"source", "target"}` for the heatmap and the usage snippet.
-        hyperparameters: the configured training hyperparameters (as transformers' Trainer card lists them).
-        base_model: the checkpoint the run started from (a Hub repo id or a local folder), or None.
-        language: the languages of the data (`["de", "en"]`: source, then target), for the card's metadata.
-    """
-    path = Path(folder) / RUN_INFO_NAME
-    info = {"dataset": dataset, "example": example, "hyperparameters": hyperparameters, "base_model": base_model}
-    if language:
-        info["language"] = language
-    with replaced_file(path) as tmp:
-        tmp.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    return path
 
 
 def _read_log_history(folder: Path) -> list[dict] | None:
@@ -255,7 +217,7 @@ def _results(folder: Path, metrics: dict | None, log_history: list[dict] | None)
     """`(metrics, split, signatures)`: the given results, else the folder's test results, else the last
     evaluation of the log; runtimes dropped and the sacrebleu signatures set apart."""
     if metrics is None:
-        metrics = _read_json(folder / TEST_RESULTS_NAME)
+        metrics = read_json(folder / TEST_RESULTS_NAME)
     if metrics is None and log_history:
         evaluations = [entry for entry in log_history if "eval_loss" in entry]
         metrics = evaluations[-1] if evaluations else {}
@@ -328,7 +290,7 @@ def gather_card_facts(
     folder = Path(folder)
     model, tokenizer = _load_checkpoint(folder, model, tokenizer)
     config, family = model.config, family_of(model.config.model_type)
-    run = _read_json(folder / RUN_INFO_NAME) or {}
+    run = read_run_info(folder)
     log_history = _read_log_history(folder) if log_history is None else log_history
     metrics, split, signatures = _results(folder, metrics, log_history)
     recorded = run.get("dataset") or {}
@@ -603,7 +565,7 @@ def render_card(facts: CardFacts) -> str:
 def _record_run_info(folder: Path, dataset: str | None, example) -> None:
     """Keep a given data set and example in the folder's run record, so that later cards (`attnseq push`) say the
     same."""
-    run = _read_json(folder / RUN_INFO_NAME) or {}
+    run = read_run_info(folder)
     source, target = _example_source(example)
     write_run_info(
         folder,
@@ -737,7 +699,7 @@ def write_model_card_for_trainer(trainer, **kwargs) -> Path:
     from transformers.modelcard import extract_hyperparameters_from_trainer
 
     model = trainer.accelerator.unwrap_model(trainer.model) if hasattr(trainer, "accelerator") else trainer.model
-    run = _read_json(Path(trainer.args.output_dir) / RUN_INFO_NAME) or {}
+    run = read_run_info(trainer.args.output_dir)
     kwargs.setdefault("hyperparameters", run.get("hyperparameters") or extract_hyperparameters_from_trainer(trainer))
     kwargs.setdefault("log_history", trainer.state.log_history)
     kwargs.setdefault("tokenizer", trainer.processing_class)

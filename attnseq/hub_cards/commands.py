@@ -140,3 +140,13 @@ def main_plot_attention(argv: list[str] | None = None) -> int:
         print(f"wrote {args.output}: {len(output_tokens)} output x {len(source_tokens)} source tokens, {shown}")
 
     return _run(action)
+
+
+def export_remote_code(args: argparse.Namespace) -> int:
+    """`attnseq export CHECKPOINT OUTPUT_DIR --format remote_code` (its flags parsed by `attnseq.cli`)."""
+    if args.quantization is not None or args.max_positions is not None:
+        raise ValueError("--quantization and --max_positions apply to --format ctranslate2 only.")
+    from .export import export_for_remote_code
+
+    print(export_for_remote_code(args.checkpoint, args.output_dir, overwrite=args.overwrite))
+    return 0

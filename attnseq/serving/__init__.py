@@ -1,4 +1,5 @@
-"""Fast decoding on a CPU: CTranslate2 export for the Transformer family, dynamic int8 in PyTorch for both.
+"""Decoding: `attnseq generate` and `attnseq evaluate` (`decode`, `inference`), and fast decoding on a CPU:
+CTranslate2 export for the Transformer family, dynamic int8 in PyTorch for both.
 
 `ctranslate2` is optional (`pip install attnseq[serve]`) and imported only when a CTranslate2 function runs.
 """

@@ -9,16 +9,14 @@ unless `--share true`; gradio's analytics are off.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..data.run_record import read_run_info
 from ..flags import FlagParser
 from . import demo_page
-
-RUN_INFO_NAME = "attnseq_training.json"  # what `attnseq train` records next to a checkpoint (its test example)
 
 
 def _bool(value: str) -> bool:
@@ -42,12 +40,9 @@ def _import_gradio():
 def checkpoint_examples(folder) -> list[str]:
     """Example inputs of a checkpoint folder: the test example its training run recorded (`attnseq_training.json`,
     also the example of its model card), if any."""
-    path = Path(folder) / RUN_INFO_NAME
-    if not path.is_file():
-        return []
     try:
-        example = json.loads(path.read_text(encoding="utf-8")).get("example")
-    except (json.JSONDecodeError, AttributeError):
+        example = read_run_info(folder).get("example")
+    except (ValueError, AttributeError):  # a broken record names no example
         return []
     source = example.get("source") if isinstance(example, dict) else example
     return [source] if isinstance(source, str) and source else []
@@ -154,9 +149,14 @@ def space_requirements() -> list[str]:
     return pins
 
 
-def space_command(argv: Sequence[str]) -> int:
-    """`attnseq space CHECKPOINT OUT [--push SPACE_ID]`: write a Hub Space (Gradio SDK) serving the demo page."""
-    parser = FlagParser(prog="attnseq space", description=space_command.__doc__)
+def space_command(argv: Sequence[str], sharing) -> int:
+    """`attnseq space CHECKPOINT OUT [--push SPACE_ID]`: write a Hub Space (Gradio SDK) serving the demo page.
+
+    The Space folder and the uploads are sharing's (`attnseq.hub_cards`), which this app does not import: `sharing`
+    carries `SPACE_MARKER`, `write_space`, `push_space` and `push_folder`, handed in by the command line
+    (`attnseq.cli`).
+    """
+    parser = FlagParser(prog="attnseq space", description=space_command.__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="a saved checkpoint folder or Hub model repo id")
     parser.add_argument("out", help="the Space folder to write (a new folder, or one this command wrote)")
     parser.add_argument("--push", metavar="SPACE_ID", default=None, help="upload the folder as this Hub Space")
@@ -171,7 +171,6 @@ def space_command(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     from importlib.metadata import version
 
-    from ..hub_cards.space import SPACE_MARKER, push_space, write_space
     from ..version import __version__
 
     requirements = space_requirements()
@@ -183,13 +182,11 @@ def space_command(argv: Sequence[str]) -> int:
         models = models or [args.checkpoint]
         folder = Path(snapshot_download(args.checkpoint))
     if args.push and args.model_repo and Path(args.checkpoint).is_dir():
-        from ..hub_cards.push import push_folder
-
-        info = push_folder(folder, args.model_repo, remote_code=True, private=args.private, token=args.token)
+        info = sharing.push_folder(folder, args.model_repo, remote_code=True, private=args.private, token=args.token)
         print(f"uploaded the model: {info.commit_url}")
     examples = args.example if args.example is not None else checkpoint_examples(folder)
     app = APP_TEMPLATE.format(
-        marker=SPACE_MARKER,
+        marker=sharing.SPACE_MARKER,
         version=__version__,
         title=_title(args.checkpoint, args.title),
         examples=list(examples),
@@ -197,7 +194,7 @@ def space_command(argv: Sequence[str]) -> int:
         max_new_tokens=args.max_new_tokens,
     )
     page_source = Path(demo_page.__file__).read_text(encoding="utf-8")
-    out = write_space(
+    out = sharing.write_space(
         folder,
         args.out,
         app_source=app,
@@ -209,6 +206,6 @@ def space_command(argv: Sequence[str]) -> int:
     )
     print(f"wrote the Space folder {out}")
     if args.push:
-        info = push_space(out, args.push, token=args.token, private=args.private)
+        info = sharing.push_space(out, args.push, token=args.token, private=args.private)
         print(f"uploaded the Space: {info.commit_url}")
     return 0

@@ -1,1 +1,2 @@
-"""Training and data: built-in tasks, readers, tokenization pipeline, metrics, trainer and command line."""
+"""`attnseq train`: arguments, the Trainer, its callbacks, resumption and the recipe that wires them (the data
+they read is `attnseq.data`)."""

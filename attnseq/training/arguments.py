@@ -133,7 +133,7 @@ def config_overrides(model_args) -> dict[str, object]:
 
 @dataclass
 class DataArguments:
-    """Where the training pairs come from and how they become token ids."""
+    """Where the training pairs come from, how they become token ids and what they are scored by."""
 
     task: str | None = field(
         default=None,
@@ -204,6 +204,25 @@ class DataArguments:
     lowercase_metrics: bool = field(
         default=False, metadata={"help": "BLEU and chrF compare lower-cased texts (as most Multi30k figures do)"}
     )
+
+    @property
+    def uses_files(self) -> bool:
+        """Whether the pairs come from files (scored by BLEU) rather than a built-in exact-match task."""
+        return self.train_file is not None or self.source_file is not None
+
+    @property
+    def metric_names(self) -> list[str]:
+        """The chosen `--metrics`, or the defaults of the data's kind (`attnseq.data.metrics.DEFAULT_METRICS`)."""
+        from ..data.metrics import metric_names
+
+        return metric_names(self.metrics, from_files=self.uses_files)
+
+
+@dataclass
+class RunArguments:
+    """How the run goes beyond transformers' training arguments: its time budget, early stopping, the final test
+    decoding and the examples it prints."""
+
     max_train_minutes: float | None = field(
         default=None,
         metadata={
@@ -221,21 +240,6 @@ class DataArguments:
         default=None, metadata={"help": "stop after this many evaluations without improvement of metric_for_best_model"}
     )
     show_examples: int = field(default=8, metadata={"help": "decoded test examples printed at the end"})
-
-    @property
-    def uses_files(self) -> bool:
-        """Whether the pairs come from files (scored by BLEU) rather than a built-in exact-match task."""
-        return self.train_file is not None or self.source_file is not None
-
-    @property
-    def metric_names(self) -> list[str]:
-        metrics = self.metrics if self.metrics is not None else DEFAULT_METRICS[self.uses_files]
-        return [name.strip() for name in metrics.split(",") if name.strip()]
-
-
-# The metrics of `attnseq train` when --metrics is not given: built-in tasks have one right answer, translation
-# and other file data are scored by BLEU (and chrF).
-DEFAULT_METRICS = {False: "exact_match,token_accuracy", True: "bleu,chrf"}
 
 
 # Training defaults of `attnseq train` where they differ from transformers': the date task trains to

@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> None:
 
 def read_splits(recipe: dict, args: argparse.Namespace) -> dict:
     """`{split: (sources, targets)}` read as `attnseq train` reads the recipe's files."""
-    from attnseq.training.readers import read_parallel_files
+    from attnseq.data.readers import read_parallel_files
 
     files = {
         "train": ("source_file", "target_file", args.max_train_rows),

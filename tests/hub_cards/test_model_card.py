@@ -200,7 +200,7 @@ def test_every_card_path_writes_the_same_complete_card_from_the_folder(trained_f
     """`attnseq train` records the run next to the checkpoint; `write_model_card(folder)` and `attnseq card`
     then write the card train wrote: data set, test results with the BLEU signature, configured hyperparameters,
     base model, heatmap and the example."""
-    from attnseq.hub_cards.card import write_run_info
+    from attnseq.data.run_record import write_run_info
 
     write_run_info(
         trained_folder,

@@ -44,7 +44,7 @@ def test_push_to_hub_uploads_the_saved_folder_through_the_installed_hook(monkeyp
 def test_without_the_hook_push_to_hub_is_transformers_own(monkeypatch):
     received = []
     monkeypatch.setattr(PreTrainedModel, "push_to_hub", lambda self, repo_id, **kwargs: received.append(repo_id))
-    monkeypatch.setattr(hooks, "_push_folder", None)
+    monkeypatch.setattr(hooks.PUSH_FOLDER, "function", None)
     tiny_model("lstm", vocab_size=16).push_to_hub("alice/plain")
     assert received == ["alice/plain"]
 

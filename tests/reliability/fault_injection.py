@@ -197,7 +197,7 @@ def push_staging(checkpoint: str, temporary: str) -> None:
 
 def train_rotating(output_dir: str, max_steps: int) -> None:
     """A stock `Seq2SeqTrainer` run saving a checkpoint every step and keeping one (`save_total_limit=1`)."""
-    from attnseq.training.data import build_data_collator
+    from attnseq.data.encoding import build_data_collator
 
     vocabulary = tokenizer()
     model = tiny_model(0).train()

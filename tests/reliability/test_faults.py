@@ -24,7 +24,7 @@ from transformers import AutoModelForSeq2SeqLM, TrainerState
 
 from attnseq.cli import main
 from attnseq.folders import EXPORT_MARKER, file_digest
-from attnseq.training.pipeline import resolve_resume_checkpoint
+from attnseq.training.resume import resolve_resume_checkpoint
 
 TALLY: Counter = Counter()
 INPUTS = {"input_ids": torch.tensor([[4, 5, 6, 2]]), "decoder_input_ids": torch.tensor([[1, 7, 8]])}

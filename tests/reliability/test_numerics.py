@@ -18,7 +18,7 @@ from attnseq import (
     Seq2SeqTransformerConfig,
     Seq2SeqTransformerForConditionalGeneration,
 )
-from attnseq.training.inference import generate_texts
+from attnseq.serving.inference import generate_texts
 
 VOCAB = 13
 PAD, BOS, EOS = 0, 1, 2

@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_file
 
 from attnseq.cli import main
-from attnseq.training.pipeline import resolve_resume_checkpoint
+from attnseq.training.resume import resolve_resume_checkpoint
 
 LSTM = ["--hidden_size", "16", "--embedding_size", "8", "--dropout", "0.1"]
 TRANSFORMER = [

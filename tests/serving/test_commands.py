@@ -76,3 +76,27 @@ def test_lstm_generates_with_quantize_int8_and_refuses_ctranslate2(tmp_path, cap
     assert len(printed.splitlines()) == 2
     assert main(["export", folder, str(tmp_path / "ct2"), "--format", "ctranslate2"]) == 1
     assert "CTranslate2 has no recurrent models" in capsys.readouterr().err
+
+
+def test_export_help_names_both_formats_and_each_format_goes_to_its_app(capsys, monkeypatch, tmp_path):
+    """`attnseq export` is parsed by the command line, which hands remote_code to hub_cards and ctranslate2 to
+    serving (neither app imports the other)."""
+    import attnseq.hub_cards.commands as sharing
+    import attnseq.serving.commands as serving
+
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    assert "remote_code" in capsys.readouterr().out
+    called = []
+    monkeypatch.setattr(sharing, "export_remote_code", lambda args: called.append(("hub_cards", args.format)) or 0)
+    monkeypatch.setattr(
+        serving, "export_ctranslate2_command", lambda args: called.append(("serving", args.format)) or 0
+    )
+    assert main(["export", "ck", str(tmp_path / "a")]) == 0
+    assert main(["export", "ck", str(tmp_path / "b"), "--format", "ctranslate2"]) == 0
+    assert called == [("hub_cards", "remote_code"), ("serving", "ctranslate2")]
+
+
+def test_remote_code_export_refuses_ctranslate2_options(tmp_path, capsys):
+    assert main(["export", "ck", str(tmp_path / "out"), "--quantization", "int8"]) == 1
+    assert "--format ctranslate2 only" in capsys.readouterr().err

@@ -137,12 +137,13 @@ def test_lstm_trains_with_two_vocabularies(tmp_path):
     ],
 )
 def test_settings_that_need_one_vocabulary_are_refused(tmp_path, options, message):
+    from attnseq.data.loading import load_pairs
+    from attnseq.training.build import build_tokenizer_and_model
     from attnseq.training.cli import parse_train_arguments
-    from attnseq.training.pipeline import build_tokenizer_and_model, load_pairs
 
     source, target = write_pairs(tmp_path, count=40)
     argv = ["--source_file", source, "--target_file", target, "--shared_vocabulary", "false", *options]
-    model_args, data_args, _ = parse_train_arguments([*argv, "--output_dir", str(tmp_path / "out")])
+    model_args, data_args, _, _ = parse_train_arguments([*argv, "--output_dir", str(tmp_path / "out")])
     with pytest.raises(ValueError, match=message):
         build_tokenizer_and_model(model_args, data_args, load_pairs(data_args))
 
@@ -151,8 +152,8 @@ def test_metrics_decode_predictions_and_labels_with_the_target_vocabulary():
     import numpy as np
     from transformers import EvalPrediction
 
+    from attnseq.data.metrics import build_compute_metrics
     from attnseq.tokenization import train_seq2seq_tokenizer
-    from attnseq.training.metrics import build_compute_metrics
 
     rng = random.Random(1)
     sources = [" ".join(rng.choices(GERMAN, k=4)) for _ in range(200)]

@@ -11,9 +11,9 @@ from attnseq import (
     Seq2SeqTransformerConfig,
     Seq2SeqTransformerForConditionalGeneration,
 )
+from attnseq.data.encoding import build_data_collator
 from attnseq.tokenization.char import CharTokenizer
-from attnseq.training.data import build_data_collator
-from attnseq.training.pipeline import AttnseqTrainer
+from attnseq.training.trainer import AttnseqTrainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

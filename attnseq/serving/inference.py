@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from .metrics import default_metric_kwargs, load_metric
+from ..data.metrics import score_texts
 
 OVERLONG_CHOICES = ("error", "skip", "truncate")
 
@@ -83,26 +83,6 @@ def generate_texts(
             outputs[row] = decoded[position * per_text : (position + 1) * per_text]
     for row in range(len(texts)):
         yield outputs.pop(row)
-
-
-def score_texts(
-    predictions: Sequence[str], references: Sequence[str], metrics: Sequence[str], tokenizer, lowercase: bool = False
-) -> dict[str, float | str]:
-    """Score decoded texts against reference texts: `{metric: value}`, plus `{metric}_signature` (sacrebleu's
-    signature) for BLEU and chrF, which tokenize as `metrics.default_metric_kwargs` chooses for `tokenizer`."""
-    names = [name for name in metrics if name != "token_accuracy"]
-    text_kwargs = default_metric_kwargs(tokenizer, names, lowercase=lowercase)
-    results: dict[str, float | str] = {}
-    for name in names:
-        output = load_metric(name).compute(
-            predictions=list(predictions), references=list(references), **text_kwargs.get(name, {})
-        )
-        results[name] = float(output[name])
-        if "signature" in output:
-            results[f"{name}_signature"] = output["signature"]
-        if name == "bleu":
-            results["bleu_length_ratio"] = output["sys_len"] / max(output["ref_len"], 1)
-    return results
 
 
 def evaluate_pairs(

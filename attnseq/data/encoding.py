@@ -1,7 +1,7 @@
 """From `source`/`target` text pairs to model inputs: tokenization with `datasets.map` and the collator.
 
 `tokenize_pairs` encodes sources into `input_ids`/`attention_mask` and targets into `labels` (both ending
-with eos) in batches; on a file-backed dataset (one read by `attnseq.training.readers`) the result is cached
+with eos) in batches; on a file-backed dataset (one read by `attnseq.data.readers`) the result is cached
 by the datasets library and reused when nothing changed. Pairs longer than the chosen limits are truncated,
 dropped or refused (`overlong`), always with a logged count. `build_data_collator` pads batches with
 `DataCollatorForSeq2Seq`, labels with -100 so padding is ignored by the loss.
@@ -44,7 +44,7 @@ def tokenize_pairs(
     """Tokenize a `source`/`target` dataset (or every split of a `DatasetDict`) for a seq2seq model.
 
     Args:
-        dataset: rows with string columns `source` and `target` (see `attnseq.training.readers`).
+        dataset: rows with string columns `source` and `target` (see `attnseq.data.readers`).
         tokenizer: encodes the sources, and the targets unless `target_tokenizer` is given.
         target_tokenizer: a separate tokenizer for the targets (a model with its own target vocabulary).
         max_source_length, max_target_length: the most tokens (eos included) of a source or target;
@@ -113,7 +113,7 @@ def _tokenize_split(
     if missing:
         raise ValueError(
             f"{name} has no column(s) {missing} (its columns are {dataset.column_names}); read it with "
-            "attnseq.training.readers (e.g. select_pairs) first."
+            "attnseq.data.readers (e.g. select_pairs) first."
         )
     dataset = check_pairs(dataset, bad_rows=bad_rows, name=name)
     encode = partial(

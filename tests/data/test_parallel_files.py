@@ -4,7 +4,7 @@ import gzip
 
 import pytest
 
-from attnseq.training.readers import BadRowsError, read_parallel_files
+from attnseq.data.readers import BadRowsError, read_parallel_files
 
 
 def write(path, lines, end="\n"):

@@ -20,6 +20,27 @@ METRICS_DIR = os.path.dirname(os.path.abspath(__file__))
 METRICS = ("exact_match", "token_accuracy", "bleu", "chrf")
 TEXT_METRICS = ("exact_match", "bleu", "chrf")
 IGNORE_INDEX = -100
+# The metrics scored when none are named: built-in tasks have one right answer (exact match, and token accuracy
+# while training), data from files (translation) is scored by BLEU and chrF.
+DEFAULT_METRICS = {"task": ("exact_match", "token_accuracy"), "files": ("bleu", "chrf")}
+# Checkpoints are ranked by the first chosen metric of these (the loss where none is chosen).
+RANKED_METRICS = ("bleu", "exact_match", "chrf", "token_accuracy")
+
+
+def metric_names(chosen: str | None, from_files: bool, decoded: bool = False) -> list[str]:
+    """The metrics of a comma-separated `--metrics` value, or the defaults where it is None: `DEFAULT_METRICS` of
+    the data's kind, or with `decoded=True` (scoring decoded texts, as `attnseq evaluate` does) every text metric
+    of a task or a pairs file and the file default of parallel files."""
+    if chosen is None:
+        if decoded and not from_files:
+            return list(TEXT_METRICS)
+        return list(DEFAULT_METRICS["files" if from_files else "task"])
+    return [name.strip() for name in chosen.split(",") if name.strip()]
+
+
+def ranking_metric(names: Sequence[str]) -> str | None:
+    """The metric checkpoints are ranked by among `names` (the first of `RANKED_METRICS`), or None (the loss)."""
+    return next((name for name in RANKED_METRICS if name in names), None)
 
 
 def bleu_tokenization(tokenizer) -> str:
@@ -122,6 +143,26 @@ def build_compute_metrics(
 
     compute_metrics.signatures = {}
     return compute_metrics
+
+
+def score_texts(
+    predictions: Sequence[str], references: Sequence[str], metrics: Sequence[str], tokenizer, lowercase: bool = False
+) -> dict[str, float | str]:
+    """Score decoded texts against reference texts: `{metric: value}`, plus `{metric}_signature` (sacrebleu's
+    signature) for BLEU and chrF, which tokenize as `default_metric_kwargs` chooses for `tokenizer`."""
+    names = [name for name in metrics if name != "token_accuracy"]
+    text_kwargs = default_metric_kwargs(tokenizer, names, lowercase=lowercase)
+    results: dict[str, float | str] = {}
+    for name in names:
+        output = load_metric(name).compute(
+            predictions=list(predictions), references=list(references), **text_kwargs.get(name, {})
+        )
+        results[name] = float(output[name])
+        if "signature" in output:
+            results[f"{name}_signature"] = output["signature"]
+        if name == "bleu":
+            results["bleu_length_ratio"] = output["sys_len"] / max(output["ref_len"], 1)
+    return results
 
 
 def aligned_prediction_ids(predictions: np.ndarray, decoder_start_token_id: int | None) -> np.ndarray:

@@ -12,9 +12,8 @@ from transformers import AutoModelForSeq2SeqLM
 
 import attnseq  # noqa: F401  (registers the model types)
 from attnseq.configuration.lstm import Seq2SeqLSTMConfig
-from attnseq.tokenization import CharTokenizer
-from attnseq.training.data import build_data_collator, tokenize_pairs
-from attnseq.training.readers import (
+from attnseq.data.encoding import build_data_collator, tokenize_pairs
+from attnseq.data.readers import (
     check_pairs,
     read_book_file,
     read_csv,
@@ -25,6 +24,7 @@ from attnseq.training.readers import (
     split_dataset,
     split_like_book,
 )
+from attnseq.tokenization import CharTokenizer
 
 BOOK_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "book"
 
@@ -115,7 +115,7 @@ def test_jsonl_reports_each_bad_line_with_its_index(tmp_path, cache, caplog):
     assert "row 3: invalid JSON" in message
     assert "row 4: source is missing (None)" in message
     assert "row 5: no key 'source' (source)" in message
-    with caplog.at_level(logging.WARNING, logger="attnseq.training.readers"):
+    with caplog.at_level(logging.WARNING, logger="attnseq.data.readers"):
         dataset = read_pairs(path, bad_rows="drop", cache_dir=cache)
     assert pairs(dataset) == [("a", "b"), ("c", "d")]
     assert "dropped 5 bad rows of 7" in caplog.text
@@ -153,7 +153,7 @@ def test_select_pairs_reports_bad_rows_and_columns(caplog):
     with pytest.raises(ValueError, match=r"7 of 8 rows of dataset are bad \(first 5 shown\)") as error:
         check_pairs(many)
     assert "row 5: source is empty" in str(error.value) and "row 6" not in str(error.value)
-    with caplog.at_level(logging.WARNING, logger="attnseq.training.readers"):
+    with caplog.at_level(logging.WARNING, logger="attnseq.data.readers"):
         assert pairs(select_pairs(rows, "q", "a", bad_rows="drop")) == [("1+1", "2")]
     assert "dropped 3 bad rows of 4 from dataset" in caplog.text
     with pytest.raises(ValueError, match=r"column\(s\) \['answer'\] not in dataset; its columns are \['q', 'a'\]"):
@@ -195,7 +195,7 @@ def test_overlong_rows_are_truncated_dropped_or_refused_with_a_count(tokenizer, 
         {"source": ["ab", "abcdefgh", "abc", "abcdefghij"], "target": ["1", "12", "123456", "1"]}
     )
     limits = {"max_source_length": 5, "max_target_length": 4}
-    with caplog.at_level(logging.WARNING, logger="attnseq.training.data"):
+    with caplog.at_level(logging.WARNING, logger="attnseq.data.encoding"):
         truncated = tokenize_pairs(dataset, tokenizer, **limits)
     assert len(truncated) == 4
     assert truncated[1]["input_ids"] == tokenizer("abcd")["input_ids"]  # 4 characters + eos
@@ -203,7 +203,7 @@ def test_overlong_rows_are_truncated_dropped_or_refused_with_a_count(tokenizer, 
     assert all(len(ids) <= 5 for ids in truncated["input_ids"]) and all(ids[-1] == 2 for ids in truncated["input_ids"])
     assert "truncated 3 of 4 rows" in caplog.text and "row 1 (9 tokens), row 3 (11 tokens)" in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="attnseq.training.data"):
+    with caplog.at_level(logging.WARNING, logger="attnseq.data.encoding"):
         dropped = tokenize_pairs(dataset, tokenizer, overlong="drop", **limits)
     assert dropped["input_ids"] == [tokenizer("ab")["input_ids"]]
     assert "dropped 3 of 4 rows" in caplog.text
@@ -215,7 +215,7 @@ def test_overlong_rows_are_truncated_dropped_or_refused_with_a_count(tokenizer, 
 
 def test_unknown_tokens_are_counted_in_the_log(tokenizer, caplog):
     dataset = Dataset.from_dict({"source": ["1+x", "y+z"], "target": ["2", "3"]})
-    with caplog.at_level(logging.WARNING, logger="attnseq.training.data"):
+    with caplog.at_level(logging.WARNING, logger="attnseq.data.encoding"):
         tokenize_pairs(dataset, tokenizer)
     assert "3 source token(s) in 2 row(s) are unknown" in caplog.text
     with pytest.raises(ValueError, match=r"has no column\(s\) \['target'\]"):

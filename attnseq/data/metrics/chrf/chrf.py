@@ -36,7 +36,7 @@ Returns:
     chrf (`float`): the score, 0 to 100.
     signature (`str`): sacrebleu's signature of the settings, for reporting.
 Examples:
-    >>> chrf = evaluate.load("attnseq/training/metrics/chrf")
+    >>> chrf = evaluate.load("attnseq/data/metrics/chrf")
     >>> chrf.compute(predictions=["1994-09-27"], references=["1994-09-27"])["chrf"]
     100.0
 """

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from transformers import EvalPrediction
 
+from attnseq.data.metrics import METRICS, aligned_prediction_ids, build_compute_metrics, load_metric
 from attnseq.tokenization import CharTokenizer
-from attnseq.training.metrics import METRICS, aligned_prediction_ids, build_compute_metrics, load_metric
 
 
 @pytest.fixture(scope="module")
@@ -189,8 +189,8 @@ def test_bleu_on_a_character_tokenizer_uses_character_ngrams_and_reports_its_sig
 
 
 def test_bleu_on_a_subword_tokenizer_keeps_word_tokenization():
+    from attnseq.data.metrics import bleu_tokenization
     from attnseq.tokenization import train_subword_tokenizer
-    from attnseq.training.metrics import bleu_tokenization
 
     subword = train_subword_tokenizer(["the cat sat on the mat"] * 4, vocab_size=30)
     assert bleu_tokenization(subword) == "13a"
@@ -200,7 +200,7 @@ def test_bleu_on_a_subword_tokenizer_keeps_word_tokenization():
 def test_evaluate_pairs_reports_character_bleu_with_its_signature(tokenizer, monkeypatch):
     from datasets import Dataset
 
-    from attnseq.training import inference
+    from attnseq.serving import inference
 
     class Echo:
         """Stands in for a model whose outputs are exactly the references."""
@@ -214,3 +214,14 @@ def test_evaluate_pairs_reports_character_bleu_with_its_signature(tokenizer, mon
     results = inference.evaluate_pairs(Echo(), tokenizer, pairs, metrics=("exact_match", "bleu"))
     assert results["exact_match"] == 1.0 and results["bleu"] == pytest.approx(100)
     assert "|tok:char|" in results["bleu_signature"]
+
+
+def test_metric_defaults_come_from_one_table():
+    from attnseq.data.metrics import DEFAULT_METRICS, metric_names, ranking_metric
+
+    assert metric_names(None, from_files=False) == list(DEFAULT_METRICS["task"]) == ["exact_match", "token_accuracy"]
+    assert metric_names(None, from_files=True) == list(DEFAULT_METRICS["files"]) == ["bleu", "chrf"]
+    assert metric_names(None, from_files=False, decoded=True) == ["exact_match", "bleu", "chrf"]
+    assert metric_names(None, from_files=True, decoded=True) == ["bleu", "chrf"]
+    assert metric_names(" chrf, bleu ,", from_files=False) == ["chrf", "bleu"]
+    assert ranking_metric(["chrf", "exact_match"]) == "exact_match" and ranking_metric([]) is None

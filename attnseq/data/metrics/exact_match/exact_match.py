@@ -18,7 +18,7 @@ Args:
 Returns:
     exact_match (`float`): the fraction of exact matches, between 0 and 1.
 Examples:
-    >>> exact_match = evaluate.load("attnseq/training/metrics/exact_match")
+    >>> exact_match = evaluate.load("attnseq/data/metrics/exact_match")
     >>> exact_match.compute(predictions=["62", "1994-09-27", "8"], references=["62", "1994-09-28", "8"])
     {'exact_match': 0.6666666666666666}
 """

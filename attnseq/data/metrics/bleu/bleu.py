@@ -35,7 +35,7 @@ Returns:
     brevity_penalty (`float`), sys_len (`int`), ref_len (`int`): the length terms.
     signature (`str`): sacrebleu's signature of the settings, for reporting.
 Examples:
-    >>> bleu = evaluate.load("attnseq/training/metrics/bleu")
+    >>> bleu = evaluate.load("attnseq/data/metrics/bleu")
     >>> bleu.compute(predictions=["the cat sat on the mat"], references=["the cat sat on the mat"])["bleu"]
     100.00000000000004
 """

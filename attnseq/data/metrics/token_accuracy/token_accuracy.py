@@ -21,7 +21,7 @@ Args:
 Returns:
     token_accuracy (`float`): correct positions / counted positions, between 0 and 1.
 Examples:
-    >>> token_accuracy = evaluate.load("attnseq/training/metrics/token_accuracy")
+    >>> token_accuracy = evaluate.load("attnseq/data/metrics/token_accuracy")
     >>> token_accuracy.compute(predictions=[[5, 6, 2], [7, 2]], references=[[5, 7, 2], [7, 2, -100]])
     {'token_accuracy': 0.8}
     >>> token_accuracy.compute(predictions=[[5, 2, 0, 0]], references=[[6, 2, 0, 0]], pad_token_id=0)

@@ -5,7 +5,7 @@ from datetime import datetime
 
 import pytest
 
-from attnseq.training.tasks import DATE_FORMATS, TASKS, load_task
+from attnseq.data.tasks import DATE_FORMATS, TASKS, load_task
 
 SMALL = {"num_train": 1500, "num_validation": 200, "num_test": 300}
 

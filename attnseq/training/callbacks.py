@@ -1,0 +1,73 @@
+"""The callbacks of `attnseq train`: the run's one clock, its time budget and early stopping."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from transformers import EarlyStoppingCallback, TrainerCallback
+
+logger = logging.getLogger(__name__)
+
+
+class TrainingClock:
+    """Wall-clock time since training began: the one clock of a run, read by the log's minutes and the time
+    budget."""
+
+    def __init__(self):
+        self.started: float | None = None
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+
+    def minutes(self) -> float | None:
+        """Minutes since `start`, or None before it."""
+        return None if self.started is None else (time.monotonic() - self.started) / 60
+
+
+class TimeBudgetCallback(TrainerCallback):
+    """Stop training once `minutes` of wall-clock time (validation included) have passed since it began, read on
+    the run's `clock`.
+
+    The step that crosses the budget is the last: the model is then evaluated and saved as at the end of an epoch,
+    so that `load_best_model_at_end` can choose among all checkpoints, and the job goes on to the test evaluation,
+    the metrics and the card as after a complete run.
+    """
+
+    def __init__(self, minutes: float, clock: TrainingClock):
+        if minutes <= 0:
+            raise ValueError(f"--max_train_minutes must be positive, got {minutes!r}.")
+        self.seconds = minutes * 60
+        self.clock = clock
+        self.stopped_at_step: int | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if self.clock.minutes() is None:  # a Trainer that does not start the clock itself
+            self.clock.start()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        minutes = self.clock.minutes()
+        if minutes is not None and minutes * 60 >= self.seconds:
+            logger.warning(
+                "stopping after step %d: the training budget of %.1f minutes (--max_train_minutes) is spent",
+                state.global_step,
+                self.seconds / 60,
+            )
+            self.stopped_at_step = state.global_step
+            control.should_training_stop = True
+            control.should_evaluate = args.eval_strategy != "no"
+            control.should_save = args.save_strategy != "no"
+        return control
+
+
+def build_callbacks(run_args, clock: TrainingClock) -> tuple[list[TrainerCallback], TimeBudgetCallback | None]:
+    """The callbacks `run_args` ask for (early stopping, the time budget on `clock`), and the time budget among them
+    (None without `--max_train_minutes`), which the run record reads after training."""
+    callbacks: list[TrainerCallback] = []
+    if run_args.early_stopping_patience is not None:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=run_args.early_stopping_patience))
+    budget = None
+    if run_args.max_train_minutes is not None:
+        budget = TimeBudgetCallback(run_args.max_train_minutes, clock)
+        callbacks.append(budget)
+    return callbacks, budget
