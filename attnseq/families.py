@@ -11,8 +11,9 @@ Each row carries what the rest of the package needs to know of a family:
   model with a separate target vocabulary needs, and a hook that settles the options of a new model (and says
   why), for choices that one option makes for another;
 - serving: whether CTranslate2 can run the family, and whether its layers quantize to int8 in PyTorch;
-- cards and attention pictures: whether a config has attention at all (and, if not, which option says so), and
-  how its decoder-to-encoder attention is laid out (layers x heads).
+- cards, attention pictures and the demo page: whether a config has attention at all (and, if not, which option
+  says so), how its decoder-to-encoder attention is laid out (layers x heads), whether a local-p window places it
+  (and how wide), and what a model was built with, in words.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from transformers import PreTrainedConfig, PreTrainedModel, PreTrainedTokenizer,
 
 from .configuration.lstm import Seq2SeqLSTMConfig
 from .configuration.transformer import Seq2SeqTransformerConfig
+from .modeling.attention import LocalPWindow
 from .modeling.lstm import Seq2SeqLSTMForConditionalGeneration, Seq2SeqLSTMModel
 from .modeling.transformer import Seq2SeqTransformerForConditionalGeneration, Seq2SeqTransformerModel
 from .tokenization.char import CharTokenizer
@@ -58,6 +60,9 @@ class Family:
             it off as a card shows it (`` `attention='none'` ``).
         attention_layout: `config -> (decoder layers, heads per layer)` of a multi-head attention, or None for
             the one attention of a model without layers of heads.
+        local_window: `config -> (class name of the module that places the window, its half-width D)` for a
+            local-p attention (the module's forward returns the Gaussian factor it applied second), or None.
+        describe: `config -> Markdown` saying in words what the model was built with (the demo page shows it).
     """
 
     name: str
@@ -73,6 +78,8 @@ class Family:
     int8: bool = True
     no_attention: Callable[[PreTrainedConfig], str | None] = lambda config: None
     attention_layout: Callable[[PreTrainedConfig], tuple[int, int] | None] = lambda config: None
+    local_window: Callable[[PreTrainedConfig], tuple[str, int] | None] = lambda config: None
+    describe: Callable[[PreTrainedConfig], str] = lambda config: ""
 
     @property
     def model_type(self) -> str:
@@ -119,6 +126,55 @@ def _lstm_settle_options(options: Mapping[str, object], chosen: Collection[str])
     return changes, note
 
 
+LSTM_SCORES = {
+    "dot": "dot product hᵀhs",
+    "scaled_dot": "scaled dot product hᵀhs/√H",
+    "general": "bilinear (general) hᵀW·hs",
+    "additive": "additive (Bahdanau) vᵀtanh(W₁h + W₂hs)",
+    "none": "none: the decoder sees only the encoder's final state",
+}
+
+
+def _describe_lstm(config: Seq2SeqLSTMConfig) -> str:
+    """The LSTM's cell, layers, attention score, window, source order, peeky and input feeding, in words."""
+    window = config.attention_window
+    lines = [
+        f"- **cell**: {config.cell.upper()}, {config.num_encoder_layers} encoder / {config.num_decoder_layers} "
+        f"decoder layers, hidden size {config.hidden_size}"
+        + (", bidirectional encoder" if config.bidirectional_encoder else ""),
+        f"- **attention score**: {LSTM_SCORES.get(config.attention, config.attention)}",
+        "- **window**: "
+        + (
+            "global: every source position can be attended"
+            if window is None
+            else f"local-p: the decoder predicts an aligned source position p_t and attends within ±{window} "
+            "positions of it, weighted by a Gaussian; ◆ marks p_t on the heatmap"
+        ),
+        "- **reversed source**: "
+        + ("yes, the encoder reads the source backwards" if config.reverse_source else "no, read in order"),
+        "- **peeky**: "
+        + ("yes, the encoder summary joins every decoder step" if config.peeky else "no")
+        + "; **input feeding**: "
+        + ("yes, the previous attentional vector feeds the next step" if config.input_feeding else "no"),
+    ]
+    return "Attention LSTM encoder-decoder:\n\n" + "\n".join(lines)
+
+
+def _describe_transformer(config: Seq2SeqTransformerConfig) -> str:
+    """The Transformer's layers, heads and width, in words."""
+    return (
+        f"Transformer: {config.encoder_layers} encoder and {config.decoder_layers} decoder layers, "
+        f"{config.decoder_attention_heads} attention heads of d_model {config.d_model}. The heatmap shows the "
+        "decoder-to-encoder attention of the layer and head chosen below (or the mean of the heads)."
+    )
+
+
+def _lstm_local_window(config: Seq2SeqLSTMConfig) -> tuple[str, int] | None:
+    if config.attention == "none" or config.attention_window is None:
+        return None
+    return LocalPWindow.__name__, config.attention_window
+
+
 FAMILIES: dict[str, Family] = {
     family.name: family
     for family in (
@@ -134,6 +190,8 @@ FAMILIES: dict[str, Family] = {
             settle_options=_lstm_settle_options,
             ctranslate2=False,  # CTranslate2 has no recurrent models
             no_attention=lambda config: "`attention='none'`" if config.attention == "none" else None,
+            local_window=_lstm_local_window,
+            describe=_describe_lstm,
         ),
         Family(
             name="transformer",
@@ -157,6 +215,7 @@ FAMILIES: dict[str, Family] = {
             separate_vocabulary_options=_frozen({"share_encoder_decoder_embeddings": False}),
             ctranslate2=True,
             attention_layout=lambda config: (config.decoder_layers, config.decoder_attention_heads),
+            describe=_describe_transformer,
         ),
     )
 }

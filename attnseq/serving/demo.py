@@ -2,9 +2,10 @@
 as a Hub Space folder (optionally uploaded with `--push SPACE_ID`).
 
 The page itself is `attnseq.serving.demo_page` (self-contained, so the Space ships it as it is); this module loads
-the checkpoint, finds its examples and starts gradio, which is imported only here and only when a command runs
-(`pip install 'attnseq[demo]'`). The page listens on 127.0.0.1 unless told otherwise and never shares a public link
-unless `--share true`; gradio's analytics are off.
+the checkpoint, finds its examples, tells the page what the family registry knows of the model (`page_facts`, plain
+data that a Space's `app.py` carries as a literal) and starts gradio, which is imported only here and only when a
+command runs (`pip install 'attnseq[demo]'`). The page listens on 127.0.0.1 unless told otherwise and never shares
+a public link unless `--share true`; gradio's analytics are off.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..data.run_record import read_run_info
+from ..families import family_of
 from ..flags import FlagParser
 from . import demo_page
 
@@ -59,6 +61,30 @@ def load_checkpoint(checkpoint: str):
     return model, tokenizer
 
 
+def page_facts(config) -> dict:
+    """What the demo page needs to know of `config`'s family, from its `Family` row, as a JSON-serialisable dict
+    (`demo_page.PageFacts.from_dict` reads it): the model in words, the option that turns attention off (or
+    None), the `[decoder layers, heads]` of a multi-head attention (or None), and the `[module class name,
+    half-width]` of a local-p window (or None)."""
+    family = family_of(config.model_type)
+    layout, window = family.attention_layout(config), family.local_window(config)
+    return {
+        "description": family.describe(config),
+        "no_attention": family.no_attention(config),
+        "layout": None if layout is None else [int(number) for number in layout],
+        "local_window": None if window is None else [str(window[0]), int(window[1])],
+    }
+
+
+def checkpoint_config(folder):
+    """The config of a checkpoint folder, read with attnseq's own classes."""
+    from transformers import AutoConfig
+
+    import attnseq  # noqa: F401  (registers both families with the Auto classes)
+
+    return AutoConfig.from_pretrained(folder)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port free on `host` now."""
     with socket.socket() as probe:
@@ -97,6 +123,7 @@ def demo_command(argv: Sequence[str]) -> int:
     page = demo_page.build_page(
         model,
         tokenizer,
+        page_facts(model.config),
         title=_title(args.checkpoint, args.title),
         examples=examples,
         max_input_tokens=args.max_input_tokens,
@@ -123,11 +150,19 @@ TITLE = {title!r}
 EXAMPLES = {examples!r}
 MAX_INPUT_TOKENS = {max_input_tokens!r}
 MAX_NEW_TOKENS = {max_new_tokens!r}
+# what the page knows of the model's family, written by `attnseq space` from attnseq's family registry
+FACTS = {facts!r}
 
 tokenizer = AutoTokenizer.from_pretrained(MODEL, trust_remote_code=True)
 model = AutoModelForSeq2SeqLM.from_pretrained(MODEL, trust_remote_code=True).eval()
 demo = build_page(
-    model, tokenizer, title=TITLE, examples=EXAMPLES, max_input_tokens=MAX_INPUT_TOKENS, max_new_tokens=MAX_NEW_TOKENS
+    model,
+    tokenizer,
+    FACTS,
+    title=TITLE,
+    examples=EXAMPLES,
+    max_input_tokens=MAX_INPUT_TOKENS,
+    max_new_tokens=MAX_NEW_TOKENS,
 )
 
 if __name__ == "__main__":
@@ -181,6 +216,7 @@ def space_command(argv: Sequence[str], sharing) -> int:
 
         models = models or [args.checkpoint]
         folder = Path(snapshot_download(args.checkpoint))
+    facts = page_facts(checkpoint_config(folder))  # a checkpoint of no attnseq family stops here, before any upload
     if args.push and args.model_repo and Path(args.checkpoint).is_dir():
         info = sharing.push_folder(folder, args.model_repo, remote_code=True, private=args.private, token=args.token)
         print(f"uploaded the model: {info.commit_url}")
@@ -192,6 +228,7 @@ def space_command(argv: Sequence[str], sharing) -> int:
         examples=list(examples),
         max_input_tokens=args.max_input_tokens,
         max_new_tokens=args.max_new_tokens,
+        facts=facts,
     )
     page_source = Path(demo_page.__file__).read_text(encoding="utf-8")
     out = sharing.write_space(

@@ -3,21 +3,23 @@
 This module is self-contained: it imports nothing from attnseq (only torch, numpy, transformers and, inside
 `build_page`, gradio), so that `attnseq demo` serves it for a checkpoint loaded with attnseq, and a Hub Space
 (`attnseq space`) ships this same file next to its `app.py` and serves it for the remote-code export of the
-checkpoint, where attnseq is not installed.
+checkpoint, where attnseq is not installed. What the page needs to know of the model's family (its description in
+words, whether it has attention, the layers and heads of its attention, its local-p window) it does not read from
+the config: it is handed in as plain data (`PageFacts`, from a JSON-like dict that `attnseq.serving.demo` builds from
+the family registry, and that `attnseq space` writes into the Space's `app.py` as a literal).
 
 The pieces, each usable without gradio: `DemoModel.decode` runs `model.generate()` (greedy, beam n-best or
 sampling with a seed) and `DemoModel.attention` reads the decoder-to-encoder attention of one hypothesis with a
 teacher-forced forward pass over its tokens (plus, for the LSTM's local-p attention, the window centre the model
 predicted); `select_weights` picks a layer and a head (or their mean); `heatmap_html` draws the weights as an HTML
-table whose cells show source token, output token and weight on hover; `describe_model` says in words what the
-model was built with. `build_page` wires them into a gradio page.
+table whose cells show source token, output token and weight on hover. `build_page` wires them into a gradio page.
 """
 
 from __future__ import annotations
 
 import html
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -26,6 +28,46 @@ STRATEGIES = ("greedy", "beam", "sampling")
 DEFAULT_MAX_INPUT_TOKENS = 256  # a recurrent model has no position limit; the page still bounds the work per input
 DEFAULT_MAX_NEW_TOKENS = 64
 MEAN_OF_HEADS = "mean"
+
+
+@dataclass(frozen=True)
+class PageFacts:
+    """What the page knows of the model's family, as plain data (see `from_dict`).
+
+    Attributes:
+        description: Markdown saying in words what the model was built with.
+        no_attention: None when the model has decoder-to-encoder attention, else the option that turns it off.
+        layout: `(decoder layers, heads per layer)` of a multi-head attention (the page then offers layer and head
+            selectors), or None for the one attention of a model without layers of heads.
+        local_window: `(class name of the module that places a local-p window, its half-width D)`, or None; the
+            page hooks that module, whose forward returns the Gaussian factor it applied second, to mark the
+            window centres.
+    """
+
+    description: str
+    no_attention: str | None
+    layout: tuple[int, int] | None
+    local_window: tuple[str, int] | None
+
+    @classmethod
+    def from_dict(cls, facts: dict) -> PageFacts:
+        """`PageFacts` of a JSON-like dict with exactly the attribute names as keys (lists for the pairs).
+        Raises `ValueError` naming a missing or unknown key."""
+        if isinstance(facts, cls):
+            return facts
+        names = [f.name for f in fields(cls)]
+        missing, unknown = [n for n in names if n not in facts], sorted(set(facts) - set(names))
+        if missing or unknown:
+            raise ValueError(
+                f"The page facts lack {missing} and have unknown keys {unknown}; expected exactly: {', '.join(names)}."
+            )
+        layout, window = facts["layout"], facts["local_window"]
+        return cls(
+            description=str(facts["description"]),
+            no_attention=facts["no_attention"],
+            layout=None if layout is None else (int(layout[0]), int(layout[1])),
+            local_window=None if window is None else (str(window[0]), int(window[1])),
+        )
 
 
 @dataclass
@@ -120,8 +162,8 @@ def _source_tokens(tokenizer, ids: list[int]) -> list[str]:
     return tokenizer.convert_ids_to_tokens(ids)
 
 
-def _local_windows(model) -> list[torch.nn.Module]:
-    return [module for module in model.modules() if type(module).__name__ == "LocalPWindow"]
+def _local_windows(model, class_name: str) -> list[torch.nn.Module]:
+    return [module for module in model.modules() if type(module).__name__ == class_name]
 
 
 def centres_from_gaussian(gaussian: torch.Tensor, width: int) -> torch.Tensor:
@@ -145,11 +187,12 @@ class DemoModel:
     Args:
         model: a seq2seq model of either attnseq family (the package's classes or the remote-code export).
         tokenizer: its tokenizer.
+        facts: what the page knows of the model's family: a `PageFacts` or its dict (`PageFacts.from_dict`).
         max_input_tokens: the longest input accepted, in tokens; default: the model's position limit (learned
             positions), else `DEFAULT_MAX_INPUT_TOKENS`.
     """
 
-    def __init__(self, model, tokenizer, max_input_tokens: int | None = None):
+    def __init__(self, model, tokenizer, facts: PageFacts | dict, max_input_tokens: int | None = None):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.position_limit = getattr(model.config, "position_limit", None)
@@ -160,10 +203,9 @@ class DemoModel:
                 f"max_input_tokens={max_input_tokens} exceeds the model's {self.position_limit} learned positions."
             )
         self.max_input_tokens = max_input_tokens
-        config = model.config
-        self.layers = getattr(config, "decoder_layers", None) or 1
-        self.heads = getattr(config, "decoder_attention_heads", None) or 1
-        self.has_attention = getattr(config, "attention", "dot") != "none"
+        self.facts = PageFacts.from_dict(facts)
+        self.layers, self.heads = self.facts.layout or (1, 1)
+        self.has_attention = self.facts.no_attention is None
 
     def encode(self, text: str) -> dict:
         """`{"input_ids", "attention_mask"}` tensors `(1, src_len)` of `text`. Raises `ValueError` for an empty
@@ -224,7 +266,9 @@ class DemoModel:
         ids = decoding.hypotheses[index].ids
         source = torch.tensor([decoding.source_ids])
         gaussians, hooks = [], []
-        for window in _local_windows(self.model):
+        window_class, width = self.facts.local_window or (None, None)
+        windows = _local_windows(self.model, window_class) if window_class else []
+        for window in windows:
             hooks.append(window.register_forward_hook(lambda module, args, out: gaussians.append(out[1])))
         try:
             with torch.no_grad():
@@ -241,9 +285,8 @@ class DemoModel:
         if not attentions or attentions[-1] is None:
             return None
         weights = torch.stack([layer[0].float() for layer in attentions]).numpy()  # (layers, heads, tgt, src)
-        centres, width = None, None
+        centres = None
         if gaussians and weights.shape[-1] >= 2:
-            width = _local_windows(self.model)[0].width
             gaussian = torch.cat([g[0] for g in gaussians], dim=0)  # the step loop calls it once per step
             centres = centres_from_gaussian(gaussian, width).numpy()
         return HypothesisAttention(
@@ -251,7 +294,7 @@ class DemoModel:
             output_tokens=self.tokenizer.convert_ids_to_tokens(ids[1:]),
             weights=weights,
             centres=centres,
-            width=width,
+            width=width if centres is not None else None,
         )
 
 
@@ -267,47 +310,6 @@ def select_weights(attention: HypothesisAttention, layer: int = -1, head: int | 
     if not 0 <= int(head) < heads:
         raise ValueError(f"Head {head} is not a head of this model; allowed: 0 to {heads - 1} or {MEAN_OF_HEADS!r}.")
     return weights[int(head)]
-
-
-LSTM_SCORES = {
-    "dot": "dot product hᵀhs",
-    "scaled_dot": "scaled dot product hᵀhs/√H",
-    "general": "bilinear (general) hᵀW·hs",
-    "additive": "additive (Bahdanau) vᵀtanh(W₁h + W₂hs)",
-    "none": "none: the decoder sees only the encoder's final state",
-}
-
-
-def describe_model(config) -> str:
-    """What the model was built with, in words (Markdown): the LSTM's attention options, or the Transformer's
-    layers and heads."""
-    if getattr(config, "decoder_attention_heads", None) is not None:
-        return (
-            f"Transformer: {config.encoder_layers} encoder and {config.decoder_layers} decoder layers, "
-            f"{config.decoder_attention_heads} attention heads of d_model {config.d_model}. The heatmap shows the "
-            "decoder-to-encoder attention of the layer and head chosen below (or the mean of the heads)."
-        )
-    cell = getattr(config, "cell", "lstm").upper()
-    window = config.attention_window
-    lines = [
-        f"- **cell**: {cell}, {config.num_encoder_layers} encoder / {config.num_decoder_layers} decoder layers, "
-        f"hidden size {config.hidden_size}" + (", bidirectional encoder" if config.bidirectional_encoder else ""),
-        f"- **attention score**: {LSTM_SCORES.get(config.attention, config.attention)}",
-        "- **window**: "
-        + (
-            "global: every source position can be attended"
-            if window is None
-            else f"local-p: the decoder predicts an aligned source position p_t and attends within ±{window} "
-            "positions of it, weighted by a Gaussian; ◆ marks p_t on the heatmap"
-        ),
-        "- **reversed source**: "
-        + ("yes, the encoder reads the source backwards" if config.reverse_source else "no, read in order"),
-        "- **peeky**: "
-        + ("yes, the encoder summary joins every decoder step" if config.peeky else "no")
-        + "; **input feeding**: "
-        + ("yes, the previous attentional vector feeds the next step" if config.input_feeding else "no"),
-    ]
-    return "Attention LSTM encoder-decoder:\n\n" + "\n".join(lines)
 
 
 # viridis at five stops, interpolated linearly
@@ -394,20 +396,21 @@ def _message(error: Exception) -> str:
 def build_page(
     model,
     tokenizer,
+    facts: PageFacts | dict,
     *,
     title: str = "attnseq attention demo",
     examples: list[str] = (),
     max_input_tokens: int | None = None,
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
 ):
-    """The gradio page (a `gradio.Blocks`, not launched) for `model` and `tokenizer`: an input box with
-    `examples`, decoding settings, the output and its n-best list, and the heatmap of a chosen hypothesis with
-    layer and head selectors (a Transformer) or the model's options in words (an LSTM). Errors appear as a
-    message on the page."""
+    """The gradio page (a `gradio.Blocks`, not launched) for `model` and `tokenizer`: the model described in
+    words (`facts.description`), an input box with `examples`, decoding settings, the output and its n-best list,
+    and the heatmap of a chosen hypothesis, with layer and head selectors when `facts.layout` has them. Errors
+    appear as a message on the page."""
     import gradio as gr
 
-    demo = DemoModel(model, tokenizer, max_input_tokens)
-    is_transformer = getattr(model.config, "decoder_attention_heads", None) is not None
+    demo = DemoModel(model, tokenizer, facts, max_input_tokens)
+    has_heads = demo.facts.layout is not None
     layer_choices = [str(number) for number in range(1, demo.layers + 1)]
     head_choices = [MEAN_OF_HEADS] + [str(number) for number in range(1, demo.heads + 1)]
 
@@ -416,11 +419,11 @@ def build_page(
             return ""
         attention = demo.attention(decoding, index)
         if attention is None:
-            return "<p>This model has no attention to show (attention='none').</p>"
+            return f"<p>This model has no attention to show ({html.escape(demo.facts.no_attention.strip('`'))}).</p>"
         layer_index = int(layer) - 1 if layer else -1
         head_index = MEAN_OF_HEADS if head in (None, MEAN_OF_HEADS) else int(head) - 1
         weights = select_weights(attention, layer_index, head_index)
-        if is_transformer:
+        if has_heads:
             shown = "mean of heads" if head_index == MEAN_OF_HEADS else f"head {head_index + 1} of {demo.heads}"
             caption = f"decoder layer {layer_index % demo.layers + 1} of {demo.layers}, {shown}"
         else:
@@ -454,7 +457,7 @@ def build_page(
 
     with gr.Blocks(title=title) as page:
         gr.Markdown(f"# {title}")
-        gr.Markdown(describe_model(model.config), elem_id="model-description")
+        gr.Markdown(demo.facts.description, elem_id="model-description")
         state = gr.State(None)
         with gr.Row():
             with gr.Column(scale=1):
@@ -481,7 +484,7 @@ def build_page(
                     headers=["rank", "output", "score"], label="Hypotheses", elem_id="nbest", interactive=False
                 )
                 hypothesis = gr.Radio(["1"], value="1", label="Heatmap of hypothesis", elem_id="hypothesis")
-        with gr.Row(visible=is_transformer):
+        with gr.Row(visible=has_heads):
             layer = gr.Radio(layer_choices, value=layer_choices[-1], label="Decoder layer", elem_id="layer")
             head = gr.Radio(head_choices, value=MEAN_OF_HEADS, label="Head", elem_id="head")
         heatmap = gr.HTML(elem_id="heatmap")

@@ -23,6 +23,7 @@ import yaml
 from hub_testing import ALICE_TOKEN, EXAMPLE, REPO_ROOT, client_env, save_checkpoint, tiny_tokenizer
 
 from attnseq.serving import demo_page
+from attnseq.serving.demo import page_facts
 
 HAS_GRADIO = importlib.util.find_spec("gradio") is not None
 needs_gradio = pytest.mark.skipif(not HAS_GRADIO, reason="gradio is not installed (pip install 'attnseq[demo]')")
@@ -69,6 +70,7 @@ def space(checkpoint):
 @needs_gradio
 def test_space_folder(space, checkpoint):
     import gradio
+    from transformers import AutoConfig
 
     assert sorted(path.name for path in space.iterdir()) == [
         "README.md",
@@ -89,6 +91,12 @@ def test_space_folder(space, checkpoint):
     assert (space / "model" / "model.safetensors").is_file() and (space / "model" / "vocab.json").is_file()
     app = (space / "app.py").read_text()
     assert repr([EXAMPLE]) in app  # the example the training run recorded
+    facts = next(  # what the page knows of the model's family, as a literal (the Space has no attnseq)
+        ast.literal_eval(node.value)
+        for node in ast.parse(app).body
+        if isinstance(node, ast.Assign) and [target.id for target in node.targets] == ["FACTS"]
+    )
+    assert facts == page_facts(AutoConfig.from_pretrained(checkpoint)) and facts["layout"] is not None
     for path in [space / "app.py", space / "demo_page.py"]:  # a Space has no attnseq
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.Import, ast.ImportFrom)):

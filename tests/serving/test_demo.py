@@ -14,8 +14,8 @@ import torch
 import attnseq
 from attnseq.hub_cards.attention_map import attention_matrix
 from attnseq.serving import demo_page
-from attnseq.serving.demo import checkpoint_examples
-from attnseq.serving.demo_page import DemoModel, Settings, describe_model, heatmap_html, select_weights
+from attnseq.serving.demo import checkpoint_examples, page_facts
+from attnseq.serving.demo_page import DemoModel, PageFacts, Settings, heatmap_html, select_weights
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -63,7 +63,7 @@ SETTINGS = {
 def test_decoding_equals_generate(family, strategy):
     net, tok = model(family), tokenizer()
     settings = SETTINGS[strategy]
-    decoding = DemoModel(net, tok).decode(TEXT, settings)
+    decoding = DemoModel(net, tok, page_facts(net.config)).decode(TEXT, settings)
 
     kwargs = settings.generate_kwargs()
     if strategy == "sampling":
@@ -93,7 +93,7 @@ def test_decoding_equals_generate(family, strategy):
 
 def test_sampling_depends_on_the_seed_only():
     net, tok = model("lstm"), tokenizer()
-    demo = DemoModel(net, tok)
+    demo = DemoModel(net, tok, page_facts(net.config))
     first = [h.text for h in demo.decode(TEXT, SETTINGS["sampling"]).hypotheses]
     again = [h.text for h in demo.decode(TEXT, SETTINGS["sampling"]).hypotheses]
     other = Settings(**{**SETTINGS["sampling"].__dict__, "seed": 8})
@@ -104,7 +104,7 @@ def test_sampling_depends_on_the_seed_only():
 @pytest.mark.parametrize("family", ["lstm", "transformer"])
 def test_heatmap_weights_are_the_cross_attentions(family):
     net, tok = model(family), tokenizer()
-    demo = DemoModel(net, tok)
+    demo = DemoModel(net, tok, page_facts(net.config))
     decoding = demo.decode(TEXT, SETTINGS["beam"])
     for index, hypothesis in enumerate(decoding.hypotheses):
         attention = demo.attention(decoding, index)
@@ -124,7 +124,7 @@ def test_heatmap_weights_are_the_cross_attentions(family):
 @pytest.mark.parametrize("family", ["lstm", "transformer"])
 def test_greedy_heatmap_matches_plot_attention_and_the_decoding_steps(family):
     net, tok = model(family), tokenizer()
-    demo = DemoModel(net, tok)
+    demo = DemoModel(net, tok, page_facts(net.config))
     decoding = demo.decode(TEXT, Settings("greedy", max_new_tokens=9))
     attention = demo.attention(decoding)
     source_tokens, output_tokens, weights = attention_matrix(net, tok, TEXT, max_new_tokens=9)
@@ -146,7 +146,7 @@ def test_greedy_heatmap_matches_plot_attention_and_the_decoding_steps(family):
 
 def test_layer_and_head_selection():
     net, tok = model("transformer"), tokenizer()
-    demo = DemoModel(net, tok)
+    demo = DemoModel(net, tok, page_facts(net.config))
     assert (demo.layers, demo.heads) == (2, 2)
     attention = demo.attention(demo.decode(TEXT, Settings("greedy", max_new_tokens=6)))
     np.testing.assert_allclose(select_weights(attention, 0, "mean"), attention.weights[0].mean(0))
@@ -160,7 +160,7 @@ def test_layer_and_head_selection():
 
 def test_lstm_options_in_words_and_the_local_p_centre():
     net = model("lstm", attention="additive", attention_window=2, peeky=True, input_feeding=True)
-    words = describe_model(net.config)
+    words = page_facts(net.config)["description"]
     for phrase in [
         "additive (Bahdanau)",
         "local-p",
@@ -170,12 +170,12 @@ def test_lstm_options_in_words_and_the_local_p_centre():
         "input feeding**: yes",
     ]:
         assert phrase in words
-    plain = describe_model(model("lstm", reverse_source=False).config)
+    plain = page_facts(model("lstm", reverse_source=False).config)["description"]
     assert "global" in plain and "reversed source**: no" in plain and "peeky**: no" in plain
-    assert "2 decoder layers, 2 attention heads" in describe_model(model("transformer").config)
+    assert "2 decoder layers, 2 attention heads" in page_facts(model("transformer").config)["description"]
 
     tok = tokenizer()
-    demo = DemoModel(net, tok)
+    demo = DemoModel(net, tok, page_facts(net.config))
     decoding = demo.decode(TEXT, Settings("greedy", max_new_tokens=6))
     attention = demo.attention(decoding)
     # the centres the model's own window predicts: p_t = start + (L - 1) sigmoid(v_p tanh(W_p h_t)), read from
@@ -200,6 +200,34 @@ def test_lstm_options_in_words_and_the_local_p_centre():
     assert f"window centre p = {attention.centres[0]:.2f}" in page
 
 
+def test_page_facts_come_from_the_family_rows_as_plain_data():
+    lstm = model("lstm", attention="additive", attention_window=2)
+    facts = page_facts(lstm.config)
+    assert json.loads(json.dumps(facts)) == facts  # what a Space's app.py carries as a literal
+    assert facts["no_attention"] is None and facts["layout"] is None
+    assert facts["local_window"] == ["LocalPWindow", 2]
+    assert page_facts(model("lstm").config)["local_window"] is None
+    assert page_facts(model("lstm", attention="none").config)["no_attention"] == "`attention='none'`"
+    transformer = page_facts(model("transformer").config)
+    assert transformer["layout"] == [2, 2] and transformer["local_window"] is None
+    assert PageFacts.from_dict(transformer).layout == (2, 2)
+    with pytest.raises(ValueError, match=r"lack \['layout'\] and have unknown keys \['heads'\]"):
+        PageFacts.from_dict({**{k: v for k, v in transformer.items() if k != "layout"}, "heads": 2})
+
+
+def test_the_page_follows_the_facts_not_the_config():
+    """The page asks the config nothing of its family: facts that say otherwise change what it shows."""
+    net, tok = model("lstm", attention="additive", attention_window=2), tokenizer()
+    facts = page_facts(net.config)
+    decoding = DemoModel(net, tok, facts).decode(TEXT, Settings("greedy", max_new_tokens=6))
+    assert DemoModel(net, tok, facts).attention(decoding).centres is not None
+    unmarked = DemoModel(net, tok, {**facts, "local_window": None}).attention(decoding)
+    assert unmarked.centres is None and unmarked.width is None
+    assert DemoModel(net, tok, {**facts, "no_attention": "`attention='none'`"}).attention(decoding) is None
+    layered = DemoModel(net, tok, {**facts, "layout": [3, 4]})
+    assert (layered.layers, layered.heads) == (3, 4)
+
+
 def test_heatmap_cells_show_tokens_and_weight_on_hover():
     weights = np.array([[0.25, 0.75], [1.0, 0.0]])
     page = heatmap_html(["a", " "], ["x", "</s>"], weights, caption="layer 1")
@@ -217,7 +245,8 @@ def test_heatmap_cells_show_tokens_and_weight_on_hover():
     ],
 )
 def test_errors_are_messages_naming_the_limit(family, options, limit, why):
-    demo = DemoModel(model(family, **options), tokenizer(), max_input_tokens=5 if family == "lstm" else None)
+    net = model(family, **options)
+    demo = DemoModel(net, tokenizer(), page_facts(net.config), max_input_tokens=5 if family == "lstm" else None)
     with pytest.raises(ValueError, match="The input is empty"):
         demo.decode("  ", Settings())
     with pytest.raises(ValueError, match=f"8 tokens long; this model reads at most {limit} tokens \\({why}"):
@@ -230,7 +259,8 @@ def test_errors_are_messages_naming_the_limit(family, options, limit, why):
 
 
 def test_model_without_attention_decodes_and_shows_no_heatmap():
-    demo = DemoModel(model("lstm", attention="none"), tokenizer())
+    net = model("lstm", attention="none")
+    demo = DemoModel(net, tokenizer(), page_facts(net.config))
     decoding = demo.decode(TEXT, Settings())
     assert decoding.hypotheses and demo.attention(decoding) is None
 
@@ -402,7 +432,7 @@ def test_page_in_a_browser(served_page, browser, tmp_path):
     text_box.send_keys(TEXT)
     driver.find_element(By.CSS_SELECTOR, "#submit").click()
     output = _wait(driver, lambda: driver.find_element(By.CSS_SELECTOR, "#output textarea").get_attribute("value"))
-    demo = DemoModel(net, tok)
+    demo = DemoModel(net, tok, page_facts(net.config))
     decoding = demo.decode(TEXT, Settings("greedy"))
     assert output == decoding.hypotheses[0].text
     assert driver.find_element(By.ID, "message").text.strip() == ""
