@@ -44,13 +44,13 @@ def staged_folder(destination: str | os.PathLike) -> Iterator[Path]:
         yield staging
         entries = sorted(staging.iterdir())
         for entry in entries:
-            _flush(entry)
+            flush(entry)
         for entry in entries:
             target = destination / entry.name
             if entry.is_dir() and target.is_dir():
                 shutil.rmtree(target)
             os.replace(entry, target)
-        _flush_folder(destination)
+        flush_folder(destination)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -72,7 +72,7 @@ def replaced_file(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Pat
         raise
 
 
-def _flush(path: Path) -> None:
+def flush(path: Path) -> None:
     """Make the content of a file (or of every file under a folder) durable before it is renamed."""
     files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
     for file in files:
@@ -80,7 +80,7 @@ def _flush(path: Path) -> None:
             os.fsync(handle.fileno())
 
 
-def _flush_folder(folder: Path) -> None:
+def flush_folder(folder: Path) -> None:
     """Make the renames into `folder` durable (a no-op where folders cannot be opened, as on Windows)."""
     try:
         handle = os.open(folder, os.O_RDONLY)

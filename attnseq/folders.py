@@ -29,6 +29,8 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from .atomic import flush, flush_folder
+
 EXPORT_MARKER = "attnseq_export.json"
 # What an earlier `attnseq train` leaves in its --output_dir (any one of them makes it a run folder).
 RUN_FILES = ("attnseq_training.json", "trainer_state.json", "training_args.bin")
@@ -154,7 +156,7 @@ def export_folder(out: Path, *, export_format: str, source: str | None = None) -
         yield build
         marker = {"format": export_format, "source": source, "files": _written_files(build)}
         (build / EXPORT_MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        _flush_tree(build)
+        flush(build)
         if out.exists():
             if not _exchange(build, out):
                 aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
@@ -163,7 +165,7 @@ def export_folder(out: Path, *, export_format: str, source: str | None = None) -
                 build = aside
         else:
             os.replace(build, out)
-        _flush_folder(out.parent)
+        flush_folder(out.parent)
     finally:
         shutil.rmtree(build, ignore_errors=True)
 
@@ -180,26 +182,6 @@ def _exchange(first: Path, second: Path) -> bool:
     at_fdcwd, rename_exchange = -100, 2
     result = renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange)
     return result == 0
-
-
-def _flush_tree(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-
-
-def _flush_folder(folder: Path) -> None:
-    try:
-        handle = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass
-    finally:
-        os.close(handle)
 
 
 def is_complete_checkpoint(folder: str | os.PathLike) -> bool:

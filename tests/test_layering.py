@@ -18,10 +18,11 @@ PACKAGE_DIR = Path(attnseq.__file__).parent
 ROOT = "attnseq"
 
 # What each top-level module or subpackage of attnseq may build on: an arrow goes only to a lower floor (or stays
-# within its own subpackage). `atomic`, `folders`, `flags` and `version` are base utilities everyone may use.
+# within its own subpackage). `atomic`, `flags` and `version` are base utilities everyone may use; `folders` (the
+# folder policy of the commands) builds on `atomic`'s durable writes.
 FLOORS = {
     "atomic": 0,
-    "folders": 0,
+    "folders": 1,
     "flags": 0,
     "version": 0,
     "configuration": 1,
