@@ -11,11 +11,11 @@ import torch
 from hub_testing import FAMILIES, reference_logits, save_checkpoint
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
+from attnseq.cli import export_command
 from attnseq.hub_cards import ExportError, export_for_remote_code, push_folder, write_model_card
 from attnseq.hub_cards.commands import main_push
 from attnseq.hub_cards.export import rewrite_imports
 from attnseq.modeling.loading import PickleCheckpointError
-from attnseq.serving.commands import export_command
 
 
 @pytest.mark.parametrize("family", FAMILIES)

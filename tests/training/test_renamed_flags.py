@@ -18,7 +18,7 @@ from attnseq.training.cli import parse_train_arguments
     ],
 )
 def test_layer_count_flags_old_and_new(flags):
-    model_args, _, _ = parse_train_arguments(["--model", "lstm", *flags])
+    model_args, *_ = parse_train_arguments(["--model", "lstm", *flags])
     overrides = config_overrides(model_args)
     assert (overrides["encoder_layers"], overrides["decoder_layers"]) == (2, 3)
     config = Seq2SeqLSTMConfig(**overrides)
