@@ -12,6 +12,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from source_scan import docstring_ids
+
 import attnseq
 
 PACKAGE_DIR = Path(attnseq.__file__).parent
@@ -48,22 +50,11 @@ def modules(package_dir: Path) -> dict[str, Path]:
     return {module_name(path, package_dir): path for path in sorted(package_dir.rglob("*.py"))}
 
 
-def _docstrings(tree: ast.AST) -> set[int]:
-    """ids of the docstring constants of `tree` (they may mention module names without importing them)."""
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
-            first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-                found.add(id(first.value))
-    return found
-
-
 def imported_names(name: str, path: Path, known: set[str]) -> set[str]:
     """Every module name `name` (the module at `path`) imports, statically or dynamically, as written."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    docstrings = _docstrings(tree)
+    docstrings = docstring_ids(tree)
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

@@ -8,6 +8,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from source_scan import docstring_ids
 from transformers import PretrainedConfig
 
 import attnseq
@@ -33,16 +34,6 @@ def family_only_options() -> set[str]:
     return set.union(*options) - set.intersection(*options)
 
 
-def _docstrings(tree: ast.AST) -> set[int]:
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
-            first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-                found.add(id(first.value))
-    return found
-
-
 def _is_name(node: ast.AST, name: str) -> bool:
     return isinstance(node, ast.Name) and node.id == name
 
@@ -53,7 +44,7 @@ def family_knowledge(source: str) -> list[str]:
     model_types = {family.model_type for family in FAMILIES.values()}
     names, only = set(FAMILIES), family_only_options()
     tree = ast.parse(source)
-    docstrings = _docstrings(tree)
+    docstrings = docstring_ids(tree)
     found = []
     for node in ast.walk(tree):
         where = f"line {getattr(node, 'lineno', '?')}"

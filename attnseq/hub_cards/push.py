@@ -22,6 +22,17 @@ from .card import CARD_NAME, is_attnseq_card, write_model_card
 from .export import copy_checkpoint, export_for_remote_code
 
 
+def hub_api(token: str | None, how_to_pass: str) -> HfApi:
+    """An `HfApi` with `token`, else the saved login or `HF_TOKEN`; `ValueError` saying how to give one if none."""
+    token = token or get_token()
+    if not token:
+        raise ValueError(
+            f"No Hugging Face token: {how_to_pass}, set the HF_TOKEN environment variable or run `hf auth login`; "
+            "uploading needs a token with write access."
+        )
+    return HfApi(token=token)
+
+
 def push_folder(
     folder,
     repo_id: str,
@@ -54,13 +65,7 @@ def push_folder(
     if not (folder / "config.json").is_file():
         raise ValueError(f"{folder} has no config.json; save the model first (model.save_pretrained(folder)).")
     check_safetensors_checkpoint(folder)
-    token = token or get_token()
-    if not token:
-        raise ValueError(
-            "No Hugging Face token: pass token=..., set the HF_TOKEN environment variable or run `hf auth login`; "
-            "uploading needs a token with write access."
-        )
-    api = HfApi(token=token)
+    api = hub_api(token, "pass token=...")
     repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
     if revision not in (None, "main"):
         api.create_branch(repo_id, branch=revision, exist_ok=True)

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from .export import export_for_remote_code
+from .push import hub_api
 
 SPACE_MARKER = "# Written by `attnseq space`"
 APP_FILE = "app.py"
@@ -124,15 +125,7 @@ def push_space(folder, repo_id: str, *, token: str | None = None, private: bool 
     """Upload the Space folder `folder` to the Space repo `repo_id` (created with the Gradio SDK if missing).
 
     Returns the `huggingface_hub.CommitInfo` of the upload."""
-    from huggingface_hub import HfApi, get_token
-
-    token = token or get_token()
-    if not token:
-        raise ValueError(
-            "No Hugging Face token: pass --token, set the HF_TOKEN environment variable or run `hf auth login`; "
-            "uploading a Space needs a token with write access."
-        )
-    api = HfApi(token=token)
+    api = hub_api(token, "pass --token")
     repo_id = api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True).repo_id
     return api.upload_folder(
         folder_path=folder, repo_id=repo_id, repo_type="space", commit_message=message or "Upload attention demo"
