@@ -3,18 +3,17 @@
 `write_space` writes `app.py` and the files it imports (given by the caller: the demo page lives with the other
 serving code), `requirements.txt`, a README whose YAML header is the Space's configuration (`sdk: gradio`,
 `app_file`, title, `models:`), and the checkpoint under `model/` as the remote-code export
-(`export_for_remote_code`), so that the Space runs without attnseq. The folder is built next to its destination and
-renamed into place; a folder that `write_space` did not write (its `app.py` lacks `SPACE_MARKER`) is refused, and so
-is one that holds the checkpoint or the current directory. `push_space` uploads the folder as a Space.
+(`export_for_remote_code`), so that the Space runs without attnseq. The folder follows the export rules of
+`attnseq.folders`: built next to its destination and swapped into place; a non-empty folder no export wrote, one
+holding files added or changed since the earlier Space, the checkpoint or the current directory is refused.
+`push_space` uploads the folder as a Space (without the export marker).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
+from ..folders import EXPORT_MARKER, check_export_folder, export_folder
 from .export import export_for_remote_code
 from .push import hub_api
 
@@ -51,26 +50,6 @@ def space_readme(title: str, sdk_version: str, models: list[str] | None = None, 
     )
 
 
-def _check_destination(out: Path, checkpoint: Path | None) -> None:
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out} exists and is not a folder; give a new folder for the Space.")
-    cwd = Path.cwd().resolve()
-    resolved = out.resolve()
-    if resolved == cwd or resolved in cwd.parents:
-        raise ValueError(f"{out} holds the current directory; give a new folder for the Space.")
-    if checkpoint is not None:
-        source = checkpoint.resolve()
-        if source == resolved or resolved in source.parents:
-            raise ValueError(f"{out} holds the checkpoint {checkpoint}; give a folder outside it for the Space.")
-    if out.is_dir() and any(out.iterdir()):
-        app = out / APP_FILE
-        if not (app.is_file() and app.read_text(encoding="utf-8", errors="replace").startswith(SPACE_MARKER)):
-            raise ValueError(
-                f"{out} is a folder that `attnseq space` did not write; give a new or empty folder (it is never "
-                "overwritten)."
-            )
-
-
 def write_space(
     checkpoint,
     out,
@@ -96,28 +75,14 @@ def write_space(
     if not app_source.startswith(SPACE_MARKER):
         raise ValueError(f"app.py must begin with {SPACE_MARKER!r}.")
     checkpoint = Path(checkpoint)
-    out = Path(out).absolute()
-    _check_destination(out, checkpoint)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(prefix=f".{out.name}.space-", dir=out.parent))
-    build.chmod(0o755)
-    try:
+    out = check_export_folder(out, inputs=[checkpoint], overwrite=True, command="a new folder")
+    with export_folder(out, export_format="space", source=str(checkpoint)) as build:
         export_for_remote_code(checkpoint, build / MODEL_FOLDER)
         (build / APP_FILE).write_text(app_source, encoding="utf-8")
         for name, text in app_files.items():
             (build / name).write_text(text, encoding="utf-8")
         (build / "requirements.txt").write_text("\n".join(requirements) + "\n", encoding="utf-8")
         (build / "README.md").write_text(space_readme(title, sdk_version, models), encoding="utf-8")
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / out.name)
-            os.replace(build, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(build, out)
-    except BaseException:
-        shutil.rmtree(build, ignore_errors=True)
-        raise
     return out
 
 
@@ -128,5 +93,9 @@ def push_space(folder, repo_id: str, *, token: str | None = None, private: bool 
     api = hub_api(token, "pass --token")
     repo_id = api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True).repo_id
     return api.upload_folder(
-        folder_path=folder, repo_id=repo_id, repo_type="space", commit_message=message or "Upload attention demo"
+        folder_path=folder,
+        repo_id=repo_id,
+        repo_type="space",
+        commit_message=message or "Upload attention demo",
+        ignore_patterns=[EXPORT_MARKER, f"{MODEL_FOLDER}/{EXPORT_MARKER}"],
     )

@@ -75,6 +75,7 @@ def test_space_folder(space, checkpoint):
     assert sorted(path.name for path in space.iterdir()) == [
         "README.md",
         "app.py",
+        "attnseq_export.json",  # the export marker: a later `attnseq space` may replace only what it wrote
         "demo_page.py",
         "model",
         "requirements.txt",
@@ -115,13 +116,18 @@ def test_space_folder_is_rewritten_but_nothing_else_is_overwritten(space, checkp
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep")
     capsys.readouterr()
-    assert run_in_process("space", str(checkpoint), str(foreign)) == 1
-    assert "did not write" in capsys.readouterr().err
+    assert run_in_process("space", str(checkpoint), str(foreign)) == 2
+    assert "no export wrote it" in capsys.readouterr().err
     assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
-    assert run_in_process("space", str(checkpoint), str(checkpoint.parent)) == 1
+    (rewritten / "notes.txt").write_text("added to the Space by hand")
+    assert run_in_process("space", str(checkpoint), str(rewritten)) == 2
+    assert (
+        "notes.txt" in capsys.readouterr().err and (rewritten / "notes.txt").read_text() == "added to the Space by hand"
+    )
+    assert run_in_process("space", str(checkpoint), str(checkpoint.parent)) == 2
     assert "holds the checkpoint" in capsys.readouterr().err
     monkeypatch.chdir(tmp_path)
-    assert run_in_process("space", str(checkpoint), ".") == 1
+    assert run_in_process("space", str(checkpoint), ".") == 2
     assert "current directory" in capsys.readouterr().err
     assert not any(path.name.startswith(".") for path in tmp_path.iterdir())  # no build folder left behind
 
@@ -139,6 +145,7 @@ def test_space_push_to_the_hub(hub, checkpoint, tmp_path):
     files = hub.files("alice/tiny-demo", repo_type="space")
     assert {"app.py", "demo_page.py", "requirements.txt", "README.md", "model/config.json"} <= set(files)
     assert files["app.py"] == (out / "app.py").read_bytes()
+    assert not any(name.endswith("attnseq_export.json") for name in files)  # the local marker stays local
     assert front_matter(files["README.md"].decode())["models"] == ["alice/tiny-model"]
     model_files = hub.files("alice/tiny-model")
     assert "model.safetensors" in model_files and "auto_map" in json.loads(model_files["config.json"])
