@@ -162,6 +162,35 @@ class DataArguments:
     test_size: float = field(
         default=0.1, metadata={"help": "fraction (below 1) or row count (1 or more) split off train for test"}
     )
+    validation_split_percentage: float | None = field(
+        default=None,
+        metadata={
+            "help": "percent of train split off for validation when the data set has no validation split (default: "
+            "--validation_size)"
+        },
+    )
+    dataset_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "a data set through datasets.load_dataset: a local data-set folder or data files, or a Hub "
+            "repository (parquet/json/csv, or a `translation` column with --source_lang/--target_lang)"
+        },
+    )
+    dataset_config_name: str | None = field(default=None, metadata={"help": "configuration of --dataset_name"})
+    streaming: bool = field(
+        default=False,
+        metadata={
+            "help": "train from a stream (datasets.IterableDataset, tokenized on the fly) instead of a cached data "
+            "set; needs --max_steps"
+        },
+    )
+    preprocessing_num_workers: int | None = field(
+        default=None, metadata={"help": "processes that read and tokenize the data (default: the CPU cores)"}
+    )
+    tokenizer_train_lines: int | None = field(
+        default=None,
+        metadata={"help": "train a new tokenizer on the first N training pairs (default: all of them)"},
+    )
     num_train: int | None = field(default=None, metadata={"help": "rows of a built-in task's train split"})
     num_validation: int | None = field(default=None, metadata={"help": "rows of a built-in task's validation split"})
     num_test: int | None = field(default=None, metadata={"help": "rows of a built-in task's test split"})
@@ -208,7 +237,7 @@ class DataArguments:
     @property
     def uses_files(self) -> bool:
         """Whether the pairs come from files (scored by BLEU) rather than a built-in exact-match task."""
-        return self.train_file is not None or self.source_file is not None
+        return self.train_file is not None or self.source_file is not None or self.dataset_name is not None
 
     @property
     def metric_names(self) -> list[str]:
@@ -240,6 +269,17 @@ class RunArguments:
         default=None, metadata={"help": "stop after this many evaluations without improvement of metric_for_best_model"}
     )
     show_examples: int = field(default=8, metadata={"help": "decoded test examples printed at the end"})
+    average_last: int | None = field(
+        default=None,
+        metadata={"help": "the saved model is the element-wise mean of the weights of the last N checkpoints"},
+    )
+    average_best: int | None = field(
+        default=None,
+        metadata={
+            "help": "the saved model is the element-wise mean of the weights of the N best checkpoints by "
+            "metric_for_best_model"
+        },
+    )
 
 
 # Training defaults of `attnseq train` where they differ from transformers': the date task trains to
