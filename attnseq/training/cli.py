@@ -93,7 +93,10 @@ def _read_arguments_file(path: str) -> dict:
 
 
 def train_command(argv: Sequence[str]) -> int:
-    _use_cpu_processes_without_accelerator()
+    from .processes import check_launch, use_cpu_processes_without_accelerator
+
+    check_launch()
+    use_cpu_processes_without_accelerator()
     from .pipeline import train
 
     model_args, data_args, run_args, training_args = parse_train_arguments(argv)
@@ -106,18 +109,6 @@ def train_command(argv: Sequence[str]) -> int:
                 print(f"{key.removeprefix('test_')}: {value}")
         print(f"checkpoint saved to {training_args.output_dir}")
     return 0
-
-
-def _use_cpu_processes_without_accelerator() -> None:
-    """Several processes on a machine without an accelerator train with DDP over gloo on the CPU.
-
-    `accelerate launch --multi_gpu --num_processes N` (or torchrun) starts the processes; accelerate
-    chooses its multi-CPU mode only when told to use the CPU, which is said here.
-    """
-    import torch
-
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
-        os.environ.setdefault("ACCELERATE_USE_CPU", "true")
 
 
 def _is_main_process() -> bool:

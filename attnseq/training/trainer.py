@@ -7,16 +7,21 @@ from transformers import Seq2SeqTrainer
 
 from ..modeling.hooks import installed_trainer_card
 from .callbacks import TrainingClock
+from .processes import check_one_model
 
 
 class AttnseqTrainer(Seq2SeqTrainer):
     """`Seq2SeqTrainer` whose model card (also the one `push_to_hub` uploads) is attnseq's card, whose evaluation
     scores each row once, and whose log says the minutes since training began on the run's one `clock` (the clock
-    the time budget reads)."""
+    the time budget reads).
+
+    Under a launcher of several processes it refuses arguments that leave every process training a model of its own
+    (`attnseq.training.processes.check_one_model`: on the CPU they need `use_cpu=True`)."""
 
     def __init__(self, *args, clock: TrainingClock | None = None, **kwargs):
         self.clock = clock if clock is not None else TrainingClock()
         super().__init__(*args, **kwargs)
+        check_one_model(self.args.world_size)
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **gen_kwargs):
         """`Seq2SeqTrainer.prediction_step`, keeping each row's summed token loss and token count (see
