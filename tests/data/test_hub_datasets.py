@@ -78,7 +78,9 @@ def test_save_to_disk_folder_with_translation_feature(tmp_path):
 
 def test_named_flat_and_nested_columns_and_dev_split(tmp_path):
     folder = write_jsonl_columns(tmp_path / "jsonl")
-    pairs = load_pairs(data_args(tmp_path, "--dataset_name", folder, "--source_column", "src", "--target_column", "tgt"))
+    pairs = load_pairs(
+        data_args(tmp_path, "--dataset_name", folder, "--source_column", "src", "--target_column", "tgt")
+    )
     assert as_pairs(pairs["validation"]) == [(GERMAN[i], ENGLISH[i]) for i in SPLITS["validation"]]  # from dev
     nested = load_pairs(
         data_args(tmp_path, "--dataset_name", folder, "--source_column", "meta.note", "--target_column", "tgt")
