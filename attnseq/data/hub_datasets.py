@@ -175,10 +175,10 @@ def column_listing(structure: dict) -> list[str]:
     ]
 
 
-def load_dataset_pairs(data_args) -> DatasetDict:
-    """The `source`/`target` pairs of `--dataset_name` as a `DatasetDict` with train, validation and test splits."""
-    from .loading import complete_splits
-
+def read_dataset_splits(data_args) -> tuple[Dataset, dict[str, Dataset]]:
+    """The `source`/`target` pairs of `--dataset_name`: `(train, {"validation": ..., "test": ...})` with the splits
+    the data set has, and validation split off train by `--validation_split_percentage` where it has none (the
+    caller splits off what is still missing, as for files)."""
     check_dataset_flags(data_args)
     name = data_args.dataset_name
     splits = named_splits(open_dataset(name, data_args.dataset_config_name), name)
@@ -195,7 +195,7 @@ def load_dataset_pairs(data_args) -> DatasetDict:
         else:
             parts = train.train_test_split(test_size=percentage / 100, seed=data_args.task_seed)
             train, splits["validation"] = parts["train"], parts["test"]
-    return complete_splits(train, splits, data_args)
+    return train, splits
 
 
 def _has_columns(structure: dict, columns) -> bool:

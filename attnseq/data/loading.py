@@ -55,9 +55,9 @@ def load_pairs(data_args) -> DatasetDict:
     (`--source_file`/`--target_file`, ...) or a data set (`--dataset_name`); a validation or test split without a
     file is split off train."""
     if data_args.dataset_name is not None or data_args.streaming or data_args.dataset_config_name is not None:
-        from .hub_datasets import load_dataset_pairs
+        from .hub_datasets import read_dataset_splits
 
-        return load_dataset_pairs(data_args)
+        return complete_splits(*read_dataset_splits(data_args), data_args)
     if data_args.source_file is not None or data_args.target_file is not None:
         return load_parallel_files(data_args)
     if data_args.train_file is None:
