@@ -2,6 +2,9 @@
 tiny models trained a few steps, saved and scored on the test split; and the streaming settings it refuses."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from cli_testing import run_attnseq
@@ -116,3 +119,20 @@ def test_card_names_a_hub_data_set_by_its_id_and_configuration(tmp_path):
     flags = ["--dataset_name", "wmt/wmt14", "--dataset_config_name", "de-en", "--output_dir", str(tmp_path / "o")]
     data_args = parse_train_arguments(flags)[1]
     assert dataset_description(data_args) == {"name": "`wmt/wmt14` (configuration `de-en`)", "hub_id": "wmt/wmt14"}
+
+
+@pytest.mark.slow
+def test_streaming_run_under_two_processes_writes_one_checkpoint(data_set, tmp_path):
+    """Two CPU processes (gloo) each read their part of the stream and train one model."""
+    out = tmp_path / "out"
+    flags = ["--dataset_name", data_set, "--source_lang", "xx", "--target_lang", "yy", "--streaming"]
+    options = ["--max_steps", "2", "--tokenizer_train_lines", "16", "--max_eval_samples", "4", *TINY]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "attnseq"]
+    result = subprocess.run(
+        [*launcher, "train", *flags, *options, "--output_dir", str(out)], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.stdout.count("checkpoint saved to") == 1
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 2
+    assert len((out / "test_predictions.txt").read_text().splitlines()) == 4
