@@ -43,6 +43,8 @@ _OTHER_SOURCES = (
     "test_source_file",
     "test_target_file",
 )
+# extension of a single data file -> the `load_dataset` builder that reads it
+FILE_BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv", ".arrow": "arrow"}
 _SAVED_MARKERS = ("dataset_dict.json", "state.json")  # what `save_to_disk` writes at a folder's top
 
 
@@ -69,7 +71,8 @@ def check_dataset_flags(data_args) -> None:
 def open_dataset(name: str, config_name: str | None = None, streaming: bool = False):
     """All splits of the data set `name` (a local folder or a Hub repository id) as `load_dataset` gives them: a
     `DatasetDict`, or an `IterableDatasetDict` with `streaming`. A `save_to_disk` folder is read with
-    `load_from_disk` (and streamed from its Arrow files).
+    `load_from_disk` (and streamed from its Arrow files); one data file (a local path or a URL such as
+    `hf://datasets/owner/name/train.parquet`, of an extension in `FILE_BUILDERS`) is the train split.
 
     Raises:
         FileNotFoundError: a local path that does not exist, or a name that is neither a folder nor reachable on the
@@ -86,10 +89,20 @@ def open_dataset(name: str, config_name: str | None = None, streaming: bool = Fa
         if streaming:
             return IterableDatasetDict({split: part.to_iterable_dataset() for split, part in saved.items()})
         return saved
+    builder = FILE_BUILDERS.get(os.path.splitext(name)[1].lower())
+    if builder is not None and (os.path.isfile(name) or "://" in name):  # one data file: the train split
+        if config_name is not None:
+            raise ValueError(f"--dataset_config_name: {name!r} is one data file, which has no configurations.")
+        return _load(name, builder, data_files={"train": name}, streaming=streaming)
     if not os.path.isdir(name) and _looks_like_path(name):
         raise FileNotFoundError(f"--dataset_name {name!r}: no such data-set folder.")
+    return _load(name, name, config_name, streaming=streaming)
+
+
+def _load(name: str, path: str, config_name: str | None = None, **options):
+    """`load_dataset(path, config_name, **options)` with its errors in one line naming `--dataset_name`."""
     try:
-        return load_dataset(name, config_name, streaming=streaming)
+        return load_dataset(path, config_name, **options)
     except ConnectionError as error:
         offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") else ""
         raise FileNotFoundError(

@@ -99,6 +99,23 @@ def test_missing_validation_split_is_split_off_train_by_percentage(tmp_path):
     assert (len(default["train"]), len(default["validation"])) == (27, 3)
 
 
+def test_one_data_file_is_the_train_split(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in translation_rows(range(20))), encoding="utf-8")
+    flags = ["--dataset_name", str(path), "--source_lang", "de", "--target_lang", "en", "--test_size", "5"]
+    pairs = load_pairs(data_args(tmp_path, *flags, "--validation_split_percentage", "25"))
+    assert (len(pairs["train"]), len(pairs["validation"]), len(pairs["test"])) == (
+        10,
+        5,
+        5,
+    )  # 25 % of the 20 rows, then 5 test rows
+    assert set(as_pairs(pairs["train"])) | set(as_pairs(pairs["validation"])) | set(as_pairs(pairs["test"])) == {
+        (GERMAN[i], ENGLISH[i]) for i in range(20)
+    }
+    streamed = load_stream_pairs(data_args(tmp_path, *flags[:6], "--streaming", "--max_eval_samples", "2"))
+    assert [row["source"] for row in streamed.train] == GERMAN[4:20]
+
+
 def test_missing_test_and_validation_splits_use_the_split_sizes(tmp_path):
     folder = write_parquet_translation(tmp_path / "train_only", {"train": range(40)})
     flags = ["--dataset_name", folder, "--source_lang", "de", "--target_lang", "en"]
