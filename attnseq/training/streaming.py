@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from datasets import DatasetDict
 from transformers import Seq2SeqTrainingArguments
 
@@ -12,7 +10,8 @@ from ..data.streaming import load_stream_pairs, tokenize_stream
 from .arguments import DataArguments
 from .build import build_tokenizer_and_model, tokenized_splits
 
-logger = logging.getLogger(__name__)
+# the training stream is shuffled within a buffer of this many pairs (and its files' order), as a stream can be
+SHUFFLE_BUFFER_ROWS = 10_000
 
 
 def check_streaming_arguments(model_args, data_args: DataArguments, training_args: Seq2SeqTrainingArguments) -> None:
@@ -34,9 +33,11 @@ def prepare_streaming_run(model_args, data_args: DataArguments, training_args: S
 
     `pairs` holds the bounded validation and test pairs (and, under train, the tokenizer's training sample);
     `tokenized["train"]` is the token-id stream, `tokenized["validation"]`/`["test"]` ordinary `Dataset`s. The
-    generation length of evaluation, where not set, comes from the longest held-out target (a stream cannot be
-    measured). Under several processes each one reads and tokenizes its own part of the stream (accelerate shards
-    a `datasets.IterableDataset` by its files, or by batches, when batches are not dispatched from process 0).
+    training pairs are shuffled within a buffer (`SHUFFLE_BUFFER_ROWS`, seeded by `--seed`). The generation length
+    of evaluation, where not set, comes from the longest held-out target (a stream cannot be measured). Under
+    several processes each one reads and tokenizes its own part of the stream: accelerate shards a
+    `datasets.IterableDataset` by its files (or by batches) once batches are not dispatched from process 0, so
+    the stream is not split here as well (`split_dataset_by_node` on top would leave rows unread).
     """
     check_streaming_arguments(model_args, data_args, training_args)
     streamed = load_stream_pairs(data_args)
@@ -48,7 +49,7 @@ def prepare_streaming_run(model_args, data_args: DataArguments, training_args: S
     )
     limit = model.config.position_limit
     train = tokenize_stream(
-        streamed.train,
+        streamed.train.shuffle(seed=training_args.seed, buffer_size=SHUFFLE_BUFFER_ROWS),
         tokenizer,
         max_source_length=limit if data_args.max_source_length is None else data_args.max_source_length,
         max_target_length=limit if data_args.max_target_length is None else data_args.max_target_length,

@@ -74,6 +74,11 @@ def test_save_to_disk_folder_with_translation_feature(tmp_path):
     pairs = load_pairs(data_args(tmp_path, "--dataset_name", folder, "--source_lang", "en", "--target_lang", "de"))
     assert as_pairs(pairs["validation"]) == [(ENGLISH[i], GERMAN[i]) for i in SPLITS["validation"]]
     assert len(pairs["train"]) == 30
+    streamed = load_stream_pairs(
+        data_args(tmp_path, "--dataset_name", folder, "--source_lang", "de", "--target_lang", "en", "--streaming")
+    )
+    assert [row["target"] for row in streamed.train] == ENGLISH[:30]
+    assert as_pairs(streamed.test) == [(GERMAN[i], ENGLISH[i]) for i in SPLITS["test"]]
 
 
 def test_named_flat_and_nested_columns_and_dev_split(tmp_path):

@@ -136,3 +136,23 @@ def test_streaming_run_under_two_processes_writes_one_checkpoint(data_set, tmp_p
     assert result.stdout.count("checkpoint saved to") == 1
     assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 2
     assert len((out / "test_predictions.txt").read_text().splitlines()) == 4
+
+
+def test_streaming_run_preparation(data_set, tmp_path):
+    """The tokenizer learns only the first --tokenizer_train_lines pairs; the training stream is every training
+    pair, shuffled by --seed; the generation length comes from the held-out targets."""
+    from attnseq.training.cli import parse_train_arguments
+    from attnseq.training.streaming import prepare_streaming_run
+
+    flags = ["--dataset_name", data_set, "--source_lang", "xx", "--target_lang", "yy", "--streaming"]
+    options = ["--max_steps", "3", "--tokenizer_train_lines", "3", "--output_dir", str(tmp_path / "o")]
+    model_args, data_args, _, training_args = parse_train_arguments([*flags, *options, "--model", "transformer"])
+    pairs, tokenizer, model, tokenized = prepare_streaming_run(model_args, data_args, training_args)
+    assert set(tokenizer.get_vocab()) >= set("abchelowrd") and "p" not in tokenizer.get_vocab()  # abc hello world
+    sources = [tuple(row["input_ids"]) for row in tokenized["train"]]
+    expected = [tuple(ids) for ids in tokenizer((WORDS * 10)[:24])["input_ids"]]
+    assert sorted(sources) == sorted(expected) and sources != expected  # every training pair, shuffled
+    assert len(tokenized["validation"]) == 6 and len(tokenized["test"]) == 5
+    longest = max(len(ids) for split in ("validation", "test") for ids in tokenized[split]["labels"])
+    assert training_args.generation_max_length == longest + 8
+    assert model.config.vocab_size == len(tokenizer)
