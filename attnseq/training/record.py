@@ -59,10 +59,10 @@ def dataset_description(data_args) -> dict:
 
 def dataset_name_description(data_args) -> dict:
     """The card's words for `--dataset_name` (and its configuration): a Hub id links to the Hub, a local folder
-    is named by its last component."""
+    is named by its last component, a URL is shown as it is."""
     name, config = data_args.dataset_name, data_args.dataset_config_name
     local = os.path.exists(os.path.expanduser(name))
     shown = f"local data set `{os.path.basename(os.path.normpath(name))}`" if local else f"`{name}`"
     if config:
         shown += f" (configuration `{config}`)"
-    return {"name": shown, "hub_id": None if local else name}
+    return {"name": shown, "hub_id": None if local or "://" in name else name}

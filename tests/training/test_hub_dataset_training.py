@@ -119,6 +119,9 @@ def test_card_names_a_hub_data_set_by_its_id_and_configuration(tmp_path):
     flags = ["--dataset_name", "wmt/wmt14", "--dataset_config_name", "de-en", "--output_dir", str(tmp_path / "o")]
     data_args = parse_train_arguments(flags)[1]
     assert dataset_description(data_args) == {"name": "`wmt/wmt14` (configuration `de-en`)", "hub_id": "wmt/wmt14"}
+    url = "hf://datasets/owner/name/train.parquet"
+    data_args = parse_train_arguments(["--dataset_name", url, "--output_dir", str(tmp_path / "o")])[1]
+    assert dataset_description(data_args) == {"name": f"`{url}`", "hub_id": None}
 
 
 @pytest.mark.slow
