@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from itertools import islice
 
-from datasets import Dataset, DatasetDict, IterableDataset
+from datasets import Dataset, IterableDataset
 
 from .hub_datasets import check_dataset_flags, column_structure, named_splits, open_dataset, pair_columns
 from .readers import COLUMNS, check_pairs
@@ -134,11 +134,6 @@ def encode_pairs_batch(batch: dict, tokenizer, limits: dict, overlong: str = "tr
     sources = [ids for ids, keep in zip(sides["source"], kept) if keep]
     targets = [ids for ids, keep in zip(sides["target"], kept) if keep]
     return {"input_ids": sources, "attention_mask": [[1] * len(ids) for ids in sources], "labels": targets}
-
-
-def held_out_splits(pairs: StreamedPairs) -> DatasetDict:
-    """The bounded validation and test rows of a stream as a `DatasetDict`."""
-    return DatasetDict({"validation": pairs.validation, "test": pairs.test})
 
 
 def _bounded(stream: IterableDataset, rows: int, name: str, bad_rows: str) -> Dataset:
