@@ -52,7 +52,12 @@ def load_task_split(task: str, split: str, seed: int) -> Dataset:
 def load_pairs(data_args) -> DatasetDict:
     """The `source`/`target` pairs as a `DatasetDict` with train, validation and test splits: a built-in task
     (`--task`, default the date task), a pairs file per split (`--train_file`, ...) or parallel files
-    (`--source_file`/`--target_file`, ...); a validation or test split without a file is split off train."""
+    (`--source_file`/`--target_file`, ...) or a data set (`--dataset_name`); a validation or test split without a
+    file is split off train."""
+    if data_args.dataset_name is not None or data_args.streaming or data_args.dataset_config_name is not None:
+        from .hub_datasets import read_dataset_splits
+
+        return complete_splits(*read_dataset_splits(data_args), data_args)
     if data_args.source_file is not None or data_args.target_file is not None:
         return load_parallel_files(data_args)
     if data_args.train_file is None:

@@ -38,8 +38,8 @@ def build_trainer(
     clock: TrainingClock | None = None,
 ) -> AttnseqTrainer:
     """`AttnseqTrainer` with the seq2seq collator, the packaged metrics, `callbacks` and the run's `clock`."""
-    longest_target = max(len(ids) for ids in tokenized["train"]["labels"])
     if training_args.generation_max_length is None:
+        longest_target = max(len(ids) for ids in tokenized["train"]["labels"])
         training_args.generation_max_length = longest_target + 8
         limit = model.config.position_limit
         if limit is not None:  # the decoder start token and `limit` generated tokens
@@ -126,15 +126,21 @@ def _train(
         if _is_main_process():
             print(finished)
         return {}
-    pairs = load_pairs(data_args)
-    tokenizer, model = build_tokenizer_and_model(model_args, data_args, pairs)
-    tokenized = tokenized_splits(pairs, tokenizer, model, data_args)
+    if data_args.streaming:
+        from .streaming import prepare_streaming_run
+
+        pairs, tokenizer, model, tokenized = prepare_streaming_run(model_args, data_args, training_args)
+    else:
+        pairs = load_pairs(data_args)
+        tokenizer, model = build_tokenizer_and_model(model_args, data_args, pairs)
+        tokenized = tokenized_splits(pairs, tokenizer, model, data_args)
     clock = TrainingClock()
     callbacks, budget = build_callbacks(run_args, clock)
     trainer = build_trainer(model, tokenizer, tokenized, training_args, data_args, callbacks, clock)
     if trainer.is_world_process_zero():
         parameters = sum(p.numel() for p in model.parameters())
-        print(f"{type(model).__name__}: {parameters:,} parameters; {len(tokenized['train']):,} training pairs")
+        rows = "streamed" if data_args.streaming else f"{len(tokenized['train']):,}"
+        print(f"{type(model).__name__}: {parameters:,} parameters; {rows} training pairs")
     from ..folders import claim_run_folder
 
     claim_run_folder(training_args.output_dir, main_process=trainer.is_world_process_zero())

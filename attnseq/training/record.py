@@ -44,7 +44,10 @@ def run_hyperparameters(trainer, data_args, budget: TimeBudgetCallback | None) -
 
 
 def dataset_description(data_args) -> dict:
-    """How the card names the training data: a built-in task or local files (neither is a Hub dataset)."""
+    """How the card names the training data: a built-in task, local files, or a data set (`--dataset_name`, a Hub
+    dataset unless it is a local folder)."""
+    if data_args.dataset_name is not None:
+        return dataset_name_description(data_args)
     if data_args.source_file is not None:
         pair = f"`{os.path.basename(data_args.source_file)}` + `{os.path.basename(data_args.target_file)}`"
         languages = f" ({data_args.source_lang} to {data_args.target_lang})" if data_args.source_lang else ""
@@ -52,3 +55,14 @@ def dataset_description(data_args) -> dict:
     if data_args.train_file is None:
         return {"name": f"the built-in `{data_args.task or DEFAULT_TASK}` task of attnseq", "hub_id": None}
     return {"name": f"local file `{os.path.basename(data_args.train_file)}`", "hub_id": None}
+
+
+def dataset_name_description(data_args) -> dict:
+    """The card's words for `--dataset_name` (and its configuration): a Hub id links to the Hub, a local folder
+    is named by its last component, a URL is shown as it is."""
+    name, config = data_args.dataset_name, data_args.dataset_config_name
+    local = os.path.exists(os.path.expanduser(name))
+    shown = f"local data set `{os.path.basename(os.path.normpath(name))}`" if local else f"`{name}`"
+    if config:
+        shown += f" (configuration `{config}`)"
+    return {"name": shown, "hub_id": None if local or "://" in name else name}
