@@ -395,7 +395,7 @@ def _averaging_section(checkpoints: list[str] | None, selection: str | None) -> 
     names = ", ".join(f"`{name}`" for name in checkpoints)
     return (
         "## Checkpoint averaging\n\n"
-        f"The weights are the element-wise mean of the weights of {len(checkpoints)} checkpoints{how}: {names}."
+        f"The weights are the element-wise mean of the weights of {len(checkpoints)} checkpoints: {names}{how}."
     )
 
 
