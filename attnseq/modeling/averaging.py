@@ -101,7 +101,10 @@ def check_same_architecture(folders: Sequence[str | os.PathLike]) -> None:
     first = architecture_config(folders[0])
     for folder in folders[1:]:
         other = architecture_config(folder)
-        differing = sorted(key for key in first.keys() | other.keys() if first.get(key) != other.get(key))
+        differing = sorted(
+            (key for key in first.keys() | other.keys() if first.get(key) != other.get(key)),
+            key=lambda key: (key != "model_type", key),  # another family is said first
+        )
         if differing:
             detail = _shown([f"{key} ({first.get(key)!r} vs {other.get(key)!r})" for key in differing])
             raise CheckpointsRefused(

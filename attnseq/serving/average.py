@@ -94,8 +94,6 @@ def average_command(argv: Sequence[str], write_card: Callable[[Path], object] | 
         "is built beside it and swapped in whole",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    if len(args.checkpoints) < 2:
-        parser.error(f"averaging needs at least 2 checkpoints, got {len(args.checkpoints)}.")
     out = write_average(args.checkpoints, args.output_dir, overwrite=args.overwrite, write_card=write_card)
     print(f"wrote the average of {len(args.checkpoints)} checkpoints to {out}")
     return 0
