@@ -34,7 +34,7 @@ def check_averaging_arguments(run_args, training_args) -> None:
         ValueError: both flags given, N below 2, `--save_strategy no`, or (for `--average_best`) no evaluation or
             no `metric_for_best_model` to rank the checkpoints by.
     """
-    last, best = run_args.average_last, run_args.average_best
+    last, best = getattr(run_args, "average_last", None), getattr(run_args, "average_best", None)
     if last is None and best is None:
         return
     if last is not None and best is not None:

@@ -63,16 +63,16 @@ class TimeBudgetCallback(TrainerCallback):
 
 def build_callbacks(run_args, clock: TrainingClock) -> tuple[list[TrainerCallback], TimeBudgetCallback | None]:
     """The callbacks `run_args` ask for (early stopping, the checkpoints kept for averaging, the time budget on
-    `clock`), and the time budget among them
-    (None without `--max_train_minutes`), which the run record reads after training."""
+    `clock`), and the time budget among them (None without `--max_train_minutes`), which the run record reads after
+    training."""
     callbacks: list[TrainerCallback] = []
     if run_args.early_stopping_patience is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=run_args.early_stopping_patience))
-    if run_args.average_last is not None or run_args.average_best is not None:
+    last, best = getattr(run_args, "average_last", None), getattr(run_args, "average_best", None)
+    if last is not None or best is not None:
         from .averaging import CheckpointAveraging
 
-        best = run_args.average_best is not None
-        callbacks.append(CheckpointAveraging(run_args.average_best if best else run_args.average_last, best=best))
+        callbacks.append(CheckpointAveraging(best if best is not None else last, best=best is not None))
     budget = None
     if run_args.max_train_minutes is not None:
         budget = TimeBudgetCallback(run_args.max_train_minutes, clock)
