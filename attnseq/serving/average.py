@@ -10,6 +10,7 @@ beside its destination and swapped into place whole.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -39,9 +40,10 @@ def write_average(
             this app does not import); None: no card.
         selection: how the checkpoints were chosen, for the card.
 
-    The run record (`attnseq_training.json`) is the first checkpoint's that has one, with the averaged checkpoints
-    added, so the card names them (and any later card, `attnseq push`, does too). Test results and the training log
-    of the inputs are left behind: they describe other weights.
+    The run record (`attnseq_training.json`) is the first checkpoint's that has one (a Trainer's `checkpoint-N`
+    folder has its run's, in the folder above), with the averaged checkpoints added, so the card names them (and any
+    later card, `attnseq push`, does too). Test results and the training log of the inputs are left behind: they
+    describe other weights.
 
     Raises:
         CheckpointsRefused: the checkpoints are missing, fewer than two, or not of one architecture and tokenizer.
@@ -53,7 +55,7 @@ def write_average(
     )
     model = average_checkpoints(paths)
     names = [os.path.normpath(path) for path in paths]
-    run = next((info for info in map(read_run_info, paths) if info), {})
+    run = next((info for info in map(_run_record, paths) if info), {})
     source = ", ".join(str(path.absolute()) for path in paths)
     with export_folder(out, export_format=AVERAGE_FORMAT, source=source) as build:
         model.save_pretrained(build)
@@ -72,6 +74,14 @@ def write_average(
         if write_card is not None:
             write_card(build)
     return out
+
+
+def _run_record(checkpoint: Path) -> dict:
+    """The run record of `checkpoint`, or of the run folder above a Trainer's `checkpoint-N` folder."""
+    found = read_run_info(checkpoint)
+    if not found and re.fullmatch(r"checkpoint-\d+", checkpoint.absolute().name):
+        found = read_run_info(checkpoint.absolute().parent)
+    return found
 
 
 def average_command(argv: Sequence[str], write_card: Callable[[Path], object] | None = None) -> int:

@@ -234,7 +234,7 @@ def test_the_card_and_run_record_name_the_checkpoints_averaged(tmp_path, capsys)
     second = save(tmp_path / "run" / "checkpoint-20", "transformer", seed=1)
     record = {"dataset": {"name": "the built-in `reverse` task of attnseq", "hub_id": None}, "example": None,
               "hyperparameters": {"learning_rate": 0.005}, "base_model": None}  # fmt: skip
-    (first / "attnseq_training.json").write_text(json.dumps(record))
+    (tmp_path / "run" / "attnseq_training.json").write_text(json.dumps(record))  # the run's, above its checkpoints
     assert average(capsys, first, second, "--output_dir", tmp_path / "avg")[0] == 0
     out = tmp_path / "avg"
     run = json.loads((out / "attnseq_training.json").read_text())
