@@ -1,5 +1,5 @@
 """The Trainer of `attnseq train`: `Seq2SeqTrainer` with each row scored once, the wall-clock minutes in its log,
-and attnseq's model card."""
+attnseq's model card and the checkpoints kept for averaging."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from .callbacks import TrainingClock
 class AttnseqTrainer(Seq2SeqTrainer):
     """`Seq2SeqTrainer` whose model card (also the one `push_to_hub` uploads) is attnseq's card, whose evaluation
     scores each row once, and whose log says the minutes since training began on the run's one `clock` (the clock
-    the time budget reads)."""
+    the time budget reads). Under checkpoint averaging (a `CheckpointAveraging` callback) it keeps the checkpoints the
+    average needs whatever `save_total_limit` says."""
 
     def __init__(self, *args, clock: TrainingClock | None = None, **kwargs):
         self.clock = clock if clock is not None else TrainingClock()
