@@ -1,7 +1,8 @@
-"""The `attnseq` command: train, evaluate, generate, plot-attention, card, push, export.
+"""The `attnseq` command: train, evaluate, generate, plot-attention, card, push, export, demo, space, average.
 
 Each subcommand lives in its app (`attnseq.training.cli` for training, `attnseq.serving.decode` for decoding,
-`attnseq.hub_cards.commands` for sharing) and is imported only when run. `attnseq export` writes a checkpoint for
+`attnseq.hub_cards.commands` for sharing) and is imported only when run; `attnseq space` and `attnseq average`, where
+serving writes what hub_cards completes, meet here. `attnseq export` writes a checkpoint for
 another way of loading it, which one app or the other owns: its flags are parsed here and `--format` picks the app.
 Every subcommand spells its flags one way, `--max_new_tokens`, and also accepts `--max-new-tokens`
 (`attnseq.flags`).
@@ -24,6 +25,7 @@ COMMANDS = {
     "export": ("attnseq.cli", "export_command"),
     "demo": ("attnseq.serving.demo", "demo_command"),
     "space": ("attnseq.cli", "space_command"),
+    "average": ("attnseq.cli", "average_command"),
 }
 # `attnseq export --format F` -> (module, function taking the parsed arguments and returning an exit status)
 EXPORT_FORMATS = {
@@ -45,6 +47,15 @@ def space_command(argv: Sequence[str]) -> int:
         SPACE_MARKER=SPACE_MARKER, write_space=write_space, push_space=push_space, push_folder=push_folder
     )
     return write_demo_space(argv, sharing)
+
+
+def average_command(argv: Sequence[str]) -> int:
+    """`attnseq average CHECKPOINT... --output_dir OUT`: serving writes the averaged checkpoint, with the card that
+    hub_cards writes; the two apps meet here."""
+    from .hub_cards.card import write_model_card
+    from .serving.average import average_command as write_average
+
+    return write_average(argv, write_card=write_model_card)
 
 
 def export_command(argv: Sequence[str]) -> int:
@@ -99,9 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FolderRefused as error:  # nothing was touched
         print(f"attnseq {command}: error: {error}", file=sys.stderr)
         return error.exit_status
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError) as error:  # a refusal of the input (exit_status 2) or a failure
         print(f"attnseq {command}: error: {error}", file=sys.stderr)
-        return 1
+        return getattr(error, "exit_status", 1)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ Every command that writes a folder follows one policy, so that nothing a user ma
 - `attnseq train --output_dir` writes into a folder that is missing, empty, or the output of an earlier run
   (`is_run_folder`); anything else is refused before training starts, and the run marks its folder first thing
   (`claim_run_folder`).
+- `attnseq average` writes its averaged checkpoint by the export's rules (its inputs are the checkpoints averaged).
 - `attnseq card` replaces only a card attnseq wrote (`check_card_folder`).
 
 A refusal is a `FolderRefused` (a `ValueError`): the command line prints its one line and exits with status 2.
@@ -89,13 +90,19 @@ def read_export_marker(folder: str | os.PathLike) -> dict | None:
 
 
 def check_export_folder(
-    out: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = (), overwrite: bool = False, command: str
+    out: str | os.PathLike,
+    *,
+    inputs: Iterable[str | os.PathLike] = (),
+    overwrite: bool = False,
+    command: str,
+    reading: str = "being exported",
 ) -> Path:
     """Check that an export may write the folder `out`; returns its absolute path.
 
     Args:
         out: the folder to write.
         inputs: local folders the export reads (the checkpoint); `out` may neither be one of them nor hold one.
+        reading: how the refusal says what the command does with an input (`"being averaged"`).
         overwrite: replace an earlier export (a folder with the marker holding only the files that export wrote).
         command: how the refusal names the command's overwrite option (`"--overwrite"` or `"overwrite=True"`).
 
@@ -112,7 +119,7 @@ def check_export_folder(
         raise FolderRefused(f"{where}: it holds the current directory; choose a new or empty folder.")
     for source in inputs:
         if os.path.isdir(source) and _is_within(_resolved(source), resolved):
-            raise FolderRefused(f"{where}: it holds the checkpoint {source} being exported; choose another folder.")
+            raise FolderRefused(f"{where}: it holds the checkpoint {source} {reading}; choose another folder.")
     if not resolved.is_dir() or not any(resolved.iterdir()):
         return absolute
     marker = read_export_marker(resolved)

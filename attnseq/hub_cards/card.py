@@ -5,12 +5,13 @@ A card has YAML metadata the Hub indexes (`library_name`, `tags` with `attnseq` 
 with the evaluation results) and a body:
 the architecture (family, every option that differs from the default, parameter count), the training
 hyperparameters and results table (from the arguments or the folder's `trainer_state.json`, parsed
-with transformers' own Trainer-card helpers), an attention heatmap of one example (a PNG next to the
-card), and a usage snippet that runs as it stands.
+with transformers' own Trainer-card helpers), the checkpoints averaged into the weights (where they are a
+mean), an attention heatmap of one example (a PNG next to the card), and a usage snippet that runs as it stands.
 
 Everything the card says comes from the folder (`config.json`, the weights, tokenizer files,
 `trainer_state.json`, `test_results.json`, and `attnseq_training.json`, which `attnseq train` writes: the data
-set, the example, the configured hyperparameters and the checkpoint it started from), so every path that
+set, the example, the configured hyperparameters, the checkpoint it started from and the checkpoints averaged
+into the weights), so every path that
 writes a card gives the same card; arguments of `write_model_card` override what the folder says.
 
 The card is written to a temporary file in the folder and renamed over `README.md`, so a reader never
@@ -165,7 +166,8 @@ class CardFacts:
     which `render_card` writes the text.
 
     `attention` is the heatmap's data, or the sentence that says why there is none. The usage snippet loads
-    `checkpoint` and encodes `example_source` with the tokenizer, or feeds `input_ids` without one.
+    `checkpoint` and encodes `example_source` with the tokenizer, or feeds `input_ids` without one. `averaged_from`
+    names the checkpoints of which the weights are the element-wise mean (None: weights of one training state).
     """
 
     name: str
@@ -190,6 +192,8 @@ class CardFacts:
     input_ids: list[int] | None
     max_new_tokens: int
     version: str = __version__
+    averaged_from: list[str] | None = None  # the checkpoints whose weights these are the mean of
+    averaging: str | None = None  # how they were chosen ("the last 2 checkpoints of the run")
 
     @property
     def hub_base_model(self) -> str | None:
@@ -298,6 +302,7 @@ def gather_card_facts(
         (dataset, dataset) if dataset is not None else (recorded.get("hub_id"), recorded.get("name"))
     )
     example = run.get("example") if example is None else example
+    averaged = run.get("averaged") or {}
     max_new_tokens = max_new_tokens or DEFAULT_MAX_NEW_TOKENS
     default_source, input_ids = _default_example(tokenizer, config)
     return CardFacts(
@@ -324,6 +329,8 @@ def gather_card_facts(
         example_source=_example_source(example)[0] or default_source,
         input_ids=input_ids,
         max_new_tokens=max_new_tokens,
+        averaged_from=list(averaged.get("checkpoints") or []) or None,
+        averaging=averaged.get("selection"),
     )
 
 
@@ -378,6 +385,18 @@ def _training_section(hyperparameters: dict, log_history: list[dict] | None) -> 
     else:
         parts.append("No training log (`trainer_state.json`) came with this checkpoint.")
     return "\n".join(parts)
+
+
+def _averaging_section(checkpoints: list[str] | None, selection: str | None) -> str | None:
+    """The card's note that the weights are a mean of checkpoints, naming them; None for weights of one state."""
+    if not checkpoints:
+        return None
+    how = f" ({selection})" if selection else ""
+    names = ", ".join(f"`{name}`" for name in checkpoints)
+    return (
+        "## Checkpoint averaging\n\n"
+        f"The weights are the element-wise mean of the weights of {len(checkpoints)} checkpoints: {names}{how}."
+    )
 
 
 def _dataset_words(name: str, hub_id: str | None) -> str:
@@ -550,6 +569,7 @@ def render_card(facts: CardFacts) -> str:
             _summary(facts),
             _architecture_section(facts),
             _training_section(facts.hyperparameters, facts.log_history),
+            *filter(None, [_averaging_section(facts.averaged_from, facts.averaging)]),
             _evaluation_section(facts.metrics, facts.dataset_name, facts.split, facts.signatures),
             _attention_section(facts.attention),
             _usage_section(code, remote_code=False),
@@ -574,6 +594,7 @@ def _record_run_info(folder: Path, dataset: str | None, example) -> None:
         hyperparameters=run.get("hyperparameters") or {},
         base_model=run.get("base_model"),
         language=run.get("language"),
+        averaged=run.get("averaged"),
     )
 
 

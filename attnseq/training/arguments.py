@@ -271,13 +271,19 @@ class RunArguments:
     show_examples: int = field(default=8, metadata={"help": "decoded test examples printed at the end"})
     average_last: int | None = field(
         default=None,
-        metadata={"help": "the saved model is the element-wise mean of the weights of the last N checkpoints"},
+        metadata={
+            "help": "the saved (and tested) model is the element-wise mean of the weights of the last N >= 2 "
+            "checkpoints; the run keeps them whatever --save_total_limit says; needs --save_strategy other than no; "
+            "replaces --load_best_model_at_end (turned off); excludes --average_best"
+        },
     )
     average_best: int | None = field(
         default=None,
         metadata={
-            "help": "the saved model is the element-wise mean of the weights of the N best checkpoints by "
-            "metric_for_best_model"
+            "help": "the saved (and tested) model is the element-wise mean of the weights of the N >= 2 best "
+            "checkpoints by --metric_for_best_model (their evaluation at their step); the run keeps them whatever "
+            "--save_total_limit says; needs saving and evaluation; replaces --load_best_model_at_end (turned off); "
+            "excludes --average_last"
         },
     )
 

@@ -1,4 +1,5 @@
-"""The callbacks of `attnseq train`: the run's one clock, its time budget and early stopping."""
+"""The callbacks of `attnseq train`: the run's one clock, its time budget, early stopping and the checkpoints kept for
+averaging (`averaging.CheckpointAveraging`)."""
 
 from __future__ import annotations
 
@@ -61,11 +62,17 @@ class TimeBudgetCallback(TrainerCallback):
 
 
 def build_callbacks(run_args, clock: TrainingClock) -> tuple[list[TrainerCallback], TimeBudgetCallback | None]:
-    """The callbacks `run_args` ask for (early stopping, the time budget on `clock`), and the time budget among them
-    (None without `--max_train_minutes`), which the run record reads after training."""
+    """The callbacks `run_args` ask for (early stopping, the checkpoints kept for averaging, the time budget on
+    `clock`), and the time budget among them (None without `--max_train_minutes`), which the run record reads after
+    training."""
     callbacks: list[TrainerCallback] = []
     if run_args.early_stopping_patience is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=run_args.early_stopping_patience))
+    last, best = getattr(run_args, "average_last", None), getattr(run_args, "average_best", None)
+    if last is not None or best is not None:
+        from .averaging import CheckpointAveraging
+
+        callbacks.append(CheckpointAveraging(best if best is not None else last, best=best is not None))
     budget = None
     if run_args.max_train_minutes is not None:
         budget = TimeBudgetCallback(run_args.max_train_minutes, clock)

@@ -53,6 +53,9 @@ def parse_train_arguments(argv: Sequence[str]):
         ranked = ranking_metric(data_args.metric_names)
         training_args.metric_for_best_model = ranked or "loss"
         training_args.greater_is_better = ranked is not None
+    elif not user_chose("greater_is_better"):
+        # transformers' rule for a chosen metric (the default above says True): a loss is better lower
+        training_args.greater_is_better = not training_args.metric_for_best_model.endswith("loss")
     if not user_chose("output_dir"):
         task = data_args.task or ("custom" if data_args.uses_files else "date")
         if data_args.source_lang and data_args.target_lang:

@@ -2,7 +2,8 @@
 
 It wires the parts, each in its module: the pairs (`attnseq.data.loading`), a new or fine-tuned tokenizer and
 model (`build`), the callbacks on the run's one clock (`callbacks`), the Trainer (`trainer`), resumption
-(`resume`), the test evaluation and printed examples (`evaluation`) and the run record the card reads (`record`).
+(`resume`), checkpoint averaging (`averaging`), the test evaluation and printed examples (`evaluation`) and the run
+record the card reads (`record`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..data.encoding import build_data_collator
 from ..data.loading import load_pairs
 from ..data.metrics import build_compute_metrics
 from .arguments import DataArguments, RunArguments
+from .averaging import average_run_checkpoints, check_averaging_arguments
 from .build import build_tokenizer_and_model, tokenized_splits
 from .callbacks import TrainingClock, build_callbacks
 from .evaluation import decode_examples, evaluate_test_split, print_examples, sorted_by_source_length
@@ -87,6 +89,7 @@ def train(
     from ..folders import check_run_folder
 
     check_run_folder(training_args.output_dir)  # refused before any work
+    check_averaging_arguments(run_args, training_args)
     if training_args.full_determinism:
         enable_full_determinism(training_args.seed)
     else:
@@ -147,6 +150,8 @@ def _train(
     if resume is not None and trainer.is_world_process_zero():
         print(f"resuming from {resume}")
     trainer.train(resume_from_checkpoint=resume)
+    # --average_last/--average_best: from here on the model is the mean of the chosen checkpoints
+    averaged = average_run_checkpoints(trainer)
     metrics = {}
     if "test" in tokenized and len(tokenized["test"]):
         metrics = evaluate_test_split(
@@ -160,7 +165,7 @@ def _train(
                 trainer.model, tokenizer, pairs["test"], run_args.show_examples, training_args.generation_max_length
             )
             print_examples(examples)
-        record_run(trainer, model_args, data_args, pairs, budget)
+        record_run(trainer, model_args, data_args, pairs, budget, averaged=averaged)
     trainer.save_state()
     # Under --push_to_hub this uploads the folder with the complete card (the Trainer calls create_model_card,
     # which reads the run info, test results and state written above); otherwise the card is written here.

@@ -12,8 +12,11 @@ from ..data.run_record import write_run_info
 from .callbacks import TimeBudgetCallback
 
 
-def record_run(trainer, model_args, data_args, pairs, budget: TimeBudgetCallback | None) -> None:
-    """Write the run record into the output folder of `trainer`."""
+def record_run(
+    trainer, model_args, data_args, pairs, budget: TimeBudgetCallback | None, averaged: dict | None = None
+) -> None:
+    """Write the run record into the output folder of `trainer` (`averaged`: the checkpoints the saved weights are
+    the mean of, as `averaging.average_run_checkpoints` returns them)."""
     os.makedirs(trainer.args.output_dir, exist_ok=True)
     write_run_info(
         trainer.args.output_dir,
@@ -22,6 +25,7 @@ def record_run(trainer, model_args, data_args, pairs, budget: TimeBudgetCallback
         hyperparameters=run_hyperparameters(trainer, data_args, budget),
         base_model=model_args.model_name_or_path,
         language=[lang for lang in (data_args.source_lang, data_args.target_lang) if lang] or None,
+        averaged=averaged,
     )
 
 

@@ -1,7 +1,9 @@
 """The Trainer of `attnseq train`: `Seq2SeqTrainer` with each row scored once, the wall-clock minutes in its log,
-and attnseq's model card."""
+attnseq's model card and the checkpoints kept for averaging."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from transformers import Seq2SeqTrainer
 
@@ -13,7 +15,8 @@ from .processes import check_one_model
 class AttnseqTrainer(Seq2SeqTrainer):
     """`Seq2SeqTrainer` whose model card (also the one `push_to_hub` uploads) is attnseq's card, whose evaluation
     scores each row once, and whose log says the minutes since training began on the run's one `clock` (the clock
-    the time budget reads).
+    the time budget reads). Under checkpoint averaging (a `CheckpointAveraging` callback) it keeps the checkpoints the
+    average needs whatever `save_total_limit` says.
 
     Under a launcher of several processes it refuses arguments that leave every process training a model of its own
     (`attnseq.training.processes.check_one_model`: on the CPU they need `use_cpu=True`)."""
@@ -83,9 +86,43 @@ class AttnseqTrainer(Seq2SeqTrainer):
             output.metrics[f"{prefix}_loss"] = (sums / counts.clamp(min=1)).item()
         return output
 
+    @property
+    def checkpoint_averaging(self):
+        """The run's `CheckpointAveraging` callback (`--average_last`/`--average_best`), or None."""
+        from .averaging import CheckpointAveraging
+
+        found = [cb for cb in self.callback_handler.callbacks if isinstance(cb, CheckpointAveraging)]
+        return found[0] if found else None
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """Save a checkpoint as the Trainer does; under checkpoint averaging (where `train` hands the Trainer no
+        `save_total_limit`), old checkpoints are then removed down to that limit, but not the ones the average is
+        made of, the best or the newest."""
+        super()._save_checkpoint(model, trial)
+        averaging = self.checkpoint_averaging
+        if averaging is None or not self.args.should_save:
+            return
+        from .averaging import checkpoint_folders, rotate_checkpoints
+
+        run_dir = self._get_output_dir(trial=trial)
+        keep = set(averaging.chosen(checkpoint_folders(run_dir), self.args, self.state))
+        if self.state.best_model_checkpoint is not None:
+            keep.add(Path(self.state.best_model_checkpoint))
+        rotate_checkpoints(run_dir, averaging.save_total_limit, keep)
+
     def train(self, *args, **kwargs):
         self.clock.start()
-        return super().train(*args, **kwargs)
+        averaging = self.checkpoint_averaging
+        limit = self.args.save_total_limit
+        if averaging is not None:
+            # The Trainer's own removals (after each save, and of all but the best at the end of a run with a limit
+            # of 1) know nothing of the checkpoints to average: `_save_checkpoint` applies the limit instead.
+            averaging.save_total_limit = limit
+            self.args.save_total_limit = None
+        try:
+            return super().train(*args, **kwargs)
+        finally:
+            self.args.save_total_limit = limit
 
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
         """Every log line (and `trainer_state.json`'s log history) also says how many minutes of wall-clock time have
