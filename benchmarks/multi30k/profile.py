@@ -30,9 +30,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-# run as a script, this file's folder comes first on the path, where this file would hide the standard library's
-# `profile` module (which cProfile, imported by torch, reads)
-sys.path[:] = [str(ROOT)] + [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
+if __name__ == "__main__":
+    # run as a script, this file's folder comes first on the path, where this file would hide the standard library's
+    # `profile` module (which cProfile, imported by torch, reads); the checkout's attnseq is imported
+    sys.path[:] = [str(ROOT)] + [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
 
 # name -> (recipe file, whether source and target are swapped): English -> German is the Transformer recipe with the
 # languages and files swapped, as in benchmarks/README.md
@@ -203,7 +204,8 @@ def print_table(results: list[dict], threads: int) -> None:
         row += [f"{100 * r['shares'][section]:.1f}" for section in SECTIONS]
         print("| " + " | ".join(row) + " |")
     steps = ", ".join(str(r["steps"]) for r in results)
-    print(f"\nMeans over {steps} steps after warm-up, {threads} torch thread(s); load average {os.getloadavg()[0]:.2f}.")
+    load = os.getloadavg()[0]
+    print(f"\nMeans over {steps} steps after warm-up, {threads} torch thread(s); load average {load:.2f} at the end.")
 
 
 def main(argv: list[str] | None = None) -> int:
