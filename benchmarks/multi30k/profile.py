@@ -1,6 +1,7 @@
 """Where a training step of each Multi30k recipe goes: steps per minute, and the share of a step spent in loading
 and collating the batch, the forward pass (with the label-smoothed loss), the backward pass, gradient clipping, the
-optimiser step and the rest (learning-rate schedule, zeroing the gradients, the Trainer's bookkeeping).
+optimiser step and the rest (learning-rate schedule, zeroing the gradients, the Trainer's bookkeeping); and the
+forward pass in parts: encoder, decoder, and the rest of it (the output layer and the label-smoothed loss).
 
 Steps per minute are wall-clock; steps per CPU-minute divide by the CPU time the process got instead, which a shared
 machine changes less (one torch thread: about what a core of its own would give, less the slowdown of sharing caches
@@ -55,6 +56,7 @@ FILE_FLAGS = (
     "test_target_file",
 )
 SECTIONS = ("data", "forward", "backward", "clip", "optimizer", "other")
+FORWARD_PARTS = ("encoder", "decoder")  # the rest of the forward pass: the output layer and the loss
 
 
 def recipe_arguments(name: str, data_dir: str | None, steps: int, output_dir: str):
@@ -103,6 +105,14 @@ def timed_trainer_class(base):
             self.cpu_seconds: list[float] = []  # this process's CPU time per step: what the shared cores gave it
             self._cpu_start = None
             self.add_callback(_OptimizerTimer(self))
+            # the forward pass in parts: the encoder and the decoder, each timed by hooks around its forward
+            for part in FORWARD_PARTS:
+                self._time_module(getattr(self.model.model, part), part)
+
+        def _time_module(self, module, section: str) -> None:
+            started = []
+            module.register_forward_pre_hook(lambda *_: started.append(time.perf_counter()))
+            module.register_forward_hook(lambda *_: self._add(section, time.perf_counter() - started.pop()))
 
         def _add(self, section: str, seconds: float) -> None:
             self._current[section] += seconds
@@ -111,7 +121,7 @@ def timed_trainer_class(base):
             start, cpu = time.perf_counter(), time.process_time()
             if self._step_start is not None:  # a step ends where the next one fetches its batch
                 total = start - self._step_start
-                self._current["other"] = total - sum(self._current.values())
+                self._current["other"] = total - sum(self._current[section] for section in SECTIONS[:-1])
                 self.steps.append(dict(self._current))
                 self.cpu_seconds.append(cpu - self._cpu_start)
             self._current = defaultdict(float)
@@ -181,7 +191,7 @@ def profile_recipe(name: str, data_dir: str | None, steps: int, warmup: int, see
         trainer.train()
     measured = trainer.steps[warmup : warmup + steps]
     tokens = trainer.target_tokens[warmup : warmup + steps]
-    seconds = [sum(step.values()) for step in measured]
+    seconds = [sum(step[section] for section in SECTIONS) for step in measured]
     mean_step = statistics.fmean(seconds)
     return {
         "name": name,
@@ -192,7 +202,10 @@ def profile_recipe(name: str, data_dir: str | None, steps: int, warmup: int, see
         "steps_per_minute": 60 / mean_step,
         "steps_per_cpu_minute": 60 * len(measured) / sum(trainer.cpu_seconds[warmup : warmup + steps]),
         "target_tokens_per_s": sum(tokens) / sum(seconds),
-        "shares": {section: sum(step.get(section, 0.0) for step in measured) / sum(seconds) for section in SECTIONS},
+        "shares": {
+            section: sum(step.get(section, 0.0) for step in measured) / sum(seconds)
+            for section in (*SECTIONS, *FORWARD_PARTS)
+        },
     }
 
 
@@ -212,6 +225,13 @@ def print_table(results: list[dict], threads: int) -> None:
         ]
         row += [f"{100 * r['shares'][section]:.1f}" for section in SECTIONS]
         print("| " + " | ".join(row) + " |")
+    print("\nThe forward pass in parts, % of the whole step:\n")
+    print("| recipe | encoder % | decoder % | output layer and loss % |")
+    print("| --- | ---: | ---: | ---: |")
+    for r in results:
+        shares = r["shares"]
+        rest = shares["forward"] - shares["encoder"] - shares["decoder"]
+        print(f"| {r['name']} | {100 * shares['encoder']:.1f} | {100 * shares['decoder']:.1f} | {100 * rest:.1f} |")
     steps = ", ".join(str(r["steps"]) for r in results)
     load = os.getloadavg()[0]
     print(f"\nMeans over {steps} steps after warm-up, {threads} torch thread(s); load average {load:.2f} at the end.")

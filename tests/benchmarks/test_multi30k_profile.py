@@ -38,10 +38,12 @@ def test_a_tiny_recipe_is_profiled_section_by_section(profile_script, tmp_path, 
     assert result["steps"] == 4 and result["target_tokens_per_s"] > 0
     assert result["steps_per_minute"] > 0 and result["steps_per_cpu_minute"] > 0
     shares = result["shares"]
-    assert set(shares) == set(profile_script.SECTIONS)
-    assert abs(sum(shares.values()) - 1) < 1e-9
+    assert set(shares) == {*profile_script.SECTIONS, "encoder", "decoder"}
+    assert abs(sum(shares[section] for section in profile_script.SECTIONS) - 1) < 1e-9
     assert all(shares[section] > 0 for section in ("data", "forward", "backward", "clip", "optimizer"))
     assert shares["other"] >= -1e-6
+    assert 0 < shares["encoder"] and 0 < shares["decoder"] and shares["encoder"] + shares["decoder"] < shares["forward"]
     profile_script.print_table([result], threads=1)
     table = capsys.readouterr().out
     assert "| tiny |" in table and "forward %" in table and "Means over 4 steps after warm-up" in table
+    assert "| recipe | encoder % | decoder % | output layer and loss % |" in table
