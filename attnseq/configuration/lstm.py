@@ -6,6 +6,7 @@ from dataclasses import fields
 
 from transformers import PretrainedConfig
 
+from .dropout import DropoutOptionsMixin
 from .validation import (
     SavedAttributesMixin,
     TargetVocabularyMixin,
@@ -16,7 +17,6 @@ from .validation import (
     check_optional_positive_int,
     check_positive_int,
     check_positive_number,
-    check_probability,
     check_special_tokens,
     reject_unknown_kwargs,
 )
@@ -25,7 +25,7 @@ CELLS = ("lstm", "gru")
 ATTENTIONS = ("none", "dot", "scaled_dot", "general", "additive")
 
 
-class Seq2SeqLSTMConfig(SavedAttributesMixin, TargetVocabularyMixin, PretrainedConfig):
+class Seq2SeqLSTMConfig(SavedAttributesMixin, TargetVocabularyMixin, DropoutOptionsMixin, PretrainedConfig):
     r"""Configuration of [`Seq2SeqLSTMModel`] and [`Seq2SeqLSTMForConditionalGeneration`].
 
     Every variant the book and the attention literature name is an option here, not a subclass.
@@ -60,7 +60,18 @@ class Seq2SeqLSTMConfig(SavedAttributesMixin, TargetVocabularyMixin, PretrainedC
             The decoder's layer i starts from the encoder's final state of layer i (of the top layer where the
             encoder has fewer).
         residual: skip connections around every stacked RNN layer but the first (ch. 8.4).
-        dropout: dropout on embeddings, between stacked layers and before the output layer.
+        dropout: dropout on the embeddings, between stacked layers and before the output layer, wherever the option
+            of that place (below) is None.
+        embedding_dropout: dropout on the source and target word vectors; `None` (default): `dropout`.
+        hidden_dropout: dropout on the outputs of each stacked RNN layer read by the layer above it (encoder and
+            decoder); `None` (default): `dropout`. With one encoder and one decoder layer there is no such place, and
+            a rate above 0 is refused.
+        output_dropout: dropout on the vector the output layer reads (`output_features` of it); `None` (default):
+            `dropout`.
+        source_word_dropout, target_word_dropout: in training, the probability that a source token, or a decoder
+            input token (the previous target token under teacher forcing), is dropped whole: its word vector is
+            zeroed (the kept ones scaled by 1 / (1 - p)) before `embedding_dropout`. Default 0 (off). Sennrich et al.
+            (2016) and Sennrich & Zhang (2019) use it against overfitting on small data.
         tie_word_embeddings: share the decoder embedding with the output layer; needs the output
             layer's input to have `embedding_size` features (set `attentional_size` to it).
         init_std: standard deviation of a normal init of the RNN and linear weights; `None` uses the
@@ -79,6 +90,7 @@ class Seq2SeqLSTMConfig(SavedAttributesMixin, TargetVocabularyMixin, PretrainedC
     renamed_options = {"num_encoder_layers": "encoder_layers", "num_decoder_layers": "decoder_layers"}
     # the generation cache holds one recurrent state per decoder layer
     attribute_map = {"num_hidden_layers": "decoder_layers", **renamed_options}
+    dropout_options = ("embedding_dropout", "hidden_dropout", "output_dropout")
 
     vocab_size: int = 64
     decoder_vocab_size: int | None = None
@@ -96,6 +108,11 @@ class Seq2SeqLSTMConfig(SavedAttributesMixin, TargetVocabularyMixin, PretrainedC
     decoder_layers: int = 1
     residual: bool = False
     dropout: float = 0.0
+    embedding_dropout: float | None = None
+    hidden_dropout: float | None = None
+    output_dropout: float | None = None
+    source_word_dropout: float = 0.0
+    target_word_dropout: float = 0.0
     tie_word_embeddings: bool = False
     init_std: float | None = None
     embedding_init_std: float = 1.0
@@ -123,7 +140,7 @@ class Seq2SeqLSTMConfig(SavedAttributesMixin, TargetVocabularyMixin, PretrainedC
         flags = ("input_feeding", "peeky", "reverse_source", "bidirectional_encoder", "residual", "tie_word_embeddings")
         for name in flags:
             check_bool(name, getattr(self, name))
-        self.dropout = check_probability("dropout", self.dropout)
+        self.check_dropout_options()
         if self.init_std is not None:
             self.init_std = check_positive_number("init_std", self.init_std)
         self.embedding_init_std = check_positive_number("embedding_init_std", self.embedding_init_std)
@@ -144,6 +161,12 @@ class Seq2SeqLSTMConfig(SavedAttributesMixin, TargetVocabularyMixin, PretrainedC
                     "input_feeding=True feeds the attentional vector back in and needs attention; with "
                     "attention='none' only input_feeding=False is allowed."
                 )
+        if self.hidden_dropout and self.encoder_layers == 1 and self.decoder_layers == 1:
+            raise ValueError(
+                f"hidden_dropout={self.hidden_dropout} acts between stacked RNN layers, but encoder_layers=1 and "
+                "decoder_layers=1 have none; with one layer each only hidden_dropout=None or 0 is allowed (the "
+                "word vectors have embedding_dropout, the output layer's input output_dropout)."
+            )
         if self.bidirectional_encoder and self.hidden_size % 2:
             raise ValueError(
                 f"hidden_size={self.hidden_size} must be even with bidirectional_encoder=True: each direction "

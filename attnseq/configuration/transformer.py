@@ -6,6 +6,7 @@ from dataclasses import fields
 
 from transformers import PretrainedConfig
 
+from .dropout import DropoutOptionsMixin
 from .validation import (
     SavedAttributesMixin,
     TargetVocabularyMixin,
@@ -25,7 +26,7 @@ ACTIVATIONS = ("relu", "gelu", "gelu_new", "silu", "tanh")
 POSITION_EMBEDDINGS = ("sinusoidal", "learned")
 
 
-class Seq2SeqTransformerConfig(SavedAttributesMixin, TargetVocabularyMixin, PretrainedConfig):
+class Seq2SeqTransformerConfig(SavedAttributesMixin, TargetVocabularyMixin, DropoutOptionsMixin, PretrainedConfig):
     r"""Configuration of [`Seq2SeqTransformerModel`] and [`Seq2SeqTransformerForConditionalGeneration`].
 
     The defaults are the base model of the paper (post-norm, sinusoidal positions, embeddings scaled by
@@ -47,9 +48,16 @@ class Seq2SeqTransformerConfig(SavedAttributesMixin, TargetVocabularyMixin, Pret
             decoder self- and cross-attention (h); `d_model` must be divisible by each.
         encoder_ffn_dim, decoder_ffn_dim: inner size of the position-wise feed-forward network (d_ff).
         activation_function: non-linearity of the feed-forward network, one of `ACTIVATIONS`.
-        dropout: dropout on embeddings (with positions) and on every sub-layer output before the residual sum.
+        dropout: dropout on every sub-layer output before the residual sum, and on the embeddings (with positions)
+            while `embedding_dropout` is None.
+        embedding_dropout: dropout on the sum of token and position embeddings of encoder and decoder; `None`
+            (default): `dropout`.
         attention_dropout: dropout on the attention weights.
         activation_dropout: dropout after the feed-forward non-linearity.
+        source_word_dropout, target_word_dropout: in training, the probability that a source token, or a decoder
+            input token (the previous target token under teacher forcing), is dropped whole: its token vector is
+            zeroed (the kept ones scaled by 1 / (1 - p)) before positions are added, so the position stays. Default 0
+            (off). Sennrich et al. (2016) and Sennrich & Zhang (2019) use it against overfitting on small data.
         norm_first: `False` for the paper's post-norm, LayerNorm(x + Sublayer(x)); `True` for pre-norm,
             x + Sublayer(LayerNorm(x)), with a final LayerNorm after each stack (more stable when training
             deep or without learning-rate warmup).
@@ -73,6 +81,7 @@ class Seq2SeqTransformerConfig(SavedAttributesMixin, TargetVocabularyMixin, Pret
         "num_attention_heads": "encoder_attention_heads",
         "num_hidden_layers": "encoder_layers",
     }
+    dropout_options = ("embedding_dropout",)
 
     vocab_size: int = 64
     decoder_vocab_size: int | None = None
@@ -85,8 +94,11 @@ class Seq2SeqTransformerConfig(SavedAttributesMixin, TargetVocabularyMixin, Pret
     decoder_ffn_dim: int = 1024
     activation_function: str = "relu"
     dropout: float = 0.1
+    embedding_dropout: float | None = None
     attention_dropout: float = 0.0
     activation_dropout: float = 0.0
+    source_word_dropout: float = 0.0
+    target_word_dropout: float = 0.0
     norm_first: bool = False
     position_embedding: str = "sinusoidal"
     max_position_embeddings: int = 512
@@ -121,7 +133,8 @@ class Seq2SeqTransformerConfig(SavedAttributesMixin, TargetVocabularyMixin, Pret
         check_optional_positive_int("decoder_vocab_size", self.decoder_vocab_size)
         check_choice("activation_function", self.activation_function, ACTIVATIONS)
         check_choice("position_embedding", self.position_embedding, POSITION_EMBEDDINGS)
-        for name in ("dropout", "attention_dropout", "activation_dropout"):
+        self.check_dropout_options()
+        for name in ("attention_dropout", "activation_dropout"):
             setattr(self, name, check_probability(name, getattr(self, name)))
         for name in ("norm_first", "scale_embedding", "tie_word_embeddings", "share_encoder_decoder_embeddings"):
             check_bool(name, getattr(self, name))

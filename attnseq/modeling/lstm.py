@@ -35,6 +35,7 @@ from .rnn import Feedback, InputLayout, ReadingOrder, RecurrentStack, RNNState, 
 from .seq2seq import (
     EncoderDecoderMixin,
     Seq2SeqLMMixin,
+    drop_words,
     init_token_embedding,
     lm_output,
     renamed_cache_argument,
@@ -170,7 +171,7 @@ class Seq2SeqLSTMEncoder(RecurrentStack):
             InputLayout(embedding=config.embedding_size),
             config.hidden_size,
             config.encoder_layers,
-            config.dropout,
+            config.dropout_of("hidden_dropout"),
             config.residual,
             bidirectional=config.bidirectional_encoder,
         )
@@ -180,6 +181,7 @@ class Seq2SeqLSTMEncoder(RecurrentStack):
         # gives the same model as before
         for name in [name for name in self._modules if name != "embed_tokens"]:
             self._modules[name] = self._modules.pop(name)
+        self.embedding_dropout = nn.Dropout(config.dropout_of("embedding_dropout"))
 
     def forward(
         self,
@@ -207,7 +209,8 @@ class Seq2SeqLSTMEncoder(RecurrentStack):
         attention_mask = normalize_attention_mask(attention_mask, input_ids)
         check_contiguous(attention_mask)
         order = ReadingOrder(attention_mask, self.config.reverse_source)
-        x = self.dropout(self.embed_tokens(input_ids))  # (batch, src, emb) in source order
+        x = drop_words(self.embed_tokens(input_ids), self.config.source_word_dropout, self.training)
+        x = self.embedding_dropout(x)  # (batch, src, emb) in source order
         layer_outputs, finals = self.read(x, order)
         return Seq2SeqLSTMEncoderOutput(
             last_hidden_state=layer_outputs[-1],
@@ -240,8 +243,10 @@ class Seq2SeqLSTMDecoder(nn.Module):
             feed=config.output_features if config.input_feeding else 0,
             summary=hidden if config.peeky else 0,
         )
-        self.rnn = RecurrentStack(config.cell, layout, hidden, config.decoder_layers, config.dropout, config.residual)
-        self.dropout = nn.Dropout(config.dropout)
+        self.rnn = RecurrentStack(
+            config.cell, layout, hidden, config.decoder_layers, config.dropout_of("hidden_dropout"), config.residual
+        )
+        self.embedding_dropout = nn.Dropout(config.dropout_of("embedding_dropout"))
         self.score = build_score(config.attention, hidden) if config.attention != "none" else None
         self.local_window = (
             LocalPWindow(hidden, config.attention_window) if config.attention_window is not None else None
@@ -288,7 +293,8 @@ class Seq2SeqLSTMDecoder(nn.Module):
             `(batch, tgt_len, src_len)` (None without attention) and, on request, the embeddings and
             every decoder layer's outputs.
         """
-        embeddings = self.dropout(self.embed_tokens(input_ids))  # (batch, tgt, emb)
+        embeddings = drop_words(self.embed_tokens(input_ids), self.config.target_word_dropout, self.training)
+        embeddings = self.embedding_dropout(embeddings)  # (batch, tgt, emb)
         features, weights, layer_outputs = self.forward_step(
             embeddings, encoder_hidden_states, encoder_attention_mask, cache
         )
@@ -511,7 +517,7 @@ class Seq2SeqLSTMForConditionalGeneration(Seq2SeqLMMixin, Seq2SeqLSTMPreTrainedM
     def __init__(self, config: Seq2SeqLSTMConfig):
         super().__init__(config)
         self.model = Seq2SeqLSTMModel(config)
-        self.output_dropout = nn.Dropout(config.dropout)
+        self.output_dropout = nn.Dropout(config.dropout_of("output_dropout"))
         self.lm_head = nn.Linear(config.output_features, config.target_vocab_size, bias=True)
         self.post_init()
 

@@ -63,6 +63,23 @@ def seq2seq_loss(
     return loss
 
 
+def drop_words(vectors: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Word dropout: in training, each position's whole vector is zeroed with probability `p` and the kept ones are
+    scaled by 1 / (1 - p); outside training, or with `p` 0, `vectors` come back as they are and nothing is drawn from
+    the random generator.
+
+    Args:
+        vectors: `(batch, seq_len, size)` token vectors.
+
+    Returns:
+        `(batch, seq_len, size)`.
+    """
+    if not training or p == 0.0:
+        return vectors
+    keep = nn.functional.dropout(vectors.new_ones(vectors.shape[:-1] + (1,)), p=p, training=True)
+    return vectors * keep
+
+
 def init_token_embedding(module: nn.Embedding, std: float) -> None:
     """Word vectors N(0, std²) with the padding row at zero (it never receives a gradient)."""
     init.normal_(module.weight, mean=0.0, std=std)

@@ -53,6 +53,7 @@ from .loading import CheckpointLoadingMixin
 from .seq2seq import (
     EncoderDecoderMixin,
     Seq2SeqLMMixin,
+    drop_words,
     init_token_embedding,
     lm_output,
     renamed_cache_argument,
@@ -431,15 +432,24 @@ class Seq2SeqTransformerPreTrainedModel(PreTrainedModel):
 class Seq2SeqTransformerStack(Seq2SeqTransformerPreTrainedModel):
     """What the encoder and the decoder share: token and position embeddings, dropout, the final pre-norm LayerNorm.
 
-    Embedding: x = Dropout(E[token] · s + PE[position]) with s = √d_model when `scale_embedding` (paper §3.4).
+    Embedding: x = Dropout(WordDropout(E[token]) · s + PE[position]) with s = √d_model when `scale_embedding` (paper
+    §3.4); the dropout is `embedding_dropout` (by default `dropout`), the word dropout `word_dropout` (0: none).
     """
 
-    def __init__(self, config: Seq2SeqTransformerConfig, embed_tokens: nn.Embedding, layer: type, num_layers: int):
+    def __init__(
+        self,
+        config: Seq2SeqTransformerConfig,
+        embed_tokens: nn.Embedding,
+        layer: type,
+        num_layers: int,
+        word_dropout: float = 0.0,
+    ):
         super().__init__(config)
         self.embed_tokens = embed_tokens
         self.embed_positions = Seq2SeqTransformerPositionEmbedding(config)
         self.embed_scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
-        self.dropout = config.dropout
+        self.embedding_dropout = config.dropout_of("embedding_dropout")
+        self.word_dropout = word_dropout
         self.layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.norm_first else None
         self.layers = nn.ModuleList(layer(config, layer_idx) for layer_idx in range(num_layers))
         # no post_init(): the model holding the stack initialises it, so a seed gives the weights it always gave
@@ -469,11 +479,12 @@ class Seq2SeqTransformerStack(Seq2SeqTransformerPreTrainedModel):
         """
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids)
+        inputs_embeds = drop_words(inputs_embeds, self.word_dropout, self.training)
         seq_len = inputs_embeds.size(1)
         positions = positions_from_mask(attention_mask, seq_len, past_length, inputs_embeds.device)
         position_embeds = self.embed_positions(positions, past_length + seq_len, inputs_embeds.dtype)
         hidden_states = inputs_embeds * self.embed_scale + position_embeds
-        return nn.functional.dropout(hidden_states, p=self.dropout, training=self.training)
+        return nn.functional.dropout(hidden_states, p=self.embedding_dropout, training=self.training)
 
     def final_norm(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """Pre-norm stacks end with a LayerNorm; post-norm stacks already end normalised."""
@@ -490,7 +501,9 @@ class Seq2SeqTransformerEncoder(Seq2SeqTransformerStack):
     _can_record_outputs = {"hidden_states": Seq2SeqTransformerEncoderLayer, "attentions": Seq2SeqTransformerAttention}
 
     def __init__(self, config: Seq2SeqTransformerConfig, embed_tokens: nn.Embedding):
-        super().__init__(config, embed_tokens, Seq2SeqTransformerEncoderLayer, config.encoder_layers)
+        super().__init__(
+            config, embed_tokens, Seq2SeqTransformerEncoderLayer, config.encoder_layers, config.source_word_dropout
+        )
 
     @capture_outputs
     def forward(
@@ -537,7 +550,9 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerStack):
     }
 
     def __init__(self, config: Seq2SeqTransformerConfig, embed_tokens: nn.Embedding):
-        super().__init__(config, embed_tokens, Seq2SeqTransformerDecoderLayer, config.decoder_layers)
+        super().__init__(
+            config, embed_tokens, Seq2SeqTransformerDecoderLayer, config.decoder_layers, config.target_word_dropout
+        )
 
     @capture_outputs
     def forward(

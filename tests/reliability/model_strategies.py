@@ -32,6 +32,7 @@ def lstm_options(draw) -> dict:
     """Keyword arguments of a valid tiny `Seq2SeqLSTMConfig`: every option, every allowed combination."""
     attention = draw(st.sampled_from(ATTENTIONS))
     attends = attention != "none"
+    encoder_layers, decoder_layers = draw(st.integers(1, 2)), draw(st.integers(1, 2))
     options = {
         **draw(special_token_ids(draw(st.integers(4, 12)))),
         "embedding_size": draw(st.integers(1, 8)),
@@ -44,10 +45,16 @@ def lstm_options(draw) -> dict:
         "peeky": draw(st.booleans()),
         "reverse_source": draw(st.booleans()),
         "bidirectional_encoder": draw(st.booleans()),
-        "encoder_layers": draw(st.integers(1, 2)),
-        "decoder_layers": draw(st.integers(1, 2)),
+        "encoder_layers": encoder_layers,
+        "decoder_layers": decoder_layers,
         "residual": draw(st.booleans()),
         "dropout": draw(st.sampled_from([0.0, 0.25])),
+        "embedding_dropout": draw(st.sampled_from([None, 0.0, 0.2])),
+        # between stacked layers only: one layer each side has no such place
+        "hidden_dropout": draw(st.sampled_from([None, 0.0, 0.2])) if max(encoder_layers, decoder_layers) > 1 else None,
+        "output_dropout": draw(st.sampled_from([None, 0.0, 0.2])),
+        "source_word_dropout": draw(st.sampled_from([0.0, 0.1])),
+        "target_word_dropout": draw(st.sampled_from([0.0, 0.1])),
         "init_std": draw(st.none() | st.floats(0.05, 1.0)),
     }
     if draw(st.booleans()):  # tied output layer: its input must have embedding_size features
@@ -80,6 +87,9 @@ def transformer_options(draw) -> dict:
         "dropout": draw(st.sampled_from([0.0, 0.1])),
         "attention_dropout": draw(st.sampled_from([0.0, 0.1])),
         "activation_dropout": draw(st.sampled_from([0.0, 0.1])),
+        "embedding_dropout": draw(st.sampled_from([None, 0.0, 0.2])),
+        "source_word_dropout": draw(st.sampled_from([0.0, 0.1])),
+        "target_word_dropout": draw(st.sampled_from([0.0, 0.1])),
         "norm_first": draw(st.booleans()),
         "position_embedding": position_embedding,
         "max_position_embeddings": draw(st.integers(MIN_POSITIONS, MIN_POSITIONS + 4)),
@@ -148,8 +158,10 @@ def bad_values(config_class, option: str, vocab_size: int) -> list:
         return NOT_OPTIONAL_INTEGERS
     if option in ("cell", "attention", "activation_function", "position_embedding"):
         return NOT_NAMES
-    if option in ("dropout", "attention_dropout", "activation_dropout"):
+    if option in ("dropout", "attention_dropout", "activation_dropout", "source_word_dropout", "target_word_dropout"):
         return NOT_PROBABILITIES
+    if option in ("embedding_dropout", "hidden_dropout", "output_dropout"):  # None: the rate of `dropout`
+        return [value for value in NOT_PROBABILITIES if value is not None]
     if option in ("init_std", "layer_norm_eps"):
         # the LSTM family's init_std may be None (the book's init)
         return NOT_POSITIVE_NUMBERS + ([] if config_class is Seq2SeqLSTMConfig else [None])

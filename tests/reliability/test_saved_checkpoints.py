@@ -51,3 +51,20 @@ def test_saved_checkpoint_saves_again_and_reloads(name, tmp_path):
     inputs = {key: torch.tensor(value) for key, value in expected["inputs"].items()}
     with torch.no_grad():
         torch.testing.assert_close(again(**inputs).logits, model(**inputs).logits, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", CHECKPOINTS)
+def test_saved_checkpoint_trains_with_the_dropout_it_had(name):
+    """In training mode, after the same seed, a saved checkpoint drops the units it dropped when the separate dropout
+    options (`embedding_dropout`, `hidden_dropout`, `output_dropout`, `word_dropout`) did not exist: their defaults
+    leave training as it was, random draws included."""
+    folder = FIXTURES / name
+    expected = json.loads((folder / "expected_training_logits.json").read_text())
+    inputs = json.loads((folder / "expected_logits.json").read_text())["inputs"]
+    model = AutoModelForSeq2SeqLM.from_pretrained(folder).train()
+    torch.manual_seed(expected["seed"])
+    with torch.no_grad():
+        logits = model(**{key: torch.tensor(value) for key, value in inputs.items()}).logits
+    torch.testing.assert_close(logits, torch.tensor(expected["logits"]), rtol=0, atol=2e-6)
+    eval_logits = torch.tensor(json.loads((folder / "expected_logits.json").read_text())["logits"])
+    assert not torch.allclose(logits, eval_logits, atol=1e-3), "dropout was on: training and eval logits differ"

@@ -1,0 +1,49 @@
+"""benchmarks/multi30k/profile.py times the sections of real training steps; its shares must add up to the whole step
+and each section must be measured where the Trainer does that work."""
+
+import importlib.util
+import os
+
+import pytest
+
+SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "multi30k", "profile.py")
+
+
+@pytest.fixture(scope="module")
+def profile_script():
+    spec = importlib.util.spec_from_file_location("multi30k_profile", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_recipe_parses_to_its_languages_and_files(profile_script, tmp_path):
+    for name, (_, swapped) in profile_script.RECIPES.items():
+        _, data, _, training = profile_script.recipe_arguments(name, "/data", 7, str(tmp_path))
+        source, target = ("en", "de") if swapped else ("de", "en")
+        assert (data.source_lang, data.target_lang) == (source, target)
+        assert data.source_file == f"/data/train.{source}.gz" and data.test_target_file.endswith(f".{target}.gz")
+        assert (training.max_steps, training.eval_strategy, training.save_strategy) == (7, "no", "no")
+        assert training.per_device_train_batch_size == 64
+
+
+def test_a_tiny_recipe_is_profiled_section_by_section(profile_script, tmp_path, monkeypatch, capsys):
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(
+        "task: reverse\nnum_train: 96\nnum_validation: 8\nnum_test: 8\nmodel: lstm\nhidden_size: 8\n"
+        "embedding_size: 4\nper_device_train_batch_size: 8\nlabel_smoothing_factor: 0.1\ndisable_tqdm: true\n"
+    )
+    monkeypatch.setitem(profile_script.RECIPES, "tiny", (str(recipe), False))
+    result = profile_script.profile_recipe("tiny", None, steps=4, warmup=2, seed=0)
+    assert result["steps"] == 4 and result["target_tokens_per_s"] > 0
+    assert result["steps_per_minute"] > 0 and result["steps_per_cpu_minute"] > 0
+    shares = result["shares"]
+    assert set(shares) == {*profile_script.SECTIONS, "encoder", "decoder"}
+    assert abs(sum(shares[section] for section in profile_script.SECTIONS) - 1) < 1e-9
+    assert all(shares[section] > 0 for section in ("data", "forward", "backward", "clip", "optimizer"))
+    assert shares["other"] >= -1e-6
+    assert 0 < shares["encoder"] and 0 < shares["decoder"] and shares["encoder"] + shares["decoder"] < shares["forward"]
+    profile_script.print_table([result], threads=1)
+    table = capsys.readouterr().out
+    assert "| tiny |" in table and "forward %" in table and "Means over 4 steps after warm-up" in table
+    assert "| recipe | encoder % | decoder % | output layer and loss % |" in table
