@@ -130,7 +130,8 @@ def tree_memory(process) -> tuple[int, int]:
 
 
 def measured_run(command: list[str], env: dict, log_path: str) -> dict:
-    """Run `command` in a subprocess; its wall time, peak tree RSS, and every stdout line with the seconds from
+    """Run `command` in a subprocess; its wall time, CPU seconds (user + system, its children's included), peak
+    tree RSS, and every stdout line with the seconds from
     the start at which it arrived. stderr goes to `log_path`; stdout is copied there too."""
     import psutil
 
@@ -147,14 +148,27 @@ def measured_run(command: list[str], env: dict, log_path: str) -> dict:
         reader.start()
         process = psutil.Process(child.pid)
         peak_rss = peak_anon = 0
-        while child.poll() is None:
+        while True:
+            # wait4 (not Popen.poll) for the CPU seconds of the child and of all the descendants it reaped
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
             rss, anon = tree_memory(process)
             peak_rss, peak_anon = max(peak_rss, rss), max(peak_anon, anon)
             time.sleep(POLL_SECONDS)
         wall = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
         reader.join()
         log.write("\n--- stdout ---\n" + "\n".join(f"[{at:8.1f} s] {line}" for at, line in lines) + "\n")
-    return {"returncode": child.returncode, "wall": wall, "peak_rss": peak_rss, "peak_anon": peak_anon, "lines": lines}
+    cpu = usage.ru_utime + usage.ru_stime
+    return {
+        "returncode": child.returncode,
+        "wall": wall,
+        "cpu": cpu,
+        "peak_rss": peak_rss,
+        "peak_anon": peak_anon,
+        "lines": lines,
+    }
 
 
 def parse_attnseq(run: dict) -> dict:
@@ -264,8 +278,9 @@ def measure_size(size: int, args, corpora: str) -> dict:
         )
         prep = run["preprocessing"]
         print(
-            f"attnseq run {attempt}: preprocessing {prep:.1f} s, whole run {run['wall']:.1f} s, peak RSS "
-            f"{run['peak_rss'] / GB:.2f} GB (anon {run['peak_anon'] / GB:.2f}); {phases or 'no phase lines printed'}",
+            f"attnseq run {attempt}: preprocessing {prep:.1f} s, whole run {run['wall']:.1f} s "
+            f"({run['cpu']:.1f} s CPU), peak RSS {run['peak_rss'] / GB:.2f} GB (anon {run['peak_anon'] / GB:.2f}); "
+            f"{phases or 'no phase lines printed'}",
             flush=True,
         )
     tokenizer = os.path.join(folder, "attnseq-run-1", "tokenizer.json")
@@ -279,8 +294,9 @@ def measure_size(size: int, args, corpora: str) -> dict:
     )
     parts = floor["parts"]
     print(
-        f"floor: {floor['wall']:.1f} s (imports {parts['import']:.1f}, load_dataset {parts['load']:.1f}, map "
-        f"{parts['map']:.1f}), peak RSS {floor['peak_rss'] / GB:.2f} GB (anon {floor['peak_anon'] / GB:.2f})",
+        f"floor: {floor['wall']:.1f} s ({floor['cpu']:.1f} s CPU; imports {parts['import']:.1f}, load_dataset "
+        f"{parts['load']:.1f}, map {parts['map']:.1f}), peak RSS {floor['peak_rss'] / GB:.2f} GB "
+        f"(anon {floor['peak_anon'] / GB:.2f})",
         flush=True,
     )
     result["floor"] = floor
@@ -297,7 +313,7 @@ def table(results: list[dict]) -> str:
     from common import markdown_table
 
     headers = [
-        "lines", "run", *(f"{phase} (s)" for phase in PHASES), "preprocessing (s)", "whole run (s)",
+        "lines", "run", *(f"{phase} (s)" for phase in PHASES), "preprocessing (s)", "whole run (s)", "CPU (s)",
         "peak RSS (GB)", "anon (GB)", "lines/s", "× floor",
     ]  # fmt: skip
     rows = []
@@ -313,13 +329,13 @@ def table(results: list[dict]) -> str:
             prep = run["preprocessing"]
             ratio = f"{comparable(result) / floor['wall']:.2f}" if attempt == 1 else ""
             rows.append([
-                f"{size:,}", f"attnseq {'1st' if attempt == 1 else '2nd'}", *phases, prep, run["wall"],
+                f"{size:,}", f"attnseq {'1st' if attempt == 1 else '2nd'}", *phases, prep, run["wall"], run["cpu"],
                 run["peak_rss"] / GB, run["peak_anon"] / GB, f"{size / prep:,.0f}", ratio,
             ])  # fmt: skip
         parts = floor["parts"]
         rows.append([
             f"{size:,}", "floor", f"{parts['load']:.1f}", "", f"{parts['map']:.1f}", floor["wall"], floor["wall"],
-            floor["peak_rss"] / GB, floor["peak_anon"] / GB, f"{size / floor['wall']:,.0f}", "1.00",
+            floor["cpu"], floor["peak_rss"] / GB, floor["peak_anon"] / GB, f"{size / floor['wall']:,.0f}", "1.00",
         ])  # fmt: skip
     return markdown_table(headers, rows)
 
@@ -412,7 +428,8 @@ def main() -> None:
     print(table(results))
     print(
         "\nPhase times from the lines attnseq prints (c: from the cache); preprocessing: process start to the "
-        "start of training; × floor: first-run preprocessing less tokenizer training, over the floor's time."
+        "start of training; CPU: user + system seconds of the whole run, its workers included;"
+        " × floor: first-run preprocessing less tokenizer training, over the floor's time."
     )
     for name, passed, measured in targets(results):
         verdict = "n/a" if passed is None else ("PASS" if passed else "FAIL")
