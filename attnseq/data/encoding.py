@@ -1,23 +1,36 @@
 """From `source`/`target` text pairs to model inputs: tokenization with `datasets.map` and the collator.
 
 `tokenize_pairs` encodes sources into `input_ids`/`attention_mask` and targets into `labels` (both ending
-with eos) in batches; on a file-backed dataset (one read by `attnseq.data.readers`) the result is cached
-by the datasets library and reused when nothing changed. Pairs longer than the chosen limits are truncated,
-dropped or refused (`overlong`), always with a logged count. `build_data_collator` pads batches with
-`DataCollatorForSeq2Seq`, labels with -100 so padding is ignored by the loss.
+with eos) in batches, on `num_proc` processes. Tokenizers with a `tokenizers` backend (the subword tokenizers,
+`SourceTargetTokenizer`'s two sides, `CharTokenizer` through `tokenizers_equivalent`) encode with the backend's
+batched Rust `encode_batch`, giving the ids `tokenizer(texts)` / `tokenizer(text_target=texts)` give; others go
+through the tokenizer's own `__call__`. On a file-backed dataset (one read by `attnseq.data.readers`) the result
+is cached by the datasets library under a fingerprint of the input's fingerprint, the tokenizer's serialized
+content and the options, so a later run with the same data and tokenizer reuses it whatever object the tokenizer
+is. Pairs longer than the chosen limits are truncated, dropped or refused (`overlong`), always with a logged
+count. `build_data_collator` pads batches with `DataCollatorForSeq2Seq`, labels with -100 so padding is ignored by
+the loss. Statistics over token columns (`longest_sequence`, the unknown-token count) read Arrow a batch at a time.
 """
 
 from __future__ import annotations
 
+import glob
+import hashlib
+import json
 import logging
+import os
 from functools import partial
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict
-from transformers import DataCollatorForSeq2Seq
+from tokenizers import Tokenizer
+from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerFast
 
+from ..tokenization.char import CharTokenizer
+from ..tokenization.pair import SourceTargetTokenizer
+from .progress import computed, served_from_cache
 from .readers import COLUMNS, check_pairs
 
 logger = logging.getLogger(__name__)
@@ -26,6 +39,11 @@ OVERLONG_ACTIONS = ("truncate", "drop", "error")
 LABEL_PAD_TOKEN_ID = -100
 _LENGTH_COLUMNS = {"source": "source_length", "target": "target_length"}
 _SHOWN_ROWS = 5
+# A split gets one more process per this many rows (up to `num_proc`): below it, starting a process costs more
+# than the Rust encoding it would share.
+MIN_ROWS_PER_PROCESS = 50_000
+_STATISTICS_BATCH_ROWS = 100_000
+_ENCODING_VERSION = 1
 
 
 def tokenize_pairs(
@@ -54,7 +72,9 @@ def tokenize_pairs(
         bad_rows: rows with a missing, non-string or empty source or target raise an `"error"` listing them,
             or are dropped (`"drop"`) with a logged count (see `readers.check_pairs`).
         keep_text: keep the `source` and `target` text columns next to the token columns.
-        num_proc, batch_size, load_from_cache_file: passed to `datasets.Dataset.map`.
+        num_proc: the most processes that tokenize a split (default 1); a split gets one per
+            `MIN_ROWS_PER_PROCESS` rows, so small splits stay in this process.
+        batch_size, load_from_cache_file: passed to `datasets.Dataset.map`.
 
     Returns:
         The same kind of object with columns `input_ids`, `attention_mask` and `labels` (and the text columns
@@ -116,25 +136,139 @@ def _tokenize_split(
             "attnseq.data.readers (e.g. select_pairs) first."
         )
     dataset = check_pairs(dataset, bad_rows=bad_rows, name=name)
-    encode = partial(
-        _encode_batch,
-        tokenizer=tokenizer,
-        target_tokenizer=target_tokenizer,
-        limits=limits if overlong == "truncate" else {"source": None, "target": None},
-    )
+    truncation = limits if overlong == "truncate" else {"source": None, "target": None}
     kept = list(COLUMNS) if keep_text else []
-    encoded = dataset.map(
+    backends = rust_backends(tokenizer, target_tokenizer)
+    map_options = {}
+    if backends is not None:
+        encode = partial(_encode_arrow_batch, backends=backends, limits=truncation, keep_text=keep_text)
+        dataset = dataset.with_format("arrow")
+        map_options["new_fingerprint"] = encoding_fingerprint(dataset, backends, truncation, keep_text)
+    else:
+        encode = partial(_encode_batch, tokenizer=tokenizer, target_tokenizer=target_tokenizer, limits=truncation)
+    processes = max(1, min(num_proc or 1, len(dataset) // MIN_ROWS_PER_PROCESS))
+    if processes > 1:  # each process encodes on one thread; also quiets the tokenizers warning about forking
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    existing = set(_cache_files(dataset))
+    mapped = dataset.map(
         encode,
         batched=True,
         batch_size=batch_size,
-        num_proc=num_proc,
-        remove_columns=[column for column in dataset.column_names if column not in kept],
+        num_proc=processes if processes > 1 else None,
+        remove_columns=[column for column in dataset.column_names if column not in kept or backends is not None],
         load_from_cache_file=load_from_cache_file,
         desc=f"Tokenizing {name}",
+        **map_options,
     )
+    written = {file["filename"] for file in mapped.cache_files}
+    if written and written <= existing:
+        served_from_cache()
+    else:
+        computed()
+    encoded = mapped.with_format(None)
     encoded = _apply_length_limits(encoded, name, limits, overlong)
     _log_unknown_tokens(encoded, name, {"source": tokenizer, "target": target_tokenizer})
     return encoded
+
+
+def rust_backends(tokenizer, target_tokenizer=None) -> tuple[Tokenizer, Tokenizer] | None:
+    """The `tokenizers.Tokenizer`s that encode sources and targets exactly as `tokenizer(texts)` and
+    `target_tokenizer(text_target=texts)` do (copies, without truncation or padding), or None when a tokenizer
+    has no such backend (a Python tokenizer, or a `CharTokenizer` with added tokens, which the `tokenizers`
+    library would split differently)."""
+    source = _rust_backend(tokenizer, target=False)
+    target = _rust_backend(target_tokenizer or tokenizer, target=True)
+    return None if source is None or target is None else (source, target)
+
+
+def _rust_backend(tokenizer, target: bool) -> Tokenizer | None:
+    if isinstance(tokenizer, SourceTargetTokenizer):
+        backend = tokenizer.target_tokenizer if target else tokenizer.source_tokenizer
+    elif isinstance(tokenizer, CharTokenizer):
+        if tokenizer.user_added_tokens:
+            return None
+        backend = tokenizer.tokenizers_equivalent()
+    elif isinstance(tokenizer, PreTrainedTokenizerFast):
+        backend = tokenizer.backend_tokenizer
+    else:
+        return None
+    backend = Tokenizer.from_str(backend.to_str())
+    backend.no_truncation()
+    backend.no_padding()
+    backend.encode_special_tokens = bool(getattr(tokenizer, "split_special_tokens", False))
+    return backend
+
+
+def encoding_fingerprint(dataset: Dataset, backends: tuple[Tokenizer, Tokenizer], limits: dict, keep_text: bool) -> str:
+    """The `datasets` fingerprint of a tokenized split: a hash of the input's fingerprint, both backends' serialized
+    content and the options, so the same data and tokenizer find the cached result in a later run."""
+    content = {
+        "version": _ENCODING_VERSION,
+        "input": dataset._fingerprint,
+        "backends": [backend.to_str() for backend in backends],
+        "split_special_tokens": [backend.encode_special_tokens for backend in backends],
+        "limits": limits,
+        "keep_text": keep_text,
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def longest_sequence(dataset: Dataset, column: str) -> int:
+    """The most tokens of any row of a list column (e.g. `labels`), read from Arrow a batch at a time; 0 for an
+    empty dataset."""
+    longest = 0
+    for batch in dataset.select_columns([column]).with_format("arrow").iter(batch_size=_STATISTICS_BATCH_ROWS):
+        lengths = pc.list_value_length(batch[column])
+        longest = max(longest, pc.max(lengths).as_py() or 0)
+    return longest
+
+
+def _cache_files(dataset: Dataset) -> list[str]:
+    """The files of the folder where `datasets.map` writes the cache files of `dataset` (none in memory)."""
+    if not dataset.cache_files:
+        return []
+    folder = os.path.dirname(dataset.cache_files[0]["filename"])
+    return glob.glob(os.path.join(glob.escape(folder), "*.arrow"))
+
+
+def _encode_arrow_batch(batch: pa.Table, backends: tuple[Tokenizer, Tokenizer], limits: dict, keep_text: bool):
+    """Encode one Arrow batch with the Rust backends (`encode_batch`); rows over a limit are encoded again with
+    the backend's truncation, which keeps eos as the tokenizer's does. Returns an Arrow table of `input_ids`,
+    `attention_mask`, `labels`, the untruncated lengths (and the text columns with `keep_text`)."""
+    columns = {}
+    for side, backend, column in (("source", backends[0], "input_ids"), ("target", backends[1], "labels")):
+        texts = batch[side].to_pylist()
+        ids = [encoding.ids for encoding in _encode_ids(backend, texts)]
+        lengths = np.fromiter((len(row) for row in ids), dtype=np.int32, count=len(ids))
+        limit = limits[side]
+        if limit is not None and (lengths > limit).any():
+            rows = np.flatnonzero(lengths > limit)
+            truncating = Tokenizer.from_str(backend.to_str())
+            truncating.encode_special_tokens = backend.encode_special_tokens
+            truncating.enable_truncation(max_length=limit)
+            for row, encoding in zip(rows, _encode_ids(truncating, [texts[row] for row in rows])):
+                ids[row] = encoding.ids
+        columns[column] = _list_array(ids)
+        columns[_LENGTH_COLUMNS[side]] = pa.array(lengths)
+    columns["attention_mask"] = pa.ListArray.from_arrays(
+        columns["input_ids"].offsets, pa.array(np.ones(len(columns["input_ids"].values), dtype=np.int8))
+    )
+    order = ["input_ids", "attention_mask", "labels", *_LENGTH_COLUMNS.values()]
+    if keep_text:
+        order = [*COLUMNS, *order]
+        columns.update({side: batch[side] for side in COLUMNS})
+    return pa.table({name: columns[name] for name in order})
+
+
+def _list_array(rows: list[list[int]]) -> pa.ListArray:
+    """Token id rows as an Arrow list<int32> array."""
+    return pa.array(rows, type=pa.list_(pa.int32()))
+
+
+def _encode_ids(backend: Tokenizer, texts: list[str]):
+    """`backend.encode_batch(texts)`, without the character offsets where the `tokenizers` version can skip them
+    (`encode_batch_fast`): only the ids are kept."""
+    return getattr(backend, "encode_batch_fast", backend.encode_batch)(texts)
 
 
 def _encode_batch(batch: dict, tokenizer, target_tokenizer, limits: dict) -> dict:
@@ -163,7 +297,7 @@ def _encode_batch(batch: dict, tokenizer, target_tokenizer, limits: dict) -> dic
 
 def _apply_length_limits(encoded: Dataset, name: str, limits: dict, overlong: str) -> Dataset:
     """Count, report and act on the rows whose untruncated length exceeds a limit; drop the length columns."""
-    lengths = {side: encoded.with_format("numpy")[column] for side, column in _LENGTH_COLUMNS.items()}
+    lengths = {side: _int_column(encoded, column) for side, column in _LENGTH_COLUMNS.items()}
     over = np.zeros(len(encoded), dtype=bool)
     described = []
     for side, limit in limits.items():
@@ -188,19 +322,32 @@ def _apply_length_limits(encoded: Dataset, name: str, limits: dict, overlong: st
     return encoded
 
 
+def _int_column(dataset: Dataset, column: str) -> np.ndarray:
+    """An integer column as one numpy array, read from Arrow a batch at a time."""
+    parts = [
+        batch[column].to_numpy()
+        for batch in dataset.select_columns([column]).with_format("arrow").iter(batch_size=_STATISTICS_BATCH_ROWS)
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
 def _log_unknown_tokens(encoded: Dataset, name: str, tokenizers: dict) -> None:
     """Log how many unk tokens the sources and targets of a tokenized split hold."""
     for side, column in (("source", "input_ids"), ("target", "labels")):
         unk = tokenizers[side].unk_token_id
         if unk is None or len(encoded) == 0:
             continue
-        sequences = encoded.with_format("arrow")[column]
-        if isinstance(sequences, pa.ChunkedArray):
-            sequences = sequences.combine_chunks()
-        unknown = pc.equal(pc.list_flatten(sequences), unk)
-        count = pc.sum(unknown).as_py() or 0
+        count = rows = 0
+        for batch in encoded.select_columns([column]).with_format("arrow").iter(batch_size=_STATISTICS_BATCH_ROWS):
+            sequences = batch[column]
+            if isinstance(sequences, pa.ChunkedArray):
+                sequences = sequences.combine_chunks()
+            unknown = pc.equal(pc.list_flatten(sequences), unk)
+            batch_count = pc.sum(unknown).as_py() or 0
+            if batch_count:
+                count += batch_count
+                rows += pc.count_distinct(pc.filter(pc.list_parent_indices(sequences), unknown)).as_py()
         if count:
-            rows = pc.count_distinct(pc.filter(pc.list_parent_indices(sequences), unknown)).as_py()
             logger.warning(
                 "%s: %d %s token(s) in %d row(s) are unknown (%s): the tokenizer's vocabulary lacks them",
                 name,

@@ -1,11 +1,12 @@
 """Readers that turn text pairs into a `datasets.Dataset` with the string columns `source` and `target`.
 
-Files are read with `datasets.load_dataset` (the `text` and `csv` builders), so the result is backed by an
-Arrow file in the datasets cache and every later `map` over it is cached too; editing the file invalidates
-the cache. Each reader checks its rows: a row with a missing, non-string or empty source or target is a
-*bad row*, reported with its index (row i of a line-based file is line i + 1, or i + 2 below a header line;
-of a CSV file, record i after the header). With `bad_rows="error"` (the default) a `ValueError` lists the
-first bad rows; with `bad_rows="drop"` they are dropped and the count is logged.
+Files are read with `datasets.load_dataset` (the `text` and `csv` builders), parallel files in batches of lines
+into an Arrow file of their own, so the result is backed by an Arrow file in the datasets cache and every later
+`map` over it is cached too; editing the file invalidates the cache. Each reader checks its rows: a row with a
+missing, non-string or empty source or target is a *bad row*, reported with its index (row i of a line-based
+file is line i + 1, or i + 2 below a header line; of a CSV file, record i after the header). With
+`bad_rows="error"` (the default) a `ValueError` lists the first bad rows; with `bad_rows="drop"` they are dropped
+and the count is logged.
 """
 
 from __future__ import annotations
@@ -13,13 +14,22 @@ from __future__ import annotations
 import contextlib
 import csv
 import gzip
+import hashlib
+import itertools
 import json
 import logging
 import os
+import shutil
+import tempfile
 from functools import partial
 
+import datasets.config
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict, Features, Value, load_dataset
+
+from .progress import computed, served_from_cache
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +40,15 @@ EXTENSIONS = {".txt": "book", ".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", "
 PAIR_FEATURES = Features({"source": Value("string"), "target": Value("string"), "problem": Value("string")})
 _STRING_TYPES = ("string", "large_string")
 _SHOWN_BAD_ROWS = 5
+# The cache of parallel files: DATASETS_CACHE/attnseq_parallel/HASH/{pairs.arrow, info.json}; the version is part
+# of the hash, so a change of what is written there reads the files again.
+PARALLEL_CACHE_FOLDER = "attnseq_parallel"
+_PARALLEL_CACHE_VERSION = 1
+_PARALLEL_DATA_FILE = "pairs.arrow"
+_PARALLEL_INFO_FILE = "info.json"
+_PARALLEL_FEATURES = Features({"source": Value("string"), "target": Value("string"), "line": Value("int64")})
+_READ_BATCH_LINES = 50_000
+_CHECK_BATCH_ROWS = 100_000
 
 
 class BadRowsError(ValueError):
@@ -123,11 +142,19 @@ def read_pairs(path: str | os.PathLike, format: str | None = None, **kwargs) -> 
 
 
 def read_parallel_files(
-    source_path: str | os.PathLike, target_path: str | os.PathLike, bad_rows: str = "error"
+    source_path: str | os.PathLike,
+    target_path: str | os.PathLike,
+    bad_rows: str = "error",
+    cache_dir: str | None = None,
 ) -> Dataset:
     """Read a pair of parallel text files as NMT corpora come (`train.de` + `train.en`): line i of one file
     translates line i of the other. A name ending in `.gz` is read through gzip. Lines are stripped of
     surrounding whitespace (and of a final `\\r`).
+
+    The files are read once, in batches of lines, into an Arrow file in the datasets cache (`cache_dir`, default
+    the datasets cache) under a folder named by a hash of both files' paths, sizes and modification times; the
+    returned data set is memory-mapped from it, so a second read of the same files costs no parsing and later
+    `map`s over it are cached by `datasets`. Touching or editing a file reads it again.
 
     Empty lines: a line that is empty on both sides (a blank separator, as in many corpora) is skipped with a
     logged count; a line empty on one side only is a bad row, reported with its line number or dropped as
@@ -135,32 +162,115 @@ def read_parallel_files(
 
     Raises:
         ValueError: the files hold different numbers of lines (the message names both files and both counts),
-            or a bad row with `bad_rows="error"`.
+            bytes that are not UTF-8 (named by file, line and byte offset), or a bad row with `bad_rows="error"`.
     """
-    sources, targets = read_text_lines(source_path), read_text_lines(target_path)
-    if len(sources) != len(targets):
-        raise ValueError(
-            f"parallel files differ in length: {str(source_path)!r} has {len(sources):,} lines and "
-            f"{str(target_path)!r} has {len(targets):,} lines; line i of one must translate line i of the other."
-        )
-    blank = {row for row, (source, target) in enumerate(zip(sources, targets)) if not source and not target}
-    if len(blank) == len(sources):
+    if bad_rows not in BAD_ROW_ACTIONS:
+        raise ValueError(f"bad_rows={bad_rows!r} is not supported; allowed: {', '.join(map(repr, BAD_ROW_ACTIONS))}.")
+    for path in (source_path, target_path):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"no such file: {str(path)!r}")
+    dataset, blank = _cached_parallel_lines(source_path, target_path, cache_dir)
+    if len(dataset) == 0:
         raise ValueError(f"{str(source_path)!r} and {str(target_path)!r} hold no text (every line is empty).")
     if blank:
-        logger.warning("skipped %d line(s) empty in both %s and %s", len(blank), source_path, target_path)
-    kept = [row for row in range(len(sources)) if row not in blank]
-    problems = [
-        None
-        if sources[row] and targets[row]
-        else f"line {row + 1} of {str(source_path if not sources[row] else target_path)!r} is empty"
-        for row in kept
-    ]
-    dataset = Dataset.from_dict(
-        {"source": [sources[row] for row in kept], "target": [targets[row] for row in kept], "problem": problems},
-        features=PAIR_FEATURES,
-    )
+        logger.warning("skipped %d line(s) empty in both %s and %s", blank, source_path, target_path)
     name = f"{os.path.basename(str(source_path))} + {os.path.basename(str(target_path))}"
-    return check_pairs(dataset, bad_rows=bad_rows, name=name)
+    found: list[tuple[int, str]] = []
+    offset = 0
+    for batch in dataset.with_format("arrow").iter(batch_size=_CHECK_BATCH_ROWS):
+        sources, targets = batch["source"], batch["target"]
+        empty_source = pc.equal(sources, "")
+        bad = pc.or_(empty_source, pc.equal(targets, ""))
+        for row in np.flatnonzero(bad.to_numpy(zero_copy_only=False)):
+            path = source_path if empty_source[int(row)].as_py() else target_path
+            found.append((offset + int(row), f"line {batch['line'][int(row)].as_py()} of {str(path)!r} is empty"))
+        offset += batch.num_rows
+    dataset = dataset.remove_columns("line")
+    return _settle_bad_rows(dataset, found, bad_rows, name)
+
+
+def _cached_parallel_lines(source_path, target_path, cache_dir: str | None) -> tuple[Dataset, int]:
+    """The non-blank lines of two parallel files as a memory-mapped `Dataset` (columns `source`, `target` and
+    `line`, the 1-based line number), written to the cache on the first call, and the count of skipped lines
+    that are empty in both files."""
+    stamps = []
+    for path in (source_path, target_path):
+        status = os.stat(path)
+        stamps.append([os.path.abspath(str(path)), status.st_size, status.st_mtime_ns])
+    key = hashlib.sha256(json.dumps([_PARALLEL_CACHE_VERSION, stamps]).encode()).hexdigest()[:32]
+    root = os.path.join(cache_dir or datasets.config.HF_DATASETS_CACHE, PARALLEL_CACHE_FOLDER)
+    folder = os.path.join(root, key)
+    if os.path.isfile(os.path.join(folder, _PARALLEL_INFO_FILE)):
+        served_from_cache()
+    else:
+        computed()
+        os.makedirs(root, exist_ok=True)
+        staging = tempfile.mkdtemp(dir=root, prefix=f"{key}.incomplete-")
+        try:
+            with utf8_errors_named(source_path, target_path):
+                info = _write_parallel_lines(source_path, target_path, os.path.join(staging, _PARALLEL_DATA_FILE))
+            with open(os.path.join(staging, _PARALLEL_INFO_FILE), "w", encoding="utf-8") as handle:
+                json.dump({**info, "files": stamps}, handle)
+            try:
+                os.rename(staging, folder)
+            except OSError:  # another process wrote the same folder meanwhile: use that one
+                if not os.path.isfile(os.path.join(folder, _PARALLEL_INFO_FILE)):
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    with open(os.path.join(folder, _PARALLEL_INFO_FILE), encoding="utf-8") as handle:
+        info = json.load(handle)
+    return Dataset.from_file(os.path.join(folder, _PARALLEL_DATA_FILE)), info["blank_lines"]
+
+
+def _write_parallel_lines(source_path, target_path, data_file: str) -> dict:
+    """Read both files in step, a batch of lines at a time, and write their non-blank pairs as an Arrow stream
+    to `data_file`; return the counts (`lines`, `blank_lines`). Never holds more than one batch of lines.
+
+    Raises:
+        ValueError: the files hold different numbers of lines.
+        UnicodeDecodeError: bytes that are not UTF-8 (`utf8_errors_named` around the call names them).
+    """
+    counts = {"source": 0, "target": 0}
+    blank = 0
+    with (
+        _open_bytes(source_path) as sources,
+        _open_bytes(target_path) as targets,
+        pa.OSFile(data_file, "wb") as sink,
+        pa.ipc.new_stream(sink, _PARALLEL_FEATURES.arrow_schema) as writer,
+    ):
+        while True:
+            source_lines = _decoded_lines(sources, _READ_BATCH_LINES)
+            target_lines = _decoded_lines(targets, _READ_BATCH_LINES)
+            rows = min(len(source_lines), len(target_lines))
+            start = counts["source"]
+            counts["source"] += len(source_lines)
+            counts["target"] += len(target_lines)
+            if rows:
+                source_array = pa.array(source_lines[:rows], pa.string())
+                target_array = pa.array(target_lines[:rows], pa.string())
+                lines = pa.array(np.arange(start + 1, start + rows + 1, dtype=np.int64))
+                table = pa.table([source_array, target_array, lines], schema=_PARALLEL_FEATURES.arrow_schema)
+                kept = table.filter(pc.or_(pc.not_equal(source_array, ""), pc.not_equal(target_array, "")))
+                blank += rows - kept.num_rows
+                if kept.num_rows:
+                    writer.write_table(kept)
+            if len(source_lines) < _READ_BATCH_LINES or len(target_lines) < _READ_BATCH_LINES:
+                break
+        for side, handle in (("source", sources), ("target", targets)):  # the rest of the longer file
+            while more := _decoded_lines(handle, _READ_BATCH_LINES):
+                counts[side] += len(more)
+    if counts["source"] != counts["target"]:
+        raise ValueError(
+            f"parallel files differ in length: {str(source_path)!r} has {counts['source']:,} lines and "
+            f"{str(target_path)!r} has {counts['target']:,} lines; line i of one must translate line i of the other."
+        )
+    return {"lines": counts["source"], "blank_lines": blank}
+
+
+def _decoded_lines(handle, count: int) -> list[str]:
+    """The next `count` (or fewer, at the end) lines of a binary file, decoded as UTF-8 and stripped."""
+    return [line.decode("utf-8").strip() for line in itertools.islice(handle, count)]
 
 
 def read_text_lines(path: str | os.PathLike) -> list[str]:
@@ -316,16 +426,36 @@ def check_pairs(dataset: Dataset, bad_rows: str = "error", name: str = "dataset"
     columns = [column for column in (*COLUMNS, "problem") if column in dataset.column_names]
     found: list[tuple[int, str]] = []
     offset = 0
-    for batch in dataset.select_columns(columns).iter(batch_size=10_000):
-        for row, (source, target, problem) in enumerate(
-            zip(batch["source"], batch["target"], batch.get("problem", [None] * len(batch["source"])))
-        ):
-            reason = problem or _pair_problem(source, target)
+    for batch in dataset.select_columns(columns).with_format("arrow").iter(batch_size=_CHECK_BATCH_ROWS):
+        suspect = _suspect_rows(batch)
+        for row in np.flatnonzero(suspect):
+            values = {column: batch[column][int(row)].as_py() for column in columns}
+            reason = values.get("problem") or _pair_problem(values["source"], values["target"])
             if reason:
-                found.append((offset + row, reason))
-        offset += len(batch["source"])
+                found.append((offset + int(row), reason))
+        offset += batch.num_rows
     if "problem" in dataset.column_names:
         dataset = dataset.remove_columns("problem")
+    return _settle_bad_rows(dataset, found, bad_rows, name)
+
+
+def _suspect_rows(batch: pa.Table) -> np.ndarray:
+    """A boolean mask of the rows of an Arrow batch that may be bad: a recorded problem, or a source or target
+    that is missing, empty or not a string (only these rows are looked at one by one)."""
+    suspect = np.zeros(batch.num_rows, dtype=bool)
+    for column in COLUMNS:
+        values = batch[column]
+        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+            return np.ones(batch.num_rows, dtype=bool)
+        empty = pc.fill_null(pc.equal(values, ""), True)
+        suspect |= empty.to_numpy(zero_copy_only=False)
+    if "problem" in batch.column_names:
+        suspect |= pc.is_valid(batch["problem"]).to_numpy(zero_copy_only=False)
+    return suspect
+
+
+def _settle_bad_rows(dataset: Dataset, found: list[tuple[int, str]], bad_rows: str, name: str) -> Dataset:
+    """Raise for the `found` bad rows (`(index, reason)`) or drop them, as `bad_rows` says (see `check_pairs`)."""
     if not found:
         return dataset
     listed = "; ".join(f"row {index}: {reason}" for index, reason in found[:_SHOWN_BAD_ROWS])
@@ -335,8 +465,9 @@ def check_pairs(dataset: Dataset, bad_rows: str = "error", name: str = "dataset"
     if len(found) == len(dataset):
         raise ValueError(f"all {len(dataset)} rows of {name} are bad{more}, nothing is left: {listed}.")
     logger.warning("dropped %d bad rows of %d from %s%s: %s", len(found), len(dataset), name, more, listed)
-    bad = {index for index, _ in found}
-    return dataset.select([index for index in range(len(dataset)) if index not in bad])
+    keep = np.ones(len(dataset), dtype=bool)
+    keep[[index for index, _ in found]] = False
+    return dataset.select(np.flatnonzero(keep))
 
 
 def split_like_book(dataset: Dataset, seed: int = 1984) -> DatasetDict:
@@ -489,3 +620,12 @@ def _select_pair_columns(dataset: Dataset, source_column: str, target_column: st
             )
     dataset = dataset.rename_columns({source_column: "source", target_column: "target"})
     return check_pairs(dataset, bad_rows=bad_rows, name=name)
+
+
+def iter_texts(dataset: Dataset, column: str, limit: int | None = None, batch_size: int = 10_000):
+    """The strings of one column of `dataset` (its first `limit` rows, or all), read from Arrow a batch at a
+    time so that a whole column is never held as a Python list (e.g. to train a tokenizer from an iterator)."""
+    if limit is not None and limit < len(dataset):
+        dataset = dataset.select(range(limit))
+    for batch in dataset.select_columns([column]).with_format("arrow").iter(batch_size=batch_size):
+        yield from batch[column].to_pylist()

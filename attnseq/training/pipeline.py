@@ -14,9 +14,10 @@ import os
 from datasets import DatasetDict
 from transformers import PreTrainedModel, Seq2SeqTrainingArguments, enable_full_determinism, set_seed
 
-from ..data.encoding import build_data_collator
+from ..data.encoding import build_data_collator, longest_sequence
 from ..data.loading import load_pairs
 from ..data.metrics import build_compute_metrics
+from ..data.progress import data_phase
 from .arguments import DataArguments, RunArguments
 from .build import build_tokenizer_and_model, tokenized_splits
 from .callbacks import TrainingClock, build_callbacks
@@ -38,7 +39,7 @@ def build_trainer(
     clock: TrainingClock | None = None,
 ) -> AttnseqTrainer:
     """`AttnseqTrainer` with the seq2seq collator, the packaged metrics, `callbacks` and the run's `clock`."""
-    longest_target = max(len(ids) for ids in tokenized["train"]["labels"])
+    longest_target = longest_sequence(tokenized["train"], "labels")
     if training_args.generation_max_length is None:
         training_args.generation_max_length = longest_target + 8
         limit = model.config.position_limit
@@ -126,9 +127,13 @@ def _train(
         if _is_main_process():
             print(finished)
         return {}
-    pairs = load_pairs(data_args)
+    with data_phase("reading") as phase:
+        pairs = load_pairs(data_args)
+        phase.count = sum(len(split) for split in pairs.values())
     tokenizer, model = build_tokenizer_and_model(model_args, data_args, pairs)
-    tokenized = tokenized_splits(pairs, tokenizer, model, data_args)
+    with data_phase("tokenization") as phase:
+        tokenized = tokenized_splits(pairs, tokenizer, model, data_args)
+        phase.count = sum(len(split) for split in pairs.values())
     clock = TrainingClock()
     callbacks, budget = build_callbacks(run_args, clock)
     trainer = build_trainer(model, tokenizer, tokenized, training_args, data_args, callbacks, clock)
