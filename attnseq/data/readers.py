@@ -426,6 +426,8 @@ def check_pairs(dataset: Dataset, bad_rows: str = "error", name: str = "dataset"
     columns = [column for column in (*COLUMNS, "problem") if column in dataset.column_names]
     found: list[tuple[int, str]] = []
     offset = 0
+    if not _any_suspect_row(dataset, columns):  # the usual case, without gathering the rows of a selection
+        return dataset.remove_columns("problem") if "problem" in columns else dataset
     for batch in dataset.select_columns(columns).with_format("arrow").iter(batch_size=_CHECK_BATCH_ROWS):
         suspect = _suspect_rows(batch)
         for row in np.flatnonzero(suspect):
@@ -437,6 +439,14 @@ def check_pairs(dataset: Dataset, bad_rows: str = "error", name: str = "dataset"
     if "problem" in dataset.column_names:
         dataset = dataset.remove_columns("problem")
     return _settle_bad_rows(dataset, found, bad_rows, name)
+
+
+def _any_suspect_row(dataset: Dataset, columns: list[str]) -> bool:
+    """Whether any row of the Arrow table under `dataset` may be bad (see `_suspect_rows`). The table is read as it
+    is stored, a batch at a time, whatever rows a selection (`select`, `train_test_split`) of it shows: no suspect
+    row there means none in the selection."""
+    table = dataset.data.table.select(columns)
+    return any(_suspect_rows(pa.Table.from_batches([batch])).any() for batch in table.to_batches(_CHECK_BATCH_ROWS))
 
 
 def _suspect_rows(batch: pa.Table) -> np.ndarray:
