@@ -29,13 +29,17 @@ time it had).
   `num_proc` workers included) is polled every 0.1 s with psutil. Peak RSS is the largest sum of their
   resident set sizes: pages a worker shares with its parent (copy-on-write after the fork, memory-mapped
   Arrow files) count once per process, so it overstates what the tree holds; peak PSS is the largest sum of
-  their proportional set sizes (a page shared by k processes counts 1/k in each), what the tree holds. The
-  targets are checked against the stricter peak RSS.
+  their proportional set sizes (a page shared by k processes counts 1/k in each), what the tree holds. Both
+  count the pages of the memory-mapped Arrow files a run reads, which grow with the corpus but are the kernel's
+  page cache (dropped under memory pressure, re-read from disk); peak anon is the largest sum of the tree's
+  anonymous proportional set sizes (`Pss_Anon` of /proc/PID/smaps_rollup: heaps, Python objects, tensors), the
+  memory a run holds beyond the memory-mapped files. The memory targets are checked against peak anon, as the
+  issue states them ("does not grow with the corpus beyond the memory-mapped files").
 * CPU: user + system seconds of the tree, from the same polling up to the start of training ("its CPU")
   and from `wait4` for the whole run. On a shared machine the wall times grow with the other jobs' load
   (printed at the start and end), the CPU seconds much less.
 * Targets (from the issue on corpora of real size, for this 2-core machine), checked and printed PASS/FAIL:
-  1 M lines: first-run preprocessing <= 60 s, second run <= 10 s, peak RSS <= 1 GB; 10 M lines: peak RSS
+  1 M lines: first-run preprocessing <= 60 s, second run <= 10 s, peak anon <= 1 GB; 10 M lines: peak anon
   <= 2 GB, first-run preprocessing <= 10.5 x the 1 M one (run in the same invocation), and <= 1.3 x the floor.
   GB is 10^9 bytes.
 
@@ -117,17 +121,32 @@ def write_corpus(size: int, folder: str, multi30k: str, seed: int) -> tuple[str,
     return source, target, True
 
 
-def tree_sample(process) -> tuple[int, int, float]:
-    """`(rss, pss, cpu)` of `process` and all its descendants: resident and proportional-set bytes summed over
-    the live processes, and CPU seconds (user + system) of the tree so far, the ended descendants included."""
+def anonymous_pss(pid: int) -> int:
+    """Bytes of anonymous memory (heap, not pages of mapped files) a process holds, shared pages divided among the
+    processes sharing them (`Pss_Anon` of /proc/PID/smaps_rollup); 0 when the kernel does not say or it ended."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+            for line in rollup:
+                if line.startswith("Pss_Anon:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def tree_sample(process) -> tuple[int, int, int, float]:
+    """`(rss, pss, anon, cpu)` of `process` and all its descendants: resident, proportional-set and anonymous
+    proportional-set bytes (what the tree holds beyond the pages of memory-mapped files, which the kernel can drop)
+    summed over the live processes, and CPU seconds (user + system) of the tree so far, the ended descendants
+    included."""
     import psutil
 
-    rss = pss = 0
+    rss = pss = anon = 0
     cpu = 0.0
     try:
         members = [process, *process.children(recursive=True)]
     except psutil.Error:
-        return 0, 0, 0.0
+        return 0, 0, 0, 0.0
     for member in members:
         try:
             memory, times = member.memory_full_info(), member.cpu_times()
@@ -135,9 +154,10 @@ def tree_sample(process) -> tuple[int, int, float]:
             continue
         rss += memory.rss
         pss += memory.pss
+        anon += anonymous_pss(member.pid)
         # a descendant that ended is counted in the `children_*` times of the process that waited for it
         cpu += times.user + times.system + times.children_user + times.children_system
-    return rss, pss, cpu
+    return rss, pss, anon, cpu
 
 
 def measured_run(command: list[str], env: dict, log_path: str, mark: re.Pattern | None = None) -> dict:
@@ -165,15 +185,15 @@ def measured_run(command: list[str], env: dict, log_path: str, mark: re.Pattern 
         reader = threading.Thread(target=read_stdout, daemon=True)
         reader.start()
         process = psutil.Process(child.pid)
-        peak_rss = peak_pss = 0
+        peak_rss = peak_pss = peak_anon = 0
         mark_cpu = None
         while True:
             # wait4 (not Popen.poll) for the CPU seconds of the child and of all the descendants it reaped
             pid, status, usage = os.wait4(child.pid, os.WNOHANG)
             if pid:
                 break
-            rss, pss, cpu = tree_sample(process)
-            peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
+            rss, pss, anon, cpu = tree_sample(process)
+            peak_rss, peak_pss, peak_anon = max(peak_rss, rss), max(peak_pss, pss), max(peak_anon, anon)
             if mark_cpu is None and marked.is_set():
                 mark_cpu = cpu
             time.sleep(POLL_SECONDS)
@@ -188,6 +208,7 @@ def measured_run(command: list[str], env: dict, log_path: str, mark: re.Pattern 
         "mark_cpu": mark_cpu,
         "peak_rss": peak_rss,
         "peak_pss": peak_pss,
+        "peak_anon": peak_anon,
         "lines": lines,
     }
 
@@ -338,7 +359,7 @@ def table(results: list[dict]) -> str:
 
     headers = [
         "lines", "run", *(f"{phase} (s)" for phase in PHASES), "preprocessing (s)", "its CPU (s)", "whole run (s)",
-        "peak RSS (GB)", "peak PSS (GB)", "lines/s", "× floor",
+        "peak RSS (GB)", "peak PSS (GB)", "peak anon (GB)", "lines/s", "× floor",
     ]  # fmt: skip
     rows = []
     for result in results:
@@ -354,12 +375,13 @@ def table(results: list[dict]) -> str:
             ratio = f"{comparable(result) / floor['wall']:.2f}" if attempt == 1 else ""
             rows.append([
                 f"{size:,}", f"attnseq {'1st' if attempt == 1 else '2nd'}", *phases, prep, run["mark_cpu"], run["wall"],
-                run["peak_rss"] / GB, run["peak_pss"] / GB, f"{size / prep:,.0f}", ratio,
+                run["peak_rss"] / GB, run["peak_pss"] / GB, run["peak_anon"] / GB, f"{size / prep:,.0f}", ratio,
             ])  # fmt: skip
         parts = floor["parts"]
         rows.append([
             f"{size:,}", "floor", f"{parts['load']:.1f}", "", f"{parts['map']:.1f}", floor["wall"], floor["cpu"],
-            floor["wall"], floor["peak_rss"] / GB, floor["peak_pss"] / GB, f"{size / floor['wall']:,.0f}", "1.00",
+            floor["wall"], floor["peak_rss"] / GB, floor["peak_pss"] / GB, floor["peak_anon"] / GB,
+            f"{size / floor['wall']:,.0f}", "1.00",
         ])  # fmt: skip
     return markdown_table(headers, rows)
 
@@ -376,7 +398,7 @@ def targets(results: list[dict]) -> list[tuple[str, bool | None, str]]:
     checks = []
     if 1_000_000 in by_size:
         first, second = by_size[1_000_000]["runs"]
-        peak = max(first["peak_rss"], second["peak_rss"])
+        peak = max(first["peak_anon"], second["peak_anon"])
         checks += [
             ("1 M: first-run preprocessing <= 60 s", first["preprocessing"] <= 60, f"{first['preprocessing']:.1f} s"),
             (
@@ -384,13 +406,15 @@ def targets(results: list[dict]) -> list[tuple[str, bool | None, str]]:
                 second["preprocessing"] <= 10,
                 f"{second['preprocessing']:.1f} s",
             ),
-            ("1 M: peak RSS <= 1 GB", peak <= 1 * GB, f"{peak / GB:.2f} GB"),
+            ("1 M: peak memory beyond the mapped files (anon PSS) <= 1 GB", peak <= 1 * GB, f"{peak / GB:.2f} GB"),
         ]
     if 10_000_000 in by_size:
         result = by_size[10_000_000]
         first, second = result["runs"]
-        peak = max(first["peak_rss"], second["peak_rss"])
-        checks.append(("10 M: peak RSS <= 2 GB", peak <= 2 * GB, f"{peak / GB:.2f} GB"))
+        peak = max(first["peak_anon"], second["peak_anon"])
+        checks.append(
+            ("10 M: peak memory beyond the mapped files (anon PSS) <= 2 GB", peak <= 2 * GB, f"{peak / GB:.2f} GB")
+        )
         if 1_000_000 in by_size:
             ratio = first["preprocessing"] / by_size[1_000_000]["runs"][0]["preprocessing"]
             checks.append(("10 M: first-run preprocessing <= 10.5 x 1 M", ratio <= 10.5, f"{ratio:.2f} x"))
