@@ -2,7 +2,7 @@
 
 Command that produced the table in benchmarks/README.md ("Data preparation at scale"):
 
-    .venv/bin/python benchmarks/data_scaling.py --sizes 100000,1000000
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/data_scaling.py --sizes 100000,1000000
 
 (the default `--sizes` adds 10 M lines, which this 2-core machine, shared with other jobs, could not run in the
 time it had).
