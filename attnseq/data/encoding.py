@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 OVERLONG_ACTIONS = ("truncate", "drop", "error")
 LABEL_PAD_TOKEN_ID = -100
-_LENGTH_COLUMNS = {"source": "source_length", "target": "target_length"}
+LENGTH_COLUMNS = {"source": "source_length", "target": "target_length"}
 _SHOWN_ROWS = 5
 # A split gets one more process per this many rows (up to `num_proc`): below it, starting a process costs more
 # than the Rust encoding it would share.
@@ -145,7 +145,7 @@ def _tokenize_split(
         dataset = dataset.with_format("arrow")
         map_options["new_fingerprint"] = encoding_fingerprint(dataset, backends, truncation, keep_text)
     else:
-        encode = partial(_encode_batch, tokenizer=tokenizer, target_tokenizer=target_tokenizer, limits=truncation)
+        encode = partial(encode_batch, tokenizer=tokenizer, target_tokenizer=target_tokenizer, limits=truncation)
     processes = max(1, min(num_proc or 1, len(dataset) // MIN_ROWS_PER_PROCESS))
     if processes > 1:  # each process encodes on one thread; also quiets the tokenizers warning about forking
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -249,11 +249,11 @@ def _encode_arrow_batch(batch: pa.Table, backends: tuple[Tokenizer, Tokenizer], 
             for row, encoding in zip(rows, _encode_ids(truncating, [texts[row] for row in rows])):
                 ids[row] = encoding.ids
         columns[column] = _list_array(ids)
-        columns[_LENGTH_COLUMNS[side]] = pa.array(lengths)
+        columns[LENGTH_COLUMNS[side]] = pa.array(lengths)
     columns["attention_mask"] = pa.ListArray.from_arrays(
         columns["input_ids"].offsets, pa.array(np.ones(len(columns["input_ids"].values), dtype=np.int8))
     )
-    order = ["input_ids", "attention_mask", "labels", *_LENGTH_COLUMNS.values()]
+    order = ["input_ids", "attention_mask", "labels", *LENGTH_COLUMNS.values()]
     if keep_text:
         order = [*COLUMNS, *order]
         columns.update({side: batch[side] for side in COLUMNS})
@@ -271,9 +271,10 @@ def _encode_ids(backend: Tokenizer, texts: list[str]):
     return getattr(backend, "encode_batch_fast", backend.encode_batch)(texts)
 
 
-def _encode_batch(batch: dict, tokenizer, target_tokenizer, limits: dict) -> dict:
-    """Encode one batch; rows over a limit in `limits` are encoded again with the tokenizer's truncation. The
-    untruncated lengths are returned too, for counting."""
+def encode_batch(batch: dict, tokenizer, target_tokenizer, limits: dict) -> dict:
+    """Encode one batch (`{"source": [str], "target": [str]}`) with the tokenizers' own call; rows over a limit in
+    `limits` are encoded again with the tokenizer's truncation. The untruncated lengths are returned too (columns
+    `LENGTH_COLUMNS`), for counting, dropping or refusing."""
     sources = tokenizer(batch["source"])["input_ids"]
     targets = target_tokenizer(text_target=batch["target"])["input_ids"]
     lengths = {"source": [len(ids) for ids in sources], "target": [len(ids) for ids in targets]}
@@ -290,14 +291,14 @@ def _encode_batch(batch: dict, tokenizer, target_tokenizer, limits: dict) -> dic
         "input_ids": sources,
         "attention_mask": [[1] * len(ids) for ids in sources],
         "labels": targets,
-        _LENGTH_COLUMNS["source"]: lengths["source"],
-        _LENGTH_COLUMNS["target"]: lengths["target"],
+        LENGTH_COLUMNS["source"]: lengths["source"],
+        LENGTH_COLUMNS["target"]: lengths["target"],
     }
 
 
 def _apply_length_limits(encoded: Dataset, name: str, limits: dict, overlong: str) -> Dataset:
     """Count, report and act on the rows whose untruncated length exceeds a limit; drop the length columns."""
-    lengths = {side: _int_column(encoded, column) for side, column in _LENGTH_COLUMNS.items()}
+    lengths = {side: _int_column(encoded, column) for side, column in LENGTH_COLUMNS.items()}
     over = np.zeros(len(encoded), dtype=bool)
     described = []
     for side, limit in limits.items():
@@ -309,7 +310,7 @@ def _apply_length_limits(encoded: Dataset, name: str, limits: dict, overlong: st
             rows = np.flatnonzero(side_over)
             shown = ", ".join(f"row {row} ({lengths[side][row]} tokens)" for row in rows[:_SHOWN_ROWS])
             described.append(f"{len(rows)} {side}(s) longer than max_{side}_length={limit}: {shown}")
-    encoded = encoded.remove_columns(list(_LENGTH_COLUMNS.values()))
+    encoded = encoded.remove_columns(list(LENGTH_COLUMNS.values()))
     if not over.any():
         return encoded
     report = f"{name}: " + "; ".join(described)

@@ -432,7 +432,7 @@ def check_pairs(dataset: Dataset, bad_rows: str = "error", name: str = "dataset"
         suspect = _suspect_rows(batch)
         for row in np.flatnonzero(suspect):
             values = {column: batch[column][int(row)].as_py() for column in columns}
-            reason = values.get("problem") or _pair_problem(values["source"], values["target"])
+            reason = values.get("problem") or pair_problem(values["source"], values["target"])
             if reason:
                 found.append((offset + int(row), reason))
         offset += batch.num_rows
@@ -585,7 +585,7 @@ def _parse_jsonl_lines(lines: list[str], source_key: str, target_key: str) -> di
     return {"source": sources, "target": targets, "problem": problems}
 
 
-def _pair_problem(source, target) -> str | None:
+def pair_problem(source, target) -> str | None:
     """What is wrong with one pair of values, or None."""
     for side, value in (("source", source), ("target", target)):
         if value is None:

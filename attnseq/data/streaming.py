@@ -17,8 +17,9 @@ from itertools import islice
 
 from datasets import Dataset, IterableDataset
 
+from .encoding import LENGTH_COLUMNS, encode_batch
 from .hub_datasets import check_dataset_flags, column_structure, named_splits, open_dataset, pair_columns
-from .readers import COLUMNS, check_pairs
+from .readers import COLUMNS, check_pairs, pair_problem
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def select_stream_pairs(stream: IterableDataset, data_args, split: str = "train"
         remove_columns=list(first),
     )
     if data_args.bad_rows == "drop":
-        pairs = pairs.filter(lambda source, target: _problem(source, target) is None, input_columns=list(COLUMNS))
+        pairs = pairs.filter(lambda source, target: pair_problem(source, target) is None, input_columns=list(COLUMNS))
     return pairs
 
 
@@ -104,36 +105,25 @@ def tokenize_stream(
 
 
 def encode_pairs_batch(batch: dict, tokenizer, limits: dict, overlong: str = "truncate") -> dict:
-    """Encode one batch of pairs (`{"source": [str], "target": [str]}`) into lists of token ids; rows with a side
-    over its limit in `limits` (`{"source": int | None, "target": int | None}`) are truncated, dropped or refused."""
-    sides = {
-        "source": tokenizer(batch["source"])["input_ids"],
-        "target": tokenizer(text_target=batch["target"])["input_ids"],
-    }
-    kept = [True] * len(sides["source"])
-    for side, ids in sides.items():
-        limit = limits[side]
-        over = [row for row, row_ids in enumerate(ids) if limit is not None and len(row_ids) > limit]
-        if not over:
-            continue
-        if overlong == "error":
-            row = over[0]
-            raise ValueError(
-                f"a streamed {side} of {len(ids[row])} tokens is longer than max_{side}_length={limit}: "
-                f"{batch[side][row]!r}. Raise the limit, or pass --overlong truncate or --overlong drop."
-            )
-        if overlong == "drop":
-            for row in over:
-                kept[row] = False
-            continue
-        texts = [batch[side][row] for row in over]
-        text_argument = {"text": texts} if side == "source" else {"text_target": texts}
-        shortened = tokenizer(**text_argument, truncation=True, max_length=limit)["input_ids"]
-        for row, row_ids in zip(over, shortened):
-            ids[row] = row_ids
-    sources = [ids for ids, keep in zip(sides["source"], kept) if keep]
-    targets = [ids for ids, keep in zip(sides["target"], kept) if keep]
-    return {"input_ids": sources, "attention_mask": [[1] * len(ids) for ids in sources], "labels": targets}
+    """Encode one batch of pairs (`{"source": [str], "target": [str]}`) into lists of token ids as
+    `encoding.encode_batch` does; rows with a side over its limit in `limits` (`{"source": int | None, "target":
+    int | None}`) are truncated, dropped or refused."""
+    encoded = encode_batch(batch, tokenizer, tokenizer, limits if overlong == "truncate" else dict.fromkeys(limits))
+    lengths = {side: encoded.pop(column) for side, column in LENGTH_COLUMNS.items()}
+    if overlong == "truncate":
+        return encoded
+    kept = [True] * len(encoded["input_ids"])
+    for side, limit in limits.items():
+        for row, length in enumerate(lengths[side]):
+            if limit is None or length <= limit:
+                continue
+            if overlong == "error":
+                raise ValueError(
+                    f"a streamed {side} of {length} tokens is longer than max_{side}_length={limit}: "
+                    f"{batch[side][row]!r}. Raise the limit, or pass --overlong truncate or --overlong drop."
+                )
+            kept[row] = False
+    return {column: [row for row, keep in zip(rows, kept) if keep] for column, rows in encoded.items()}
 
 
 def _bounded(stream: IterableDataset, rows: int, name: str, bad_rows: str) -> Dataset:
@@ -149,7 +139,7 @@ def _select_batch(batch: dict, indices: list[int], columns: tuple[str, str], spl
     selected = {side: _column_values(batch, column) for side, column in zip(COLUMNS, columns)}
     if bad_rows == "error":
         for index, source, target in zip(indices, selected["source"], selected["target"]):
-            problem = _problem(source, target)
+            problem = pair_problem(source, target)
             if problem:
                 raise ValueError(
                     f"row {index} of the {split} stream is bad: {problem}; --bad_rows drop skips such rows."
@@ -163,14 +153,3 @@ def _column_values(batch: dict, column: str) -> list:
         return batch[column]
     top, _, field = column.partition(".")
     return [value.get(field) if isinstance(value, dict) else None for value in batch[top]]
-
-
-def _problem(source, target) -> str | None:
-    for side, value in (("source", source), ("target", target)):
-        if value is None:
-            return f"{side} is missing (None)"
-        if not isinstance(value, str):
-            return f"{side} is of type {type(value).__name__}, not a string"
-        if not value:
-            return f"{side} is empty"
-    return None

@@ -23,6 +23,7 @@ import shutil
 from pathlib import Path
 
 from ..families import EXPORTED_TOKENIZERS, FAMILIES, family_of
+from ..modeling.averaging import TOKENIZER_FILES
 from ..version import __version__
 
 PACKAGE = "attnseq"
@@ -33,15 +34,7 @@ CHECKPOINT_FILES = (
     "config.json",
     "generation_config.json",
     "model.safetensors.index.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "vocab.json",
-    "merges.txt",
-    "tokenizer.json",
-    "source_tokenizer.json",
-    "target_tokenizer.json",
-    "chat_template.jinja",
+    *TOKENIZER_FILES,
     "trainer_state.json",
     "test_results.json",
     "attnseq_training.json",
