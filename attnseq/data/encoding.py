@@ -32,6 +32,7 @@ from ..tokenization.char import CharTokenizer
 from ..tokenization.pair import SourceTargetTokenizer
 from .progress import computed, served_from_cache
 from .readers import COLUMNS, check_pairs
+from .word_memo import WordMemoEncoder, backend_encodings
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +142,8 @@ def _tokenize_split(
     backends = rust_backends(tokenizer, target_tokenizer)
     map_options = {}
     if backends is not None:
-        encode = partial(_encode_arrow_batch, backends=backends, limits=truncation, keep_text=keep_text)
+        encoders = tuple(WordMemoEncoder(backend) for backend in backends)
+        encode = partial(_encode_arrow_batch, encoders=encoders, limits=truncation, keep_text=keep_text)
         dataset = dataset.with_format("arrow")
         map_options["new_fingerprint"] = encoding_fingerprint(dataset, backends, truncation, keep_text)
     else:
@@ -231,14 +233,18 @@ def _cache_files(dataset: Dataset) -> list[str]:
     return glob.glob(os.path.join(glob.escape(folder), "*.arrow"))
 
 
-def _encode_arrow_batch(batch: pa.Table, backends: tuple[Tokenizer, Tokenizer], limits: dict, keep_text: bool):
-    """Encode one Arrow batch with the Rust backends (`encode_batch`); rows over a limit are encoded again with
-    the backend's truncation, which keeps eos as the tokenizer's does. Returns an Arrow table of `input_ids`,
-    `attention_mask`, `labels`, the untruncated lengths (and the text columns with `keep_text`)."""
+def _encode_arrow_batch(
+    batch: pa.Table, encoders: tuple[WordMemoEncoder, WordMemoEncoder], limits: dict, keep_text: bool
+):
+    """Encode one Arrow batch with the Rust backends (`encode_batch`, through `WordMemoEncoder`, which gives the
+    same ids from remembered words); rows over a limit are encoded again with the backend's truncation, which
+    keeps eos as the tokenizer's does. Returns an Arrow table of `input_ids`, `attention_mask`, `labels`, the
+    untruncated lengths (and the text columns with `keep_text`)."""
     columns = {}
-    for side, backend, column in (("source", backends[0], "input_ids"), ("target", backends[1], "labels")):
+    for side, encoder, column in (("source", encoders[0], "input_ids"), ("target", encoders[1], "labels")):
+        backend = encoder.backend
         texts = batch[side].to_pylist()
-        ids = [encoding.ids for encoding in _encode_ids(backend, texts)]
+        ids = encoder.encode(texts)
         lengths = np.fromiter((len(row) for row in ids), dtype=np.int32, count=len(ids))
         limit = limits[side]
         if limit is not None and (lengths > limit).any():
@@ -246,7 +252,7 @@ def _encode_arrow_batch(batch: pa.Table, backends: tuple[Tokenizer, Tokenizer], 
             truncating = Tokenizer.from_str(backend.to_str())
             truncating.encode_special_tokens = backend.encode_special_tokens
             truncating.enable_truncation(max_length=limit)
-            for row, encoding in zip(rows, _encode_ids(truncating, [texts[row] for row in rows])):
+            for row, encoding in zip(rows, backend_encodings(truncating, [texts[row] for row in rows])):
                 ids[row] = encoding.ids
         columns[column] = _list_array(ids)
         columns[LENGTH_COLUMNS[side]] = pa.array(lengths)
@@ -263,12 +269,6 @@ def _encode_arrow_batch(batch: pa.Table, backends: tuple[Tokenizer, Tokenizer], 
 def _list_array(rows: list[list[int]]) -> pa.ListArray:
     """Token id rows as an Arrow list<int32> array."""
     return pa.array(rows, type=pa.list_(pa.int32()))
-
-
-def _encode_ids(backend: Tokenizer, texts: list[str]):
-    """`backend.encode_batch(texts)`, without the character offsets where the `tokenizers` version can skip them
-    (`encode_batch_fast`): only the ids are kept."""
-    return getattr(backend, "encode_batch_fast", backend.encode_batch)(texts)
 
 
 def encode_batch(batch: dict, tokenizer, target_tokenizer, limits: dict) -> dict:
