@@ -32,7 +32,7 @@ from ..tokenization.char import CharTokenizer
 from ..tokenization.pair import SourceTargetTokenizer
 from .progress import computed, served_from_cache
 from .readers import COLUMNS, check_pairs
-from .word_memo import WordMemoEncoder, backend_encodings
+from .word_memo import WordMemoEncoder, backend_encodings, replace_rows
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def tokenize_pairs(
     bad_rows: str = "error",
     keep_text: bool = False,
     num_proc: int | None = None,
-    batch_size: int = 1000,
+    batch_size: int = 10_000,
     load_from_cache_file: bool | None = None,
 ) -> Dataset | DatasetDict:
     """Tokenize a `source`/`target` dataset (or every split of a `DatasetDict`) for a seq2seq model.
@@ -243,18 +243,17 @@ def _encode_arrow_batch(
     columns = {}
     for side, encoder, column in (("source", encoders[0], "input_ids"), ("target", encoders[1], "labels")):
         backend = encoder.backend
-        texts = batch[side].to_pylist()
-        ids = encoder.encode(texts)
-        lengths = np.fromiter((len(row) for row in ids), dtype=np.int32, count=len(ids))
+        ids = encoder.encode_arrow(batch[side])
+        lengths = pc.list_value_length(ids).to_numpy().astype(np.int32)
         limit = limits[side]
         if limit is not None and (lengths > limit).any():
             rows = np.flatnonzero(lengths > limit)
             truncating = Tokenizer.from_str(backend.to_str())
             truncating.encode_special_tokens = backend.encode_special_tokens
             truncating.enable_truncation(max_length=limit)
-            for row, encoding in zip(rows, backend_encodings(truncating, [texts[row] for row in rows])):
-                ids[row] = encoding.ids
-        columns[column] = _list_array(ids)
+            texts = batch[side].take(pa.array(rows)).to_pylist()
+            ids = replace_rows(ids, rows, [encoding.ids for encoding in backend_encodings(truncating, texts)])
+        columns[column] = ids
         columns[LENGTH_COLUMNS[side]] = pa.array(lengths)
     columns["attention_mask"] = pa.ListArray.from_arrays(
         columns["input_ids"].offsets, pa.array(np.ones(len(columns["input_ids"].values), dtype=np.int8))

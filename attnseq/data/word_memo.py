@@ -29,6 +29,10 @@ import json
 import re
 from itertools import chain
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from tokenizers import Tokenizer
 
 MAX_WORDS = 200_000
@@ -56,8 +60,9 @@ class WordMemoEncoder:
             self._normalizer = backend.normalizer
             self._replacement = json.loads(backend.to_str())["pre_tokenizer"]["replacement"]
             specials = sorted(token.content for token in backend.get_added_tokens_decoder().values())
-            self._special_pattern = re.compile("|".join(map(re.escape, specials)) or r"(?!)")
-            self._prefix, self._suffix = _special_ids_around(backend)
+            self._special_pattern = "|".join(map(re.escape, specials))  # Arrow's RE2 reads Python's escapes
+            prefix, suffix = _special_ids_around(backend)
+            self._prefix_ids, self._suffix_ids = np.array(prefix, np.int32), np.array(suffix, np.int32)
 
     def __getstate__(self) -> dict:
         return {"backend": self.backend, "max_words": self.max_words}
@@ -67,41 +72,73 @@ class WordMemoEncoder:
 
     def encode(self, texts: list[str]) -> list[list[int]]:
         """The token ids of each text, special tokens included, equal to `backend.encode_batch(texts)`'s."""
+        return self.encode_arrow(pa.array(texts, type=pa.string())).to_pylist()
+
+    def encode_arrow(self, texts: pa.Array | pa.ChunkedArray) -> pa.ListArray:
+        """`encode` on an Arrow string array, giving a `list<int32>` array (one row of ids per text).
+
+        The lines are split into words and the words dictionary-encoded by Arrow; only the batch's distinct words
+        are looked up in Python, and the rows are assembled with numpy from their words' ids."""
+        if isinstance(texts, pa.ChunkedArray):
+            texts = texts.combine_chunks()
         if not self.word_by_word:
             self.lines_from_backend += len(texts)
-            return [encoding.ids for encoding in backend_encodings(self.backend, texts)]
-        encoded: list[list[int] | None] = [None] * len(texts)
-        by_backend = []
-        first_from_words = None
-        for row, text in enumerate(texts):
-            ids = self._encode_line(text)
-            if ids is None:
-                by_backend.append(row)
-            else:
-                encoded[row] = ids
-                if first_from_words is None:
-                    first_from_words = row
-        if by_backend:
-            for row, encoding in zip(by_backend, backend_encodings(self.backend, [texts[row] for row in by_backend])):
-                encoded[row] = encoding.ids
-        self.lines_from_backend += len(by_backend)
-        self.lines_from_words += len(texts) - len(by_backend)
-        if first_from_words is not None:
-            self._check(texts[first_from_words], encoded[first_from_words])
+            return _list_array([encoding.ids for encoding in backend_encodings(self.backend, texts.to_pylist())])
+        words = pc.split_pattern(texts, _SPACE)
+        word_starts = np.asarray(words.offsets)[:-1]  # every line has at least one (maybe empty) word
+        distinct = pc.dictionary_encode(words.flatten())
+        word_index = np.asarray(distinct.indices)
+        pieces = [self._piece(word) for word in distinct.dictionary.to_pylist()]
+        unsafe = np.fromiter((piece is _UNSAFE for piece in pieces), dtype=bool, count=len(pieces))
+        piece_lengths = np.fromiter((len(piece or ()) for piece in pieces), dtype=np.int64, count=len(pieces))
+        piece_ids = np.fromiter(chain.from_iterable(piece or () for piece in pieces), dtype=np.int32)
+        piece_starts = np.cumsum(piece_lengths) - piece_lengths
+
+        by_backend = np.maximum.reduceat(unsafe[word_index], word_starts) if len(texts) else np.zeros(0, bool)
+        if self._special_pattern:
+            by_backend |= np.asarray(pc.match_substring_regex(texts, self._special_pattern), dtype=bool)
+        word_lengths = piece_lengths[word_index]
+        ids = np.concatenate(
+            [self._prefix_ids, piece_ids, self._suffix_ids]
+        )  # the pool the rows' ids are gathered from: prefix, words' ids, suffix
+        bare_lengths = np.add.reduceat(word_lengths, word_starts) if len(texts) else np.zeros(0, np.int64)
+        # One segment of the pool per word, with the prefix before and the suffix after each line's words.
+        prefix_start, words_start = 0, len(self._prefix_ids)
+        suffix_start = words_start + len(piece_ids)
+        lines = len(texts)
+        counts = np.diff(np.append(word_starts, len(word_index))) + 2
+        segment_starts = np.empty(int(counts.sum()), dtype=np.int64)
+        segment_lengths = np.empty_like(segment_starts)
+        first_segment = np.cumsum(counts) - counts
+        last_segment = first_segment + counts - 1
+        inner = np.ones(len(segment_starts), dtype=bool)
+        inner[first_segment] = False
+        inner[last_segment] = False
+        segment_starts[first_segment], segment_lengths[first_segment] = prefix_start, len(self._prefix_ids)
+        segment_starts[last_segment], segment_lengths[last_segment] = suffix_start, len(self._suffix_ids)
+        segment_starts[inner] = words_start + piece_starts[word_index]
+        segment_lengths[inner] = word_lengths
+        line_ids = ids[_gather_ranges(segment_starts, segment_lengths)]
+        line_lengths = bare_lengths + len(self._prefix_ids) + len(self._suffix_ids)
+        encoded = _from_lengths(line_ids, line_lengths)
+
+        rows = np.flatnonzero(by_backend)
+        self.lines_from_backend += len(rows)
+        self.lines_from_words += lines - len(rows)
+        if len(rows):
+            texts_by_backend = texts.take(pa.array(rows)).to_pylist()
+            encoded = replace_rows(
+                encoded, rows, [encoding.ids for encoding in backend_encodings(self.backend, texts_by_backend)]
+            )
+        first_from_words = np.flatnonzero(~by_backend)[:1]
+        if len(first_from_words):
+            row = int(first_from_words[0])
+            self._check(texts[row].as_py(), encoded[row].as_py())
         return encoded
 
-    def _encode_line(self, text: str) -> list[int] | None:
-        """The ids of one line from its words' ids, or None when the backend must encode the line itself."""
-        if self._special_pattern.search(text):
-            return None
-        words = self._words
-        try:
-            pieces = [words[word] for word in text.split(_SPACE)]
-        except KeyError:
-            pieces = [words[word] if word in words else self._encode_word(word) for word in text.split(_SPACE)]
-        if _UNSAFE in pieces:
-            return None
-        return [*self._prefix, *chain.from_iterable(pieces), *self._suffix]
+    def _piece(self, word: str) -> list[int] | None:
+        piece = self._words.get(word, False)
+        return self._encode_word(word) if piece is False else piece
 
     def _encode_word(self, word: str) -> list[int] | None:
         """A word's ids as the backend gives them inside a line (remembered while there is room), or `_UNSAFE`."""
@@ -186,3 +223,35 @@ def backend_encodings(backend: Tokenizer, texts: list[str]):
     """`backend.encode_batch(texts)`, without the character offsets where the `tokenizers` version can skip them
     (`encode_batch_fast`)."""
     return getattr(backend, "encode_batch_fast", backend.encode_batch)(texts)
+
+
+def replace_rows(encoded: pa.ListArray, rows, replacements: list[list[int]]) -> pa.ListArray:
+    """`encoded` (a `list<int32>` array) with row `rows[i]` replaced by `replacements[i]`."""
+    rows = np.asarray(rows, dtype=np.int64)
+    offsets = np.asarray(encoded.offsets, dtype=np.int64)
+    lengths = np.diff(offsets)
+    values = np.asarray(encoded.flatten(), dtype=np.int32)
+    new_lengths = np.fromiter((len(ids) for ids in replacements), dtype=np.int64, count=len(replacements))
+    new_values = np.fromiter(chain.from_iterable(replacements), dtype=np.int32, count=int(new_lengths.sum()))
+    starts = offsets[:-1].copy()
+    starts[rows] = len(values) + np.cumsum(new_lengths) - new_lengths
+    lengths[rows] = new_lengths
+    pool = np.concatenate([values, new_values])
+    return _from_lengths(pool[_gather_ranges(starts, lengths)], lengths)
+
+
+def _gather_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The indices `starts[0] .. starts[0] + lengths[0] - 1`, then those of the second range, and so on."""
+    total = int(lengths.sum())
+    out_starts = np.cumsum(lengths) - lengths
+    return np.repeat(starts - out_starts, lengths) + np.arange(total, dtype=np.int64)
+
+
+def _from_lengths(values: np.ndarray, lengths: np.ndarray) -> pa.ListArray:
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values.astype(np.int32, copy=False)))
+
+
+def _list_array(rows: list[list[int]]) -> pa.ListArray:
+    return pa.array(rows, type=pa.list_(pa.int32()))

@@ -130,3 +130,18 @@ def test_ids_that_differ_from_the_tokenizers_raise():
     encoder._words["Hund"] = [7, 7, 7]
     with pytest.raises(RuntimeError, match="'Hund läuft'.*bug in attnseq"):
         encoder.encode(["Hund läuft", "Ein Mann"])
+
+
+def test_special_tokens_with_pattern_characters_send_their_lines_to_the_backend():
+    backend = _tokenizer()
+    backend.add_special_tokens(["[X|Y]", "(.*)"])
+    encoder = WordMemoEncoder(backend)
+    assert encoder.word_by_word
+    texts = ["Hund [X|Y] läuft", "Hund X läuft", "ein (.*) Mann", "ein .* Mann", "Y|X"]
+    assert encoder.encode(texts) == _expected(backend, texts)
+    assert (encoder.lines_from_words, encoder.lines_from_backend) == (3, 2)
+
+
+def test_an_empty_batch_gives_no_rows():
+    encoder = WordMemoEncoder(_tokenizer())
+    assert encoder.encode([]) == []
