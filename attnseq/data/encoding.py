@@ -32,6 +32,7 @@ from ..tokenization.char import CharTokenizer
 from ..tokenization.pair import SourceTargetTokenizer
 from .progress import computed, served_from_cache
 from .readers import COLUMNS, check_pairs
+from .stored_rows import per_row, stored_rows, stored_view
 from .word_memo import WordMemoEncoder, backend_encodings, replace_rows
 
 logger = logging.getLogger(__name__)
@@ -141,23 +142,32 @@ def _tokenize_split(
     kept = list(COLUMNS) if keep_text else []
     backends = rust_backends(tokenizer, target_tokenizer)
     map_options = {}
+    source, rows = dataset, _rows_to_read_in_stored_order(dataset) if backends is not None else None
     if backends is not None:
         encoders = tuple(WordMemoEncoder(backend) for backend in backends)
         encode = partial(_encode_arrow_batch, encoders=encoders, limits=truncation, keep_text=keep_text)
-        dataset = dataset.with_format("arrow")
-        map_options["new_fingerprint"] = encoding_fingerprint(dataset, backends, truncation, keep_text)
+        if rows is not None:
+            # A selection of a stored table (a split): encode its rows in stored order, put them in its order after.
+            shown = np.zeros(len(dataset.data), dtype=bool)
+            shown[rows] = True
+            source, encode = stored_view(dataset), partial(_encode_shown_rows, encode=encode, shown=shown)
+            map_options["with_indices"] = True
+        source = source.with_format("arrow")
+        map_options["new_fingerprint"] = encoding_fingerprint(
+            dataset, backends, truncation, keep_text, stored_order=rows is not None
+        )
     else:
         encode = partial(encode_batch, tokenizer=tokenizer, target_tokenizer=target_tokenizer, limits=truncation)
     processes = max(1, min(num_proc or 1, len(dataset) // MIN_ROWS_PER_PROCESS))
     if processes > 1:  # each process encodes on one thread; also quiets the tokenizers warning about forking
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     existing = set(_cache_files(dataset))
-    mapped = dataset.map(
+    mapped = source.map(
         encode,
         batched=True,
         batch_size=batch_size,
         num_proc=processes if processes > 1 else None,
-        remove_columns=[column for column in dataset.column_names if column not in kept or backends is not None],
+        remove_columns=[column for column in source.column_names if column not in kept or backends is not None],
         load_from_cache_file=load_from_cache_file,
         desc=f"Tokenizing {name}",
         **map_options,
@@ -167,6 +177,8 @@ def _tokenize_split(
         served_from_cache()
     else:
         computed()
+    if rows is not None:
+        mapped = mapped.select(np.searchsorted(np.sort(rows), rows))
     encoded = mapped.with_format(None)
     encoded = _apply_length_limits(encoded, name, limits, overlong)
     _log_unknown_tokens(encoded, name, {"source": tokenizer, "target": target_tokenizer})
@@ -201,9 +213,16 @@ def _rust_backend(tokenizer, target: bool) -> Tokenizer | None:
     return backend
 
 
-def encoding_fingerprint(dataset: Dataset, backends: tuple[Tokenizer, Tokenizer], limits: dict, keep_text: bool) -> str:
+def encoding_fingerprint(
+    dataset: Dataset,
+    backends: tuple[Tokenizer, Tokenizer],
+    limits: dict,
+    keep_text: bool,
+    stored_order: bool = False,
+) -> str:
     """The `datasets` fingerprint of a tokenized split: a hash of the input's fingerprint, both backends' serialized
-    content and the options, so the same data and tokenizer find the cached result in a later run."""
+    content and the options (and whether the rows are written in stored order), so the same data and tokenizer
+    find the cached result in a later run."""
     content = {
         "version": _ENCODING_VERSION,
         "input": dataset._fingerprint,
@@ -211,18 +230,16 @@ def encoding_fingerprint(dataset: Dataset, backends: tuple[Tokenizer, Tokenizer]
         "split_special_tokens": [backend.encode_special_tokens for backend in backends],
         "limits": limits,
         "keep_text": keep_text,
+        "stored_order": stored_order,
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def longest_sequence(dataset: Dataset, column: str) -> int:
-    """The most tokens of any row of a list column (e.g. `labels`), read from Arrow a batch at a time; 0 for an
-    empty dataset."""
-    longest = 0
-    for batch in dataset.select_columns([column]).with_format("arrow").iter(batch_size=_STATISTICS_BATCH_ROWS):
-        lengths = pc.list_value_length(batch[column])
-        longest = max(longest, pc.max(lengths).as_py() or 0)
-    return longest
+    """The most tokens of any row of a list column (e.g. `labels`), read from the stored table a batch at a time;
+    0 for an empty dataset."""
+    lengths = per_row(dataset, column, lambda values: pc.list_value_length(values).to_numpy(zero_copy_only=False))
+    return int(lengths.max()) if len(lengths) else 0
 
 
 def _cache_files(dataset: Dataset) -> list[str]:
@@ -231,6 +248,20 @@ def _cache_files(dataset: Dataset) -> list[str]:
         return []
     folder = os.path.dirname(dataset.cache_files[0]["filename"])
     return glob.glob(os.path.join(glob.escape(folder), "*.arrow"))
+
+
+def _rows_to_read_in_stored_order(dataset: Dataset) -> np.ndarray | None:
+    """The stored rows of a large selection that shows each of them at most once and at least half of the stored
+    table (a training split), which is then tokenized in stored order; None for any other dataset."""
+    rows = stored_rows(dataset)
+    if rows is None or len(rows) < MIN_ROWS_PER_PROCESS or 2 * len(rows) < len(dataset.data):
+        return None
+    return rows if np.bincount(rows).max(initial=0) <= 1 else None
+
+
+def _encode_shown_rows(batch: pa.Table, indices: list[int], encode, shown: np.ndarray) -> pa.Table:
+    """`encode` of the rows of a stored batch that the selection being tokenized shows (`shown[row]`)."""
+    return encode(batch.filter(pa.array(shown[np.asarray(indices)])))
 
 
 def _encode_arrow_batch(
@@ -323,12 +354,16 @@ def _apply_length_limits(encoded: Dataset, name: str, limits: dict, overlong: st
 
 
 def _int_column(dataset: Dataset, column: str) -> np.ndarray:
-    """An integer column as one numpy array, read from Arrow a batch at a time."""
-    parts = [
-        batch[column].to_numpy()
-        for batch in dataset.select_columns([column]).with_format("arrow").iter(batch_size=_STATISTICS_BATCH_ROWS)
-    ]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    """An integer column as one numpy array, in the dataset's order, read from the stored table a batch at a
+    time."""
+    return per_row(dataset, column, lambda values: values.to_numpy())
+
+
+def _unknown_per_row(sequences: pa.Array, unk: int) -> np.ndarray:
+    """How many `unk` ids each row of a list array holds."""
+    unknown = pc.equal(pc.list_flatten(sequences), unk).to_numpy(zero_copy_only=False)
+    parents = pc.list_parent_indices(sequences).to_numpy()
+    return np.bincount(parents[unknown], minlength=len(sequences))
 
 
 def _log_unknown_tokens(encoded: Dataset, name: str, tokenizers: dict) -> None:
@@ -337,16 +372,8 @@ def _log_unknown_tokens(encoded: Dataset, name: str, tokenizers: dict) -> None:
         unk = tokenizers[side].unk_token_id
         if unk is None or len(encoded) == 0:
             continue
-        count = rows = 0
-        for batch in encoded.select_columns([column]).with_format("arrow").iter(batch_size=_STATISTICS_BATCH_ROWS):
-            sequences = batch[column]
-            if isinstance(sequences, pa.ChunkedArray):
-                sequences = sequences.combine_chunks()
-            unknown = pc.equal(pc.list_flatten(sequences), unk)
-            batch_count = pc.sum(unknown).as_py() or 0
-            if batch_count:
-                count += batch_count
-                rows += pc.count_distinct(pc.filter(pc.list_parent_indices(sequences), unknown)).as_py()
+        unknown = per_row(encoded, column, partial(_unknown_per_row, unk=unk))
+        count, rows = int(unknown.sum()), int(np.count_nonzero(unknown))
         if count:
             logger.warning(
                 "%s: %d %s token(s) in %d row(s) are unknown (%s): the tokenizer's vocabulary lacks them",

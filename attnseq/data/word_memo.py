@@ -32,7 +32,6 @@ from itertools import chain
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-
 from tokenizers import Tokenizer
 
 MAX_WORDS = 200_000

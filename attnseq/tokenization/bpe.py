@@ -21,6 +21,7 @@ from .char import DEFAULT_SPECIAL_TOKENS
 
 SUBWORD_MODELS = ("bpe", "unigram")
 DEFAULT_MIN_FREQUENCY = 2
+_TRAINING_BATCH_TEXTS = 10_000
 # The key of `tokenizer_config.json` under which the training options are saved (and restored by from_pretrained).
 TRAINING_OPTIONS_KEY = "attnseq_subword_training"
 SPECIAL_TOKENS = [
@@ -89,7 +90,7 @@ def train_subword_tokenizer(
     backend.normalizer = normalizers.Sequence(steps)
     backend.pre_tokenizer = pre_tokenizers.Metaspace()
     backend.decoder = decoders.Metaspace()
-    backend.train_from_iterator(_checked_texts(texts), trainer=trainer)
+    backend.train_from_iterator(_checked_batches(texts), trainer=trainer)
 
     ids = [backend.token_to_id(token) for token in SPECIAL_TOKENS]
     if ids != list(range(len(SPECIAL_TOKENS))):
@@ -152,8 +153,16 @@ def _chain(*iterables: Iterable[str]) -> Iterator[str]:
         yield from iterable
 
 
-def _checked_texts(texts: Iterable[str]) -> Iterator[str]:
+def _checked_batches(texts: Iterable[str], batch_size: int = _TRAINING_BATCH_TEXTS) -> Iterator[list[str]]:
+    """The texts, checked to be strings, in lists of `batch_size`: the trainer's threads then take a list at a time
+    from this generator instead of waiting on the interpreter for each text."""
+    batch = []
     for index, text in enumerate(texts):
         if not isinstance(text, str):
             raise TypeError(f"text {index} is of type {type(text).__name__}, not str: {text!r}")
-        yield text
+        batch.append(text)
+        if len(batch) == batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
