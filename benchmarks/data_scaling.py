@@ -227,8 +227,11 @@ def parse_attnseq(run: dict) -> dict:
     return {"phases": phases, "cached": cached, "preprocessing": preprocessing}
 
 
-def attnseq_command(source: str, target: str, output_dir: str, workers: int) -> list[str]:
+def attnseq_command(
+    source: str, target: str, output_dir: str, workers: int, tokenizer_train_lines: int | None = None
+) -> list[str]:
     """The `attnseq train` command: one training step, no evaluation during training, a short test decoding."""
+    sample = [] if tokenizer_train_lines is None else ["--tokenizer_train_lines", str(tokenizer_train_lines)]
     return [
         sys.executable, "-m", "attnseq", "train", "--model", "transformer",
         "--source_file", source, "--target_file", target,
@@ -238,7 +241,7 @@ def attnseq_command(source: str, target: str, output_dir: str, workers: int) -> 
         "--validation_size", "100", "--test_size", "100",
         "--eval_strategy", "no", "--load_best_model_at_end", "false", "--save_strategy", "no",
         "--generation_max_length", "16", "--show_examples", "0",
-        "--disable_tqdm", "true", "--output_dir", output_dir,
+        "--disable_tqdm", "true", "--output_dir", output_dir, *sample,
     ]  # fmt: skip
 
 
@@ -306,7 +309,7 @@ def measure_size(size: int, args, corpora: str) -> dict:
     cache = os.path.join(folder, "hf-cache-attnseq")
     for attempt in (1, 2):
         output_dir = os.path.join(folder, f"attnseq-run-{attempt}")
-        command = attnseq_command(source, target, output_dir, args.workers)
+        command = attnseq_command(source, target, output_dir, args.workers, args.tokenizer_train_lines)
         if attempt == 1:
             print("$ HF_DATASETS_CACHE=" + cache + " " + " ".join(command[1:]), flush=True)
         log_path = os.path.join(folder, f"attnseq-run-{attempt}.log")
@@ -454,6 +457,9 @@ def main() -> None:
         "--keep", choices=["all", "corpora", "none"], default="corpora",
         help="what stays after a size is measured: everything, the corpora only (default), or nothing this run wrote",
     )  # fmt: skip
+    parser.add_argument(
+        "--tokenizer_train_lines", type=int, help="passed to attnseq train (default: the tokenizer trains on all pairs)"
+    )
     parser.add_argument("--results", help="also write the measurements as JSON to this file")
     parser.add_argument("--floor-child", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -45,10 +45,15 @@ def stored_batches(dataset: Dataset, columns: list[str], batch_rows: int = BATCH
 
 def per_row(dataset: Dataset, column: str, values: Callable[[pa.Array], np.ndarray]) -> np.ndarray:
     """`values(array)` (one number per row of an Arrow array of the column) for every row of `dataset`, in its
-    order, computed over the stored table a batch at a time."""
+    order, computed over the stored table a batch at a time (over the selection itself when it shows less than
+    half of the table)."""
+    rows = stored_rows(dataset)
+    if rows is not None and not _reads_most_of_the_table(dataset, rows):
+        batches = dataset.select_columns([column]).with_format("arrow").iter(batch_size=BATCH_ROWS)
+        parts = [np.asarray(values(batch[column].combine_chunks())) for batch in batches]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     parts = [np.asarray(values(batch.column(0))) for batch in stored_batches(dataset, [column])]
     stored = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-    rows = stored_rows(dataset)
     return stored if rows is None else stored[rows]
 
 
@@ -56,6 +61,10 @@ def iter_texts_any_order(dataset: Dataset, column: str) -> Iterator[str]:
     """Every text of one column of `dataset` (a row shown twice gives its text twice), in stored order rather
     than `dataset`'s: for work the order of the texts does not change, such as counting words."""
     rows = stored_rows(dataset)
+    if rows is not None and not _reads_most_of_the_table(dataset, rows):
+        for batch in dataset.select_columns([column]).with_format("arrow").iter(batch_size=BATCH_ROWS):
+            yield from batch[column].to_pylist()
+        return
     times = None if rows is None else np.bincount(rows, minlength=len(dataset.data))
     start = 0
     for batch in stored_batches(dataset, [column]):
@@ -65,3 +74,9 @@ def iter_texts_any_order(dataset: Dataset, column: str) -> Iterator[str]:
             texts = texts.take(pa.array(positions))
         start += len(batch)
         yield from texts.to_pylist()
+
+
+def _reads_most_of_the_table(dataset: Dataset, rows: np.ndarray) -> bool:
+    """Whether a selection shows at least half as many rows as its stored table holds, so that reading the whole
+    table in order costs less than gathering the selection's rows."""
+    return 2 * len(rows) >= len(dataset.data)

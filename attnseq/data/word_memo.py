@@ -87,40 +87,12 @@ class WordMemoEncoder:
         word_starts = np.asarray(words.offsets)[:-1]  # every line has at least one (maybe empty) word
         distinct = pc.dictionary_encode(words.flatten())
         word_index = np.asarray(distinct.indices)
-        pieces = [self._piece(word) for word in distinct.dictionary.to_pylist()]
-        unsafe = np.fromiter((piece is _UNSAFE for piece in pieces), dtype=bool, count=len(pieces))
-        piece_lengths = np.fromiter((len(piece or ()) for piece in pieces), dtype=np.int64, count=len(pieces))
-        piece_ids = np.fromiter(chain.from_iterable(piece or () for piece in pieces), dtype=np.int32)
-        piece_starts = np.cumsum(piece_lengths) - piece_lengths
-
+        piece_ids, piece_starts, piece_lengths, unsafe = self._pieces(distinct.dictionary.to_pylist())
         by_backend = np.maximum.reduceat(unsafe[word_index], word_starts) if len(texts) else np.zeros(0, bool)
         if self._special_pattern:
             by_backend |= np.asarray(pc.match_substring_regex(texts, self._special_pattern), dtype=bool)
-        word_lengths = piece_lengths[word_index]
-        ids = np.concatenate(
-            [self._prefix_ids, piece_ids, self._suffix_ids]
-        )  # the pool the rows' ids are gathered from: prefix, words' ids, suffix
-        bare_lengths = np.add.reduceat(word_lengths, word_starts) if len(texts) else np.zeros(0, np.int64)
-        # One segment of the pool per word, with the prefix before and the suffix after each line's words.
-        prefix_start, words_start = 0, len(self._prefix_ids)
-        suffix_start = words_start + len(piece_ids)
+        encoded = self._lines(piece_ids, piece_starts[word_index], piece_lengths[word_index], word_starts)
         lines = len(texts)
-        counts = np.diff(np.append(word_starts, len(word_index))) + 2
-        segment_starts = np.empty(int(counts.sum()), dtype=np.int64)
-        segment_lengths = np.empty_like(segment_starts)
-        first_segment = np.cumsum(counts) - counts
-        last_segment = first_segment + counts - 1
-        inner = np.ones(len(segment_starts), dtype=bool)
-        inner[first_segment] = False
-        inner[last_segment] = False
-        segment_starts[first_segment], segment_lengths[first_segment] = prefix_start, len(self._prefix_ids)
-        segment_starts[last_segment], segment_lengths[last_segment] = suffix_start, len(self._suffix_ids)
-        segment_starts[inner] = words_start + piece_starts[word_index]
-        segment_lengths[inner] = word_lengths
-        line_ids = ids[_gather_ranges(segment_starts, segment_lengths)]
-        line_lengths = bare_lengths + len(self._prefix_ids) + len(self._suffix_ids)
-        encoded = _from_lengths(line_ids, line_lengths)
-
         rows = np.flatnonzero(by_backend)
         self.lines_from_backend += len(rows)
         self.lines_from_words += lines - len(rows)
@@ -134,6 +106,36 @@ class WordMemoEncoder:
             row = int(first_from_words[0])
             self._check(texts[row].as_py(), encoded[row].as_py())
         return encoded
+
+    def _pieces(self, words: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The ids of `words` one after the other, where each word's ids start, how many there are, and whether
+        the word must be seen inside its line (then it has none)."""
+        pieces = [self._piece(word) for word in words]
+        unsafe = np.fromiter((piece is _UNSAFE for piece in pieces), dtype=bool, count=len(pieces))
+        lengths = np.fromiter((len(piece or ()) for piece in pieces), dtype=np.int64, count=len(pieces))
+        ids = np.fromiter(chain.from_iterable(piece or () for piece in pieces), dtype=np.int32)
+        return ids, np.cumsum(lengths) - lengths, lengths, unsafe
+
+    def _lines(
+        self, piece_ids: np.ndarray, word_starts: np.ndarray, word_lengths: np.ndarray, line_starts: np.ndarray
+    ) -> pa.ListArray:
+        """The lines' ids: for each line the prefix, the ids of its words (word `w`'s are
+        `piece_ids[word_starts[w]:][:word_lengths[w]]`; line `i`'s words start at word `line_starts[i]`), the
+        suffix."""
+        prefix, suffix = self._prefix_ids, self._suffix_ids
+        pool = np.concatenate([prefix, piece_ids, suffix])  # what the lines' ids are gathered from
+        segments_per_line = np.diff(np.append(line_starts, len(word_starts))) + 2  # prefix, words, suffix
+        first = np.cumsum(segments_per_line) - segments_per_line
+        last = first + segments_per_line - 1
+        starts = np.empty(int(segments_per_line.sum()), dtype=np.int64)
+        lengths = np.empty_like(starts)
+        inner = np.ones(len(starts), dtype=bool)
+        inner[first] = inner[last] = False
+        starts[first], lengths[first] = 0, len(prefix)
+        starts[last], lengths[last] = len(prefix) + len(piece_ids), len(suffix)
+        starts[inner], lengths[inner] = len(prefix) + word_starts, word_lengths
+        line_lengths = np.add.reduceat(lengths, first) if len(first) else np.zeros(0, np.int64)
+        return _from_lengths(pool[_gather_ranges(starts, lengths)], line_lengths)
 
     def _piece(self, word: str) -> list[int] | None:
         piece = self._words.get(word, False)

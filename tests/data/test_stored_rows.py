@@ -37,7 +37,7 @@ def test_a_split_shows_stored_rows_and_a_whole_table_none():
 
 def test_texts_in_any_order_are_the_selections_texts_with_their_repeats():
     stored = pairs()
-    selection = stored.select([5, 3, 3, 399, 0, 5, 5])
+    selection = stored.select([5, 3, 3, 399, 0, 5, 5, *range(200, 400)])  # half of the table: read in stored order
     assert Counter(iter_texts_any_order(selection, "source")) == Counter(selection[:]["source"])
     split = stored.train_test_split(test_size=0.3, seed=2)["test"]
     assert sorted(iter_texts_any_order(split, "target")) == sorted(split[:]["target"])
@@ -46,7 +46,7 @@ def test_texts_in_any_order_are_the_selections_texts_with_their_repeats():
 
 def test_per_row_values_follow_the_selections_order():
     stored = pairs()
-    selection = stored.select([7, 2, 2, 300])
+    selection = stored.select([7, 2, 2, 300, *range(399, 100, -1)])
     lengths = per_row(selection, "source", lambda values: np.array([len(text) for text in values.to_pylist()]))
     assert lengths.tolist() == [len(text) for text in selection[:]["source"]]
 
@@ -82,3 +82,12 @@ def test_a_small_share_of_a_table_and_repeated_rows_take_the_selection_as_it_is(
     assert encoding._rows_to_read_in_stored_order(stored.select(range(0, 600, 3))) is None  # a third of it
     assert encoding._rows_to_read_in_stored_order(stored.select([1] * 400)) is None
     assert encoding._rows_to_read_in_stored_order(stored) is None
+
+
+def test_a_small_selection_is_read_through_itself(monkeypatch):
+    stored = pairs()
+    selection = stored.select([9, 4, 4])
+    monkeypatch.setattr("attnseq.data.stored_rows.stored_batches", lambda *args, **kwargs: iter(()))  # never read
+    assert list(iter_texts_any_order(selection, "source")) == selection[:]["source"]
+    lengths = per_row(selection, "source", lambda values: np.array([len(text) for text in values.to_pylist()]))
+    assert lengths.tolist() == [len(text) for text in selection[:]["source"]]
