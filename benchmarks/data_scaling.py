@@ -2,10 +2,10 @@
 
 Command that produced the table in benchmarks/README.md ("Data preparation at scale"):
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/data_scaling.py --sizes 100000,1000000
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/data_scaling.py --sizes 1000000,10000000
 
-(the default `--sizes` adds 10 M lines, which this 2-core machine, shared with other jobs, could not run in the
-time it had).
+(the default `--sizes` adds 100 k lines; 1 M and 10 M take about 40 minutes of both cores, most of it the
+floor's 10 M tokenization).
 
 * Corpora: line i of the source (German) and target (English) file is two Multi30k training pairs
   (`/work/shared/data/multi30k/train.{de,en}.gz`, or `--multi30k`) drawn at random with a fixed seed and
