@@ -60,10 +60,16 @@ def per_row(dataset: Dataset, column: str, values: Callable[[pa.Array], np.ndarr
 def iter_texts_any_order(dataset: Dataset, column: str) -> Iterator[str]:
     """Every text of one column of `dataset` (a row shown twice gives its text twice), in stored order rather
     than `dataset`'s: for work the order of the texts does not change, such as counting words."""
+    for batch in iter_text_batches_any_order(dataset, column):
+        yield from batch
+
+
+def iter_text_batches_any_order(dataset: Dataset, column: str) -> Iterator[list[str]]:
+    """`iter_texts_any_order` a list of up to `BATCH_ROWS` texts at a time (what a subword trainer takes)."""
     rows = stored_rows(dataset)
     if rows is not None and not _reads_most_of_the_table(dataset, rows):
         for batch in dataset.select_columns([column]).with_format("arrow").iter(batch_size=BATCH_ROWS):
-            yield from batch[column].to_pylist()
+            yield batch[column].to_pylist()
         return
     times = None if rows is None else np.bincount(rows, minlength=len(dataset.data))
     start = 0
@@ -73,7 +79,7 @@ def iter_texts_any_order(dataset: Dataset, column: str) -> Iterator[str]:
             positions = np.repeat(np.arange(len(texts)), times[start : start + len(texts)])
             texts = texts.take(pa.array(positions))
         start += len(batch)
-        yield from texts.to_pylist()
+        yield texts.to_pylist()
 
 
 def _reads_most_of_the_table(dataset: Dataset, rows: np.ndarray) -> bool:

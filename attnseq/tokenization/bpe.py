@@ -33,7 +33,7 @@ SPECIAL_TOKENS = [
 
 
 def train_subword_tokenizer(
-    texts: Iterable[str],
+    texts: Iterable[str] | Iterable[list[str]],
     vocab_size: int = 8000,
     model: str = "bpe",
     min_frequency: int | None = None,
@@ -49,7 +49,8 @@ def train_subword_tokenizer(
     eos is appended to every encoded sequence.
 
     Args:
-        texts: training texts (an iterable is consumed once).
+        texts: training texts, or lists of them (batches, as `tokenizers` takes them; a list is passed on as it
+            is); an iterable is consumed once.
         vocab_size: the size of the vocabulary, special tokens included (an upper bound for BPE).
         model: one of `"bpe"`, `"unigram"`.
         min_frequency: BPE only: the least count of a pair to be merged (default 2). The unigram trainer has no
@@ -157,12 +158,25 @@ def _checked_batches(texts: Iterable[str], batch_size: int = _TRAINING_BATCH_TEX
     """The texts, checked to be strings, in lists of `batch_size`: the trainer's threads then take a list at a time
     from this generator instead of waiting on the interpreter for each text."""
     batch = []
-    for index, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(f"text {index} is of type {type(text).__name__}, not str: {text!r}")
-        batch.append(text)
+    index = 0
+    for item in texts:
+        if type(item) is list:  # a batch of texts
+            if not all(type(text) is str for text in item):
+                for position, text in enumerate(item):
+                    _check_text(text, index + position)
+            index += len(item)
+            yield item
+            continue
+        _check_text(item, index)
+        index += 1
+        batch.append(item)
         if len(batch) == batch_size:
             yield batch
             batch = []
     if batch:
         yield batch
+
+
+def _check_text(text, index: int) -> None:
+    if not isinstance(text, str):
+        raise TypeError(f"text {index} is of type {type(text).__name__}, not str: {text!r}")

@@ -124,3 +124,18 @@ def test_without_lowercase_case_is_kept():
     tokenizer = train_subword_tokenizer(["The Cat", "the cat"] * 20, vocab_size=40)
     assert tokenizer.decode(tokenizer("The Cat")["input_ids"], skip_special_tokens=True) == "The Cat"
     assert subword_training_options(tokenizer)["lowercase"] is False
+
+
+def test_batches_of_texts_train_the_tokenizer_of_the_texts():
+    texts = [f"ein Hund {i} läuft über die Wiese" for i in range(60)] + ["a dog runs"] * 30
+    batches = [texts[:25], texts[25:26], texts[26:]]
+    from_texts = train_subword_tokenizer(texts, vocab_size=60)
+    assert train_subword_tokenizer(iter(batches), vocab_size=60).backend_tokenizer.to_str() == (
+        from_texts.backend_tokenizer.to_str()
+    )
+    mixed = [texts[:25], *texts[25:]]  # a batch, then single texts
+    assert train_subword_tokenizer(mixed, vocab_size=60).backend_tokenizer.to_str() == (
+        from_texts.backend_tokenizer.to_str()
+    )
+    with pytest.raises(TypeError, match="text 3 is of type int"):
+        train_subword_tokenizer([["a b", "c"], ["d", 7]])
