@@ -119,3 +119,46 @@ def test_train_prints_the_phases_and_a_second_run_is_served_from_the_cache(tmp_p
     assert all(match["cached"] for match in outputs[1].values())
     for name in ("tokenizer.json", "tokenizer_config.json"):
         assert (tmp_path / "out0" / name).read_bytes() == (tmp_path / "out1" / name).read_bytes()
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_the_tokenizer_trained_from_files_is_the_one_trained_from_the_texts(tmp_path, datasets_cache, shared):
+    from attnseq.training.build import _train_subword
+
+    pairs = read_parallel_files(*write_pairs(tmp_path, count=300))
+    train = pairs.train_test_split(test_size=0.1, seed=0)["train"]  # a split: read in stored order
+    options = DataArguments(tokenizer="bpe", subword_vocab_size=60, shared_vocabulary=shared)
+    from_files = new_tokenizer(train, options)
+    from_texts = _train_subword(train[:]["source"], train[:]["target"], options)
+    assert _backends(from_files) == _backends(from_texts)
+    leftovers = [name for name in os.listdir(datasets_cache) if name.startswith("attnseq-tokenizer-texts-")]
+    assert leftovers == []  # the files written for the trainer are gone
+
+
+def test_texts_with_line_breaks_are_passed_to_the_trainer(tmp_path, datasets_cache):
+    from datasets import Dataset
+
+    from attnseq.data.stored_rows import write_texts
+
+    texts = ["ein hund läuft", "zwei\nzeilen", "eine katze"] * 40
+    pairs = Dataset.from_dict({"source": texts, "target": [text.upper() for text in texts]})
+    assert not write_texts(pairs, "source", str(tmp_path / "source.txt"))
+    assert write_texts(pairs.select(range(0, 120, 3)), "source", str(tmp_path / "plain.txt"))
+    assert (tmp_path / "plain.txt").read_text(encoding="utf-8") == "ein hund läuft\n" * 40
+    options = DataArguments(tokenizer="bpe", subword_vocab_size=40)
+    tokenizer = new_tokenizer(pairs, options)  # trained from the texts: "zwei\nzeilen" stays one text
+    expected = train_subword_tokenizer_of(texts + [text.upper() for text in texts])
+    assert tokenizer.backend_tokenizer.to_str() == expected.backend_tokenizer.to_str()
+
+
+def train_subword_tokenizer_of(texts):
+    from attnseq.tokenization import train_subword_tokenizer
+
+    return train_subword_tokenizer(texts, vocab_size=40)
+
+
+def _backends(tokenizer) -> list[str]:
+    """The serialized `tokenizers` backends of a tokenizer (both sides of a `SourceTargetTokenizer`)."""
+    if hasattr(tokenizer, "source_tokenizer"):
+        return [tokenizer.source_tokenizer.to_str(), tokenizer.target_tokenizer.to_str()]
+    return [tokenizer.backend_tokenizer.to_str()]
