@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from datasets import Dataset
 
 BATCH_ROWS = 100_000
@@ -81,20 +80,6 @@ def iter_text_batches_any_order(dataset: Dataset, column: str) -> Iterator[list[
             texts = texts.take(pa.array(positions))
         start += len(batch)
         yield texts.to_pylist()
-
-
-def write_texts(dataset: Dataset, column: str, path: str) -> bool:
-    """Write every text of one column of `dataset` (as `iter_texts_any_order` gives them) into `path`, one a
-    line, for a trainer that reads files. Returns False, with the file incomplete, when a text holds a line break
-    (a file line could then not hold it)."""
-    with open(path, "w", encoding="utf-8", newline="\n") as file:
-        for batch in iter_text_batches_any_order(dataset, column):
-            texts = pa.array(batch, type=pa.string())
-            if pc.any(pc.match_substring_regex(texts, r"[\n\r\x0b\x0c\x1c\x1d\x1e\x85\x{2028}\x{2029}]")).as_py():
-                return False
-            file.write("\n".join(batch))
-            file.write("\n")
-    return True
 
 
 def _reads_most_of_the_table(dataset: Dataset, rows: np.ndarray) -> bool:

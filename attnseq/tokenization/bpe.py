@@ -13,7 +13,6 @@ as the trained one did.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
@@ -33,16 +32,8 @@ SPECIAL_TOKENS = [
 ]
 
 
-@dataclass(frozen=True)
-class TextFiles:
-    """Training texts kept in UTF-8 files, one text a line (no text holds a line break), which the trainer reads
-    on its own threads: faster than texts passed from Python, which hold the interpreter for each batch."""
-
-    paths: tuple[str, ...]
-
-
 def train_subword_tokenizer(
-    texts: Iterable[str] | Iterable[list[str]] | TextFiles,
+    texts: Iterable[str] | Iterable[list[str]],
     vocab_size: int = 8000,
     model: str = "bpe",
     min_frequency: int | None = None,
@@ -59,7 +50,7 @@ def train_subword_tokenizer(
 
     Args:
         texts: training texts, or lists of them (batches, as `tokenizers` takes them; a list is passed on as it
-            is), or `TextFiles`; an iterable is consumed once.
+            is); an iterable is consumed once.
         vocab_size: the size of the vocabulary, special tokens included (an upper bound for BPE).
         model: one of `"bpe"`, `"unigram"`.
         min_frequency: BPE only: the least count of a pair to be merged (default 2). The unigram trainer has no
@@ -100,13 +91,7 @@ def train_subword_tokenizer(
     backend.normalizer = normalizers.Sequence(steps)
     backend.pre_tokenizer = pre_tokenizers.Metaspace()
     backend.decoder = decoders.Metaspace()
-    if isinstance(texts, TextFiles):
-        # the trainer keeps each line's line break: removed while training (the texts hold none), not saved
-        backend.normalizer = normalizers.Sequence([normalizers.Replace("\n", ""), *steps])
-        backend.train(list(texts.paths), trainer=trainer)
-        backend.normalizer = normalizers.Sequence(steps)
-    else:
-        backend.train_from_iterator(_checked_batches(texts), trainer=trainer)
+    backend.train_from_iterator(_checked_batches(texts), trainer=trainer)
 
     ids = [backend.token_to_id(token) for token in SPECIAL_TOKENS]
     if ids != list(range(len(SPECIAL_TOKENS))):
@@ -140,9 +125,6 @@ def train_seq2seq_tokenizers(
     returned twice (what a model with one shared vocabulary and tied embeddings needs); with `shared=False`
     each side gets its own vocabulary of `vocab_size`. `kwargs` go to `train_subword_tokenizer`.
     """
-    if shared and isinstance(sources, TextFiles) and isinstance(targets, TextFiles):
-        tokenizer = train_subword_tokenizer(TextFiles(sources.paths + targets.paths), **kwargs)
-        return tokenizer, tokenizer
     if shared:
         tokenizer = train_subword_tokenizer(_chain(sources, targets), **kwargs)
         return tokenizer, tokenizer

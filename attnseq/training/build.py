@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import shutil
 import tempfile
@@ -16,15 +15,13 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel, 
 
 from ..data.encoding import tokenize_pairs
 from ..data.progress import computed, data_phase, served_from_cache
-from ..data.readers import COLUMNS, iter_texts
-from ..data.stored_rows import write_texts
+from ..data.readers import iter_texts
+from ..data.stored_rows import iter_text_batches_any_order
 from ..families import FAMILIES
-from ..tokenization.bpe import TextFiles, train_seq2seq_tokenizer
+from ..tokenization.bpe import train_seq2seq_tokenizer, train_subword_tokenizer
 from ..tokenization.char import CharTokenizer
 from ..tokenization.pair import SourceTargetTokenizer
 from .arguments import DataArguments, config_overrides
-
-logger = logging.getLogger(__name__)
 
 # New tokenizers trained on a file-backed train split are kept in DATASETS_CACHE/attnseq_tokenizers/HASH, the
 # hash of the split's fingerprint and the tokenizer options; the version is part of it.
@@ -90,35 +87,15 @@ def new_tokenizer(train: Dataset, data_args: DataArguments):
 
 def _train_tokenizer(train: Dataset, data_args: DataArguments, limit: int | None):
     def texts(*columns):
+        if limit is None and data_args.tokenizer != "char":  # word counts, whatever the order of the texts
+            return (batch for column in columns for batch in iter_text_batches_any_order(train, column))
         return (text for column in columns for text in iter_texts(train, column, limit))
 
     if data_args.tokenizer == "char":
         return CharTokenizer.from_texts(texts("source", "target"))
-    tokenizer = _train_subword_from_files(train, data_args) if limit is None else None
-    return tokenizer or _train_subword(texts("source"), texts("target"), data_args)
-
-
-def _train_subword_from_files(train: Dataset, data_args: DataArguments):
-    """A subword tokenizer trained on every text of the split, which the trainer reads from files written for it
-    in the datasets cache and removed after (word counts do not depend on the order of the texts); None when a
-    text holds a line break or the files cannot be written."""
-    root = datasets.config.HF_DATASETS_CACHE
-    try:
-        os.makedirs(root, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="attnseq-tokenizer-texts-", dir=root) as folder:
-            files = {column: os.path.join(folder, f"{column}.txt") for column in COLUMNS}
-            if not all(write_texts(train, column, path) for column, path in files.items()):
-                return None
-            return _train_subword(TextFiles((files["source"],)), TextFiles((files["target"],)), data_args)
-    except OSError as error:
-        logger.warning("could not write the training texts for the tokenizer trainer (%s); passing them instead", error)
-        return None
-
-
-def _train_subword(sources, targets, data_args: DataArguments):
     if data_args.shared_vocabulary:
-        return train_seq2seq_tokenizer(sources, targets, shared=True, **subword_options(data_args))
-    return train_seq2seq_tokenizer(sources, targets, shared=False, **subword_options(data_args))
+        return train_subword_tokenizer(texts("source", "target"), **subword_options(data_args))
+    return train_seq2seq_tokenizer(texts("source"), texts("target"), shared=False, **subword_options(data_args))
 
 
 def _load_cached_tokenizer(tokenizer_class, folder: str):
