@@ -296,11 +296,6 @@ def _encode_arrow_batch(
     return pa.table({name: columns[name] for name in order})
 
 
-def _list_array(rows: list[list[int]]) -> pa.ListArray:
-    """Token id rows as an Arrow list<int32> array."""
-    return pa.array(rows, type=pa.list_(pa.int32()))
-
-
 def encode_batch(batch: dict, tokenizer, target_tokenizer, limits: dict) -> dict:
     """Encode one batch (`{"source": [str], "target": [str]}`) with the tokenizers' own call; rows over a limit in
     `limits` are encoded again with the tokenizer's truncation. The untruncated lengths are returned too (columns
