@@ -178,7 +178,9 @@ def _tokenize_split(
     else:
         computed()
     if rows is not None:
-        mapped = mapped.select(np.searchsorted(np.sort(rows), rows))
+        in_stored_order = np.empty(len(rows), dtype=np.int64)  # row i of the split is row k of `mapped`
+        in_stored_order[np.argsort(rows, kind="stable")] = np.arange(len(rows))
+        mapped = mapped.select(in_stored_order)
     encoded = mapped.with_format(None)
     encoded = _apply_length_limits(encoded, name, limits, overlong)
     _log_unknown_tokens(encoded, name, {"source": tokenizer, "target": target_tokenizer})
@@ -356,9 +358,11 @@ def _int_column(dataset: Dataset, column: str) -> np.ndarray:
 
 def _unknown_per_row(sequences: pa.Array, unk: int) -> np.ndarray:
     """How many `unk` ids each row of a list array holds."""
-    unknown = pc.equal(pc.list_flatten(sequences), unk).to_numpy(zero_copy_only=False)
+    unknown = pc.equal(pc.list_flatten(sequences), unk)
+    if not pc.any(unknown).as_py():
+        return np.zeros(len(sequences), dtype=np.int64)
     parents = pc.list_parent_indices(sequences).to_numpy()
-    return np.bincount(parents[unknown], minlength=len(sequences))
+    return np.bincount(parents[unknown.to_numpy(zero_copy_only=False)], minlength=len(sequences))
 
 
 def _log_unknown_tokens(encoded: Dataset, name: str, tokenizers: dict) -> None:
