@@ -6,7 +6,7 @@ times slower than reading the table as it is stored (7 s instead of 0.5 s for a 
 sentences). Work whose result does not depend on the order of the rows (training a subword tokenizer, counting
 and measuring token rows) or that can put its output back in the selection's order (tokenization) reads the
 stored table in order instead: `stored_rows` gives the selection's rows of the table, `stored_batches` the
-table's batches, `per_row` a per-row statistic in the selection's order, `iter_texts_any_order` the texts.
+table's batches, `per_row` a per-row statistic in the selection's order, `iter_text_batches_any_order` the texts.
 """
 
 from __future__ import annotations
@@ -57,15 +57,10 @@ def per_row(dataset: Dataset, column: str, values: Callable[[pa.Array], np.ndarr
     return stored if rows is None else stored[rows]
 
 
-def iter_texts_any_order(dataset: Dataset, column: str) -> Iterator[str]:
-    """Every text of one column of `dataset` (a row shown twice gives its text twice), in stored order rather
-    than `dataset`'s: for work the order of the texts does not change, such as counting words."""
-    for batch in iter_text_batches_any_order(dataset, column):
-        yield from batch
-
-
 def iter_text_batches_any_order(dataset: Dataset, column: str) -> Iterator[list[str]]:
-    """`iter_texts_any_order` a list of up to `BATCH_ROWS` texts at a time (what a subword trainer takes)."""
+    """Every text of one column of `dataset` (a row shown twice gives its text twice), a list of up to
+    `BATCH_ROWS` at a time, in stored order rather than `dataset`'s: for work the order of the texts does not
+    change, such as a subword trainer's word counts."""
     rows = stored_rows(dataset)
     if rows is not None and not _reads_most_of_the_table(dataset, rows):
         for batch in dataset.select_columns([column]).with_format("arrow").iter(batch_size=BATCH_ROWS):

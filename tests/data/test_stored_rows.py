@@ -12,7 +12,6 @@ from attnseq.data import encoding
 from attnseq.data.encoding import longest_sequence, tokenize_pairs
 from attnseq.data.stored_rows import (
     iter_text_batches_any_order,
-    iter_texts_any_order,
     per_row,
     stored_rows,
     stored_view,
@@ -20,6 +19,10 @@ from attnseq.data.stored_rows import (
 from attnseq.tokenization import train_subword_tokenizer
 
 WORDS = "ein eine Hund Katze läuft sitzt auf dem Gras roten Ball the a dog cat runs sits on grass red ball".split()
+
+
+def iter_texts_any_order(dataset, column):
+    return [text for batch in iter_text_batches_any_order(dataset, column) for text in batch]
 
 
 def pairs(count=400, seed=0):
