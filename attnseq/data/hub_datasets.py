@@ -211,6 +211,28 @@ def read_dataset_splits(data_args) -> tuple[Dataset, dict[str, Dataset]]:
     return train, splits
 
 
+def read_dataset_split(data_args, split: str) -> Dataset:
+    """The `source`/`target` pairs of one split of `--dataset_name`, for scoring (`attnseq evaluate`): `train`,
+    `validation` or `test` under any of their usual names (`SPLIT_NAMES`: `--split validation` reads a `dev` split,
+    `--split dev` a `validation` one), or any split the data set has, by its own name.
+
+    Raises:
+        ValueError: a split the data set lacks (naming those it has), or a column or language it lacks.
+    """
+    name = data_args.dataset_name
+    dataset = open_dataset(name, data_args.dataset_config_name)
+    aliases = next((names for names in SPLIT_NAMES.values() if split in names), (split,))
+    found = next((candidate for candidate in (split, *aliases) if candidate in dataset), None)
+    if found is None:
+        raise ValueError(
+            f"--dataset_name {name!r} has no {split!r} split; its splits: {', '.join(dataset) or 'none'} (pick one "
+            "with --split; a split `attnseq train` took off train is not part of the data set)."
+        )
+    part = dataset[found]
+    source, target = pair_columns(column_structure(part.features), data_args, found)
+    return select_pairs(part, source, target, bad_rows=data_args.bad_rows)
+
+
 def _has_columns(structure: dict, columns) -> bool:
     for column in columns:
         if column in structure:

@@ -96,7 +96,7 @@ def generate_command(argv: Sequence[str]) -> int:
 
 
 def evaluate_command(argv: Sequence[str]) -> int:
-    parser = FlagParser(prog="attnseq evaluate", description="Score a checkpoint on a task or a file.")
+    parser = FlagParser(prog="attnseq evaluate", description="Score a checkpoint on a task, files or a data set.")
     parser.add_argument("checkpoint")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--task", help="built-in task (addition, date, reverse)")
@@ -104,12 +104,21 @@ def evaluate_command(argv: Sequence[str]) -> int:
     source.add_argument(
         "--source_file", "--test_source_file", help="sources, one a line (plain or .gz), parallel to --target_file"
     )
+    source.add_argument(
+        "--dataset_name",
+        help="a data set that datasets.load_dataset opens (local folder, data file, Hub id), as attnseq train reads it",
+    )
     parser.add_argument("--target_file", "--test_target_file", help="references, one a line, parallel to --source_file")
+    parser.add_argument("--dataset_config_name", help="configuration of --dataset_name")
     parser.add_argument("--bad_rows", default="error", choices=["error", "drop"], help="pairs with an empty side")
-    parser.add_argument("--split", default="test", help="split of a built-in task")
+    parser.add_argument(
+        "--split", default="test", help="split of a built-in task or of --dataset_name (test, validation, train, ...)"
+    )
     parser.add_argument("--task_seed", type=int, default=1234)
-    parser.add_argument("--source_column", default="source")
-    parser.add_argument("--target_column", default="target")
+    parser.add_argument("--source_column", default="source", help="source column of --file or --dataset_name")
+    parser.add_argument("--target_column", default="target", help="target column of --file or --dataset_name")
+    parser.add_argument("--source_lang", help="source side of a `translation` column of --dataset_name")
+    parser.add_argument("--target_lang", help="target side of a `translation` column of --dataset_name")
     parser.add_argument(
         "--metrics", default=None, help="comma-separated; default: exact_match,bleu,chrf (bleu,chrf for --source_file)"
     )
@@ -122,8 +131,19 @@ def evaluate_command(argv: Sequence[str]) -> int:
     from ..data.loading import load_task_split, read_pairs_file, read_parallel_split
     from .inference import evaluate_pairs
 
+    if args.dataset_config_name is not None and args.dataset_name is None:
+        raise ValueError("--dataset_config_name names a configuration of --dataset_name; pass --dataset_name too.")
+    if args.dataset_name is None and (args.source_lang or args.target_lang):
+        raise ValueError(
+            "--source_lang/--target_lang pick the sides of a `translation` column of --dataset_name; pass "
+            "--dataset_name, or name the columns of --file with --source_column/--target_column."
+        )
     if args.task:
         pairs = load_task_split(args.task, args.split, seed=args.task_seed)
+    elif args.dataset_name:
+        from ..data.hub_datasets import read_dataset_split
+
+        pairs = read_dataset_split(args, args.split)
     elif args.source_file:
         if args.target_file is None:
             raise ValueError("--source_file needs --target_file (the references, one a line).")
@@ -135,7 +155,7 @@ def evaluate_command(argv: Sequence[str]) -> int:
     tokenizer, model = load_for_serving(args)
     from ..data.metrics import metric_names
 
-    metrics = metric_names(args.metrics, from_files=args.source_file is not None, decoded=True)
+    metrics = metric_names(args.metrics, from_files=bool(args.source_file or args.dataset_name), decoded=True)
     started = time.perf_counter()
     results = evaluate_pairs(
         model,

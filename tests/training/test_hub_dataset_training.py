@@ -51,6 +51,45 @@ def test_cached_run_trains_scores_and_names_the_data_set(cached_run):
     assert "local data set `wmt_like`" in (out / "README.md").read_text()
 
 
+def test_evaluate_scores_a_split_of_the_data_set_as_train_did(cached_run, data_set, tmp_path):
+    out, _ = cached_run
+    flags = ["--dataset_name", data_set, "--source_lang", "xx", "--target_lang", "yy"]
+    scores = json.loads(run_attnseq("evaluate", str(out), *flags).stdout.strip().splitlines()[-1])
+    trained = json.loads((out / "test_results.json").read_text())
+    assert scores["rows"] == 5 and {"bleu", "chrf"} <= set(scores) and "exact_match" not in scores
+    assert scores["bleu"] == pytest.approx(trained["test_bleu"], abs=1e-3)
+    assert scores["chrf"] == pytest.approx(trained["test_chrf"], abs=1e-3)
+    validation = run_attnseq("evaluate", str(out), *flags, "--split", "dev").stdout  # an alias of validation
+    assert json.loads(validation.strip().splitlines()[-1])["rows"] == 6
+    swapped = ["--dataset_name", data_set, "--source_column", "translation.yy", "--target_column", "translation.xx"]
+    assert json.loads(run_attnseq("evaluate", str(out), *swapped).stdout.strip().splitlines()[-1])["rows"] == 5
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--split", "holdout"], "has no 'holdout' split; its splits: train, validation, test"),
+        (["--source_lang", "zz"], "--source_lang 'zz' is not a language of the `translation` column"),
+    ],
+)
+def test_evaluate_refuses_a_split_or_language_the_data_set_lacks(cached_run, data_set, flags, message):
+    out, _ = cached_run
+    options = {"--source_lang": "xx", "--target_lang": "yy"}
+    options.update(dict(zip(flags[::2], flags[1::2])))
+    result = run_attnseq(
+        "evaluate", str(out), "--dataset_name", data_set, *[x for kv in options.items() for x in kv], check=False
+    )
+    assert result.returncode == 1 and message in result.stderr
+
+
+def test_evaluate_takes_one_source_of_pairs(cached_run, data_set):
+    out, _ = cached_run
+    both = run_attnseq("evaluate", str(out), "--dataset_name", data_set, "--task", "date", check=False)
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
+    languages = run_attnseq("evaluate", str(out), "--task", "date", "--source_lang", "xx", check=False)
+    assert languages.returncode == 1 and "--source_lang/--target_lang pick the sides" in languages.stderr
+
+
 @pytest.mark.slow
 def test_streaming_run_trains_saves_and_scores(data_set, tmp_path):
     out = tmp_path / "out"
