@@ -22,6 +22,11 @@ def _add_generation_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--temperature", type=float, default=None)
     group.add_argument("--num_return_sequences", type=int, default=1)
     group.add_argument("--max_new_tokens", type=int, default=None)
+    group.add_argument(
+        "--length_penalty", type=float, default=None,
+        help="beam search: the exponent of the length a hypothesis score is divided by (above 1 favours longer "
+        "outputs); default: the checkpoint's generation config, as attnseq train's --test_length_penalty",
+    )  # fmt: skip
     group.add_argument("--seed", type=int, default=None, help="seed for sampling")
 
 
@@ -31,7 +36,7 @@ def _generation_kwargs(args: argparse.Namespace) -> dict:
         "do_sample": args.do_sample,
         "num_return_sequences": args.num_return_sequences,
     }
-    for name in ("top_k", "top_p", "temperature", "max_new_tokens"):
+    for name in ("top_k", "top_p", "temperature", "max_new_tokens", "length_penalty"):
         if getattr(args, name) is not None:
             kwargs[name] = getattr(args, name)
     return kwargs

@@ -100,3 +100,35 @@ def test_export_help_names_both_formats_and_each_format_goes_to_its_app(capsys, 
 def test_remote_code_export_refuses_ctranslate2_options(tmp_path, capsys):
     assert main(["export", "ck", str(tmp_path / "out"), "--quantization", "int8"]) == 1
     assert "--format ctranslate2 only" in capsys.readouterr().err
+
+
+def test_generate_and_evaluate_pass_the_beam_settings_to_generate(transformer, capsys, monkeypatch, tmp_path):
+    from transformers import GenerationMixin
+
+    seen = []
+    original = GenerationMixin.generate
+
+    def recording(self, *args, **kwargs):
+        seen.append({key: kwargs.get(key) for key in ("num_beams", "length_penalty")})
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(GenerationMixin, "generate", recording)
+    run(capsys, "generate", transformer, "abc", "--num_beams", "3", "--length_penalty", "0.6")
+    assert seen == [{"num_beams": 3, "length_penalty": 0.6}]
+    seen.clear()
+    run(capsys, "generate", transformer, "abc", "--num_beams", "2")  # the generation config's own penalty
+    assert seen == [{"num_beams": 2, "length_penalty": None}]
+    seen.clear()
+    (tmp_path / "pairs.tsv").write_text("source\ttarget\nabc\tcba\n")
+    run(
+        capsys,
+        "evaluate",
+        transformer,
+        "--file",
+        str(tmp_path / "pairs.tsv"),
+        "--num_beams",
+        "4",
+        "--length_penalty",
+        "1.4",
+    )
+    assert seen == [{"num_beams": 4, "length_penalty": 1.4}]
