@@ -200,7 +200,11 @@ class Seq2SeqLSTMEncoder(RecurrentStack):
             output_attentions: part of the encoder interface `generate()` calls; a recurrent encoder has no
                 attention, so `attentions` is always None.
             output_hidden_states: also return the embeddings and every layer's states, in source order. Each
-                is the tensor the next layer reads, so gradients reach it (`retain_grad()` works).
+                is the tensor the next layer reads, so gradients reach it (`retain_grad()` works). The first, the
+                embeddings, is `(batch, src_len, embedding_size)`, the layers' `(batch, src_len, hidden_size)`:
+                unlike a Transformer, the first recurrent layer maps the word vectors to the hidden size, so the
+                shapes agree only with `embedding_size == hidden_size` (transformers' common hidden-states test
+                assumes every entry is `hidden_size` wide).
 
         Returns:
             `Seq2SeqLSTMEncoderOutput` with `last_hidden_state` `(batch, src_len, hidden)` in source order.
@@ -449,7 +453,8 @@ class Seq2SeqLSTMModel(Seq2SeqLSTMPreTrainedModel):
             use_cache: return the advanced state as `cache`; without it a given `cache` is left as it was.
             output_attentions: return the attention weights as `cross_attentions`, one tensor
                 `(batch, 1, tgt_len, src_len)`.
-            output_hidden_states: return the encoder's and the decoder's embeddings and layer outputs.
+            output_hidden_states: return the encoder's and the decoder's embeddings (`embedding_size` features)
+                and layer outputs (`hidden_size` features).
 
         Returns:
             `Seq2SeqModelOutput` whose `last_hidden_state` is `(batch, tgt_len, output_features)`.

@@ -222,6 +222,15 @@ def test_cross_attentions_shape_and_sum():
     torch.testing.assert_close(weights.sum(-1), torch.ones(2, 1, 5))
     assert torch.all(weights[1, :, :, 4:] == 0)
     assert len(out.decoder_hidden_states) == 2 and len(out.encoder_hidden_states) == 2
+    config = model.config  # the embeddings, then the layers' states (hidden_size wide)
+    assert [state.shape for state in out.encoder_hidden_states] == [
+        (2, 6, config.embedding_size),
+        (2, 6, config.hidden_size),
+    ]
+    assert [state.shape for state in out.decoder_hidden_states] == [
+        (2, 5, config.embedding_size),
+        (2, 5, config.hidden_size),
+    ]
 
 
 def test_loss_ignores_minus_100_and_labels_are_shifted():
