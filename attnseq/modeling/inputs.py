@@ -30,6 +30,8 @@ def check_token_ids(name: str, ids: torch.Tensor, vocab_size: int, ignore_index:
             f"{name} has shape {tuple(ids.shape)}: it needs at least one row and one position (the tokenizer "
             "encodes an empty text as [eos])."
         )
+    if torch.compiler.is_compiling():  # the value check needs the data, which torch.compile / torch.export do not see
+        return
     valid = ids if ignore_index is None else ids[ids != ignore_index]
     if not valid.numel():
         return
@@ -74,6 +76,8 @@ def normalize_attention_mask(
         raise ValueError(f"{name} has shape {tuple(attention_mask.shape)} but must be {shape}, {what}.")
     if attention_mask.dtype == torch.bool:
         return attention_mask
+    if torch.compiler.is_compiling():  # the value check needs the data, which torch.compile / torch.export do not see
+        return attention_mask != 0
     if attention_mask.is_floating_point():
         zeros_and_ones = bool(((attention_mask == 0) | (attention_mask == 1)).all())
     else:  # integers: one pass (the LSTM decoder checks the source mask at every step)
@@ -85,7 +89,10 @@ def normalize_attention_mask(
 
 
 def check_contiguous(attention_mask: torch.Tensor) -> None:
-    """Raise `ValueError` unless the real tokens of every row form one run (right or left padding)."""
+    """Raise `ValueError` unless the real tokens of every row form one run (right or left padding); not checked
+    while torch.compile or torch.export traces the model, which sees no values."""
+    if torch.compiler.is_compiling():
+        return
     lengths = attention_mask.sum(1, keepdim=True)
     starts = attention_mask.int().argmax(1, keepdim=True)
     positions = torch.arange(attention_mask.size(1), device=attention_mask.device)

@@ -124,6 +124,11 @@ class EncoderDecoderMixin:
         super().post_init()
 
     def get_encoder(self, modality: str | None = None) -> nn.Module:
+        """The text encoder; for another `modality` ("image", "video", "audio") what `PreTrainedModel.get_encoder`
+        gives a model without an encoder of it: the model itself, which transformers' exporters read as "not
+        multimodal"."""
+        if modality is not None:
+            return super().get_encoder(modality=modality)
         return self.base_model.encoder
 
     def get_decoder(self) -> nn.Module:

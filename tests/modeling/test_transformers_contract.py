@@ -351,3 +351,29 @@ def test_lstm_trains_under_bf16_autocast_on_a_cpu_without_avx512():
     done = subprocess.run([sys.executable, "-c", BF16_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "trained avx2" in done.stdout.lower()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_get_encoder_of_another_modality_is_the_model_itself(family):
+    """transformers' exporters ask `get_encoder("image"/"audio")` whether a model is multimodal: a model without such
+    an encoder answers with itself, as `PreTrainedModel.get_encoder` does."""
+    model = model_of(family)
+    assert model.get_encoder() is model.base_model.encoder
+    for modality in ("image", "video", "audio"):
+        assert model.get_encoder(modality) is model
+        assert model.base_model.get_encoder(modality) is model.base_model
+    with pytest.raises(ValueError, match="modality"):
+        model.get_encoder("smell")
+
+
+def test_the_transformer_exports_with_torch_export_and_computes_the_same_logits():
+    """The input checks that read values (token ids in the vocabulary, a 0/1 mask, one run of real tokens) are left
+    out while torch.export traces the model, which sees shapes only."""
+    model = model_of("transformer")
+    ids, mask, labels = batch(rows=4)
+    decoder_input_ids = model.prepare_decoder_input_ids_from_labels(labels)
+    inputs = {"input_ids": ids, "attention_mask": mask, "decoder_input_ids": decoder_input_ids, "use_cache": False}
+    exported = torch.export.export(model, (), inputs, strict=False)
+    torch.testing.assert_close(exported.module()(**inputs).logits, model(**inputs).logits)
+    with pytest.raises(ValueError, match="outside the vocabulary"):  # eager calls still check the values
+        model(**{**inputs, "input_ids": ids + VOCAB})
