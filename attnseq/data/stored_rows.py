@@ -6,7 +6,7 @@ times slower than reading the table as it is stored (7 s instead of 0.5 s for a 
 sentences). Work whose result does not depend on the order of the rows (training a subword tokenizer, counting
 and measuring token rows) or that can put its output back in the selection's order (tokenization) reads the
 stored table in order instead: `stored_rows` gives the selection's rows of the table, `stored_batches` the
-table's batches, `per_row` a per-row statistic in the selection's order, `iter_text_batches_any_order` the texts.
+table's batches, `per_row` a per-row statistic in the selection's order, `iter_text_arrays_any_order` the texts.
 """
 
 from __future__ import annotations
@@ -57,14 +57,14 @@ def per_row(dataset: Dataset, column: str, values: Callable[[pa.Array], np.ndarr
     return stored if rows is None else stored[rows]
 
 
-def iter_text_batches_any_order(dataset: Dataset, column: str) -> Iterator[list[str]]:
-    """Every text of one column of `dataset` (a row shown twice gives its text twice), a list of up to
-    `BATCH_ROWS` at a time, in stored order rather than `dataset`'s: for work the order of the texts does not
+def iter_text_arrays_any_order(dataset: Dataset, column: str) -> Iterator[pa.Array]:
+    """Every text of one column of `dataset` (a row shown twice gives its text twice), an Arrow string array of up
+    to `BATCH_ROWS` at a time, in stored order rather than `dataset`'s: for work the order of the texts does not
     change, such as a subword trainer's word counts."""
     rows = stored_rows(dataset)
     if rows is not None and not _reads_most_of_the_table(dataset, rows):
         for batch in dataset.select_columns([column]).with_format("arrow").iter(batch_size=BATCH_ROWS):
-            yield batch[column].to_pylist()
+            yield batch[column].combine_chunks()
         return
     times = None if rows is None else np.bincount(rows, minlength=len(dataset.data))
     start = 0
@@ -74,7 +74,7 @@ def iter_text_batches_any_order(dataset: Dataset, column: str) -> Iterator[list[
             positions = np.repeat(np.arange(len(texts)), times[start : start + len(texts)])
             texts = texts.take(pa.array(positions))
         start += len(batch)
-        yield texts.to_pylist()
+        yield texts
 
 
 def _reads_most_of_the_table(dataset: Dataset, rows: np.ndarray) -> bool:

@@ -12,6 +12,7 @@ as the trained one did.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -50,7 +51,9 @@ def train_subword_tokenizer(
 
     Args:
         texts: training texts, or lists of them (batches, as `tokenizers` takes them; a list is passed on as it
-            is); an iterable is consumed once.
+            is), or Arrow string arrays (as `datasets` holds text), which are normalized word by word
+            (`attnseq.tokenization.arrow_text`): the same tokenizer in about half the time on a natural-language
+            corpus; an iterable is consumed once.
         vocab_size: the size of the vocabulary, special tokens included (an upper bound for BPE).
         model: one of `"bpe"`, `"unigram"`.
         min_frequency: BPE only: the least count of a pair to be merged (default 2). The unigram trainer has no
@@ -88,10 +91,14 @@ def train_subword_tokenizer(
             vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token=unk, show_progress=show_progress
         )
     steps = [normalizers.NFKC()] + ([normalizers.Lowercase()] if lowercase else [])
-    backend.normalizer = normalizers.Sequence(steps)
+    normalizer = normalizers.Sequence(steps)
     backend.pre_tokenizer = pre_tokenizers.Metaspace()
     backend.decoder = decoders.Metaspace()
-    backend.train_from_iterator(_checked_batches(texts), trainer=trainer)
+    batches, normalized = _training_batches(texts, normalizer)
+    if not normalized:  # the trainer normalizes each text itself
+        backend.normalizer = normalizer
+    backend.train_from_iterator(batches, trainer=trainer)
+    backend.normalizer = normalizer
 
     ids = [backend.token_to_id(token) for token in SPECIAL_TOKENS]
     if ids != list(range(len(SPECIAL_TOKENS))):
@@ -152,6 +159,22 @@ def _chain(*iterables: Iterable[str]) -> Iterator[str]:
         if isinstance(iterable, str):
             raise TypeError("sources and targets must be iterables of texts, got a single string; wrap it in a list.")
         yield from iterable
+
+
+def _training_batches(texts: Iterable, normalizer) -> tuple[Iterator[list[str]], bool]:
+    """The trainer's batches of `texts`, and whether they are already normalized: Arrow string arrays are normalized
+    word by word (`arrow_text.normalized_batches`), anything else goes to the trainer as it is."""
+    iterator = iter(texts)
+    first = next(iterator, None)
+    if first is None:
+        return iter(()), False
+    texts = itertools.chain([first], iterator)
+    if type(first).__module__.startswith("pyarrow"):  # pyarrow is imported only for Arrow input
+        from .arrow_text import is_arrow_text, normalized_batches
+
+        if is_arrow_text(first):
+            return normalized_batches(texts, normalizer), True
+    return _checked_batches(texts), False
 
 
 def _checked_batches(texts: Iterable[str], batch_size: int = _TRAINING_BATCH_TEXTS) -> Iterator[list[str]]:

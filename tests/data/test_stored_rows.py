@@ -11,7 +11,7 @@ from datasets import Dataset
 from attnseq.data import encoding
 from attnseq.data.encoding import longest_sequence, tokenize_pairs
 from attnseq.data.stored_rows import (
-    iter_text_batches_any_order,
+    iter_text_arrays_any_order,
     per_row,
     stored_rows,
     stored_view,
@@ -22,7 +22,7 @@ WORDS = "ein eine Hund Katze läuft sitzt auf dem Gras roten Ball the a dog cat 
 
 
 def iter_texts_any_order(dataset, column):
-    return [text for batch in iter_text_batches_any_order(dataset, column) for text in batch]
+    return [text for batch in iter_text_arrays_any_order(dataset, column) for text in batch.to_pylist()]
 
 
 def pairs(count=400, seed=0):
@@ -64,7 +64,7 @@ def test_a_tokenizer_trained_from_stored_order_is_the_one_trained_in_split_order
     split = pairs(count=600).train_test_split(test_size=0.2, seed=3)["train"]
     in_split_order = train_subword_tokenizer(split[:]["source"] + split[:]["target"], vocab_size=60)
     any_order = train_subword_tokenizer(
-        [*iter_text_batches_any_order(split, "source"), *iter_text_batches_any_order(split, "target")], vocab_size=60
+        [*iter_text_arrays_any_order(split, "source"), *iter_text_arrays_any_order(split, "target")], vocab_size=60
     )
     assert in_split_order.backend_tokenizer.to_str() == any_order.backend_tokenizer.to_str()
 
