@@ -632,10 +632,17 @@ def _select_pair_columns(dataset: Dataset, source_column: str, target_column: st
     return check_pairs(dataset, bad_rows=bad_rows, name=name)
 
 
-def iter_texts(dataset: Dataset, column: str, limit: int | None = None, batch_size: int = 10_000):
-    """The strings of one column of `dataset` (its first `limit` rows, or all), read from Arrow a batch at a
-    time so that a whole column is never held as a Python list (e.g. to train a tokenizer from an iterator)."""
+def iter_text_arrays(dataset: Dataset, column: str, limit: int | None = None, batch_size: int = 10_000):
+    """The texts of one column of `dataset` (its first `limit` rows, or all), as Arrow string arrays of up to
+    `batch_size`, in the data set's order: a whole column is never held as a Python list (e.g. to train a tokenizer
+    on a sample)."""
     if limit is not None and limit < len(dataset):
         dataset = dataset.select(range(limit))
     for batch in dataset.select_columns([column]).with_format("arrow").iter(batch_size=batch_size):
-        yield from batch[column].to_pylist()
+        yield batch[column].combine_chunks()
+
+
+def iter_texts(dataset: Dataset, column: str, limit: int | None = None, batch_size: int = 10_000):
+    """The strings of `iter_text_arrays`, one at a time."""
+    for texts in iter_text_arrays(dataset, column, limit, batch_size):
+        yield from texts.to_pylist()

@@ -15,8 +15,8 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel, 
 
 from ..data.encoding import tokenize_pairs
 from ..data.progress import computed, data_phase, served_from_cache
-from ..data.readers import iter_texts
-from ..data.stored_rows import iter_text_arrays_any_order
+from ..data.readers import iter_text_arrays, iter_texts
+from ..data.stored_rows import BATCH_ROWS, iter_text_arrays_any_order
 from ..families import FAMILIES
 from ..tokenization.bpe import train_seq2seq_tokenizer, train_subword_tokenizer
 from ..tokenization.char import CharTokenizer
@@ -87,9 +87,11 @@ def new_tokenizer(train: Dataset, data_args: DataArguments):
 
 def _train_tokenizer(train: Dataset, data_args: DataArguments, limit: int | None):
     def texts(*columns):
-        if limit is None and data_args.tokenizer != "char":  # word counts, whatever the order of the texts
+        if data_args.tokenizer == "char":
+            return (text for column in columns for text in iter_texts(train, column, limit))
+        if limit is None:  # word counts, whatever the order of the texts
             return (batch for column in columns for batch in iter_text_arrays_any_order(train, column))
-        return (text for column in columns for text in iter_texts(train, column, limit))
+        return (batch for column in columns for batch in iter_text_arrays(train, column, limit, BATCH_ROWS))
 
     if data_args.tokenizer == "char":
         return CharTokenizer.from_texts(texts("source", "target"))

@@ -7,13 +7,14 @@ import random
 import re
 
 import datasets.config
+import pyarrow as pa
 import pytest
 
 from attnseq.data import encoding
 from attnseq.data.encoding import longest_sequence, rust_backends, tokenize_pairs
 from attnseq.data.loading import read_pairs_file
 from attnseq.data.progress import data_phase, phase_line
-from attnseq.data.readers import PARALLEL_CACHE_FOLDER, iter_texts, read_parallel_files
+from attnseq.data.readers import PARALLEL_CACHE_FOLDER, iter_text_arrays, iter_texts, read_parallel_files
 from attnseq.tokenization import CharTokenizer, train_seq2seq_tokenizer, train_subword_tokenizer
 
 WORDS = "ein eine Hund Katze läuft sitzt auf dem Gras roten Ball the a dog cat runs sits on grass red ball".split()
@@ -126,6 +127,9 @@ def test_iter_texts_reads_a_column_in_batches(tmp_path):
     pairs = read_parallel_files(*write_parallel(tmp_path))
     assert list(iter_texts(pairs, "source", batch_size=7)) == pairs[:]["source"]
     assert list(iter_texts(pairs, "target", limit=5, batch_size=2)) == pairs[:5]["target"]
+    arrays = list(iter_text_arrays(pairs, "target", limit=5, batch_size=2))
+    assert [len(texts) for texts in arrays] == [2, 2, 1] and all(isinstance(texts, pa.Array) for texts in arrays)
+    assert [text for texts in arrays for text in texts.to_pylist()] == pairs[:5]["target"]
 
 
 def _tokenizers():

@@ -12,6 +12,7 @@ from cli_testing import run_attnseq
 
 from attnseq.data.readers import read_parallel_files
 from attnseq.data.tasks import load_task
+from attnseq.tokenization import train_subword_tokenizer
 from attnseq.training.arguments import DataArguments
 from attnseq.training.build import TOKENIZER_CACHE_FOLDER, new_tokenizer, preprocessing_workers
 
@@ -84,6 +85,10 @@ def test_tokenizer_train_lines_trains_on_the_first_pairs(tmp_path, capsys, datas
     assert "x" in everything.get_vocab()
     with pytest.raises(ValueError, match="--tokenizer_train_lines must be a positive"):
         new_tokenizer(train, DataArguments(tokenizer="char", tokenizer_train_lines=0))
+    subword = new_tokenizer(train, DataArguments(tokenizer="bpe", subword_vocab_size=40, tokenizer_train_lines=100))
+    expected = train_subword_tokenizer(train[:100]["source"] + train[:100]["target"], vocab_size=40)
+    assert subword.backend_tokenizer.to_str() == expected.backend_tokenizer.to_str()
+    assert "x" not in subword.get_vocab()
 
 
 def test_a_tokenizer_of_pairs_held_in_memory_is_not_cached(datasets_cache):
