@@ -25,7 +25,7 @@ def _add_generation_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--length_penalty", type=float, default=None,
         help="beam search: the exponent of the length a hypothesis score is divided by (above 1 favours longer "
-        "outputs); default: the checkpoint's generation config, as attnseq train's --test_length_penalty",
+        "outputs); default: the checkpoint's generation config",
     )  # fmt: skip
     group.add_argument("--seed", type=int, default=None, help="seed for sampling")
 
