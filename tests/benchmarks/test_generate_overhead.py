@@ -1,24 +1,17 @@
 """benchmarks/generate_overhead.py compares generate() with two hand-written greedy loops; the comparison only
 means something if all three decode the same tokens."""
 
-import importlib.util
-import os
-
 import pytest
 import torch
+from benchmark_scripts import load_benchmark
 
 from attnseq import Seq2SeqLSTMConfig, Seq2SeqLSTMForConditionalGeneration
 from attnseq.serving import quantize
 
-SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "generate_overhead.py")
-
 
 @pytest.fixture(scope="module")
 def generate_overhead():
-    spec = importlib.util.spec_from_file_location("generate_overhead", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("generate_overhead.py", "generate_overhead")
 
 
 @pytest.mark.parametrize("int8", [False, True], ids=["float32", "int8"])

@@ -3,29 +3,24 @@ set once with that choice; the means it builds are of the run's best checkpoints
 
 import contextlib
 import gzip
-import importlib.util
 import io
 import json
-import os
 
 import pytest
 import torch
+from benchmark_scripts import load_benchmark
 from safetensors.torch import load_file
 
 from attnseq import CharTokenizer, Seq2SeqTransformerConfig, Seq2SeqTransformerForConditionalGeneration
 from attnseq.cli import main as attnseq_main
 
-SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "multi30k", "choose_decoding.py")
 LETTERS = "abcdefgh"
 VALIDATION_BLEU = {10: 5.0, 20: 9.0, 30: 7.0}
 
 
 @pytest.fixture(scope="module")
 def choose():
-    spec = importlib.util.spec_from_file_location("choose_decoding", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("multi30k/choose_decoding.py", "choose_decoding")
 
 
 def save_model(folder, seed):

@@ -1,20 +1,13 @@
 """benchmarks/multi30k/profile.py times the sections of real training steps; its shares must add up to the whole step
 and each section must be measured where the Trainer does that work."""
 
-import importlib.util
-import os
-
 import pytest
-
-SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "multi30k", "profile.py")
+from benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def profile_script():
-    spec = importlib.util.spec_from_file_location("multi30k_profile", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("multi30k/profile.py", "multi30k_profile")
 
 
 def test_every_recipe_parses_to_its_languages_and_files(profile_script, tmp_path):
