@@ -19,18 +19,26 @@ From the repository root, one torch thread (the recipes' setting):
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/multi30k/profile.py --steps 40 --warmup 10 \
         --data_dir ../shared/data/multi30k
 
-`--recipes` picks some of `transformer-de-en`, `lstm-de-en`, `transformer-en-de` (all by default).
+`--recipes` picks some of `transformer-de-en`, `lstm-de-en`, `transformer-en-de` (all by default). A variant of a
+recipe, to compare before training it, is a label, the recipe it starts from and the `attnseq train` flags that
+change it, profiled in the same process after the recipes (`--recipes` with no name: only the variants):
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/multi30k/profile.py --data_dir ../shared/data/multi30k \
+        --recipes transformer-de-en \
+        --variant "d128=transformer-de-en --d_model 128 --encoder_layers 4 --decoder_layers 4"
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import statistics
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -59,16 +67,17 @@ SECTIONS = ("data", "forward", "backward", "clip", "optimizer", "other")
 FORWARD_PARTS = ("encoder", "decoder")  # the rest of the forward pass: the output layer and the loss
 
 
-def recipe_arguments(name: str, data_dir: str | None, steps: int, output_dir: str):
-    """`attnseq train`'s parsed arguments for recipe `name`, training `steps` steps without validation or saving,
-    source and target swapped for English -> German; with `data_dir`, every data file is read from there (same file
-    names)."""
+def recipe_arguments(name: str, data_dir: str | None, steps: int, output_dir: str, flags: Sequence[str] = ()):
+    """`attnseq train`'s parsed arguments for recipe `name` with `flags` after the recipe file, training `steps` steps
+    without validation or saving, source and target swapped for English -> German; with `data_dir`, every data file is
+    read from there (same file names)."""
     from attnseq.training.cli import parse_train_arguments
 
     recipe, swapped = RECIPES[name]
     model_args, data_args, run_args, training_args = parse_train_arguments(
         [
             str(HERE / recipe),
+            *flags,
             "--max_steps", str(steps),
             "--eval_strategy", "no",
             "--save_strategy", "no",
@@ -166,8 +175,32 @@ def timed_trainer_class(base):
     return TimedTrainer
 
 
-def profile_recipe(name: str, data_dir: str | None, steps: int, warmup: int, seed: int) -> dict:
-    """Train recipe `name` for `warmup + steps` steps; the per-section means over the last `steps` steps."""
+def parse_variant(text: str) -> tuple[str, str, list[str]]:
+    """`"LABEL=RECIPE FLAG..."` -> (label, recipe, flags); a `ValueError` names what is wrong."""
+    label, equals, rest = text.partition("=")
+    words = shlex.split(rest)
+    if not equals or not label.strip() or not words:
+        raise ValueError(
+            f"a variant is 'LABEL=RECIPE FLAG...', e.g. 'small=transformer-de-en --d_model 128'; got {text!r}"
+        )
+    if words[0] not in RECIPES:
+        raise ValueError(
+            f"variant {label!r} starts from {words[0]!r}, which is not a recipe; recipes: {', '.join(RECIPES)}"
+        )
+    return label.strip(), words[0], words[1:]
+
+
+def profile_recipe(
+    name: str,
+    data_dir: str | None,
+    steps: int,
+    warmup: int,
+    seed: int,
+    flags: Sequence[str] = (),
+    label: str | None = None,
+) -> dict:
+    """Train recipe `name` (with `flags` after its file) for `warmup + steps` steps; the per-section means over the last
+    `steps` steps, under `label` (default: the recipe's name)."""
     from transformers import set_seed
 
     from attnseq.data.loading import load_pairs
@@ -175,7 +208,9 @@ def profile_recipe(name: str, data_dir: str | None, steps: int, warmup: int, see
     from attnseq.training.build import build_tokenizer_and_model, tokenized_splits
 
     with tempfile.TemporaryDirectory(prefix="attnseq-profile-") as output_dir:
-        model_args, data_args, _, training_args = recipe_arguments(name, data_dir, warmup + steps + 1, output_dir)
+        model_args, data_args, _, training_args = recipe_arguments(
+            name, data_dir, warmup + steps + 1, output_dir, flags
+        )
         training_args.seed = seed
         set_seed(seed)
         with pipeline.datasets_progress_bars(enabled=False):
@@ -194,7 +229,7 @@ def profile_recipe(name: str, data_dir: str | None, steps: int, warmup: int, see
     seconds = [sum(step[section] for section in SECTIONS) for step in measured]
     mean_step = statistics.fmean(seconds)
     return {
-        "name": name,
+        "name": label or name,
         "parameters": sum(p.numel() for p in model.parameters()),
         "steps": len(measured),
         "step_ms": 1000 * mean_step,
@@ -239,7 +274,14 @@ def print_table(results: list[dict], threads: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=list(RECIPES))
+    parser.add_argument("--recipes", nargs="*", choices=list(RECIPES), default=list(RECIPES))
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="LABEL=RECIPE FLAG...",
+        help="a recipe with `attnseq train` flags that change it, profiled after the recipes (repeatable)",
+    )
     parser.add_argument("--steps", type=int, default=40, help="measured steps per recipe")
     parser.add_argument("--warmup", type=int, default=10, help="steps left out before measuring")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the recipes train with one)")
@@ -250,13 +292,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--steps must be at least 1 and --warmup at least 0, got {args.steps} and {args.warmup}")
     if args.data_dir is not None and not os.path.isdir(args.data_dir):
         parser.error(f"--data_dir {args.data_dir!r} is not a folder")
+    try:
+        variants = [parse_variant(text) for text in args.variant]
+    except ValueError as error:
+        parser.error(str(error))
+    runs = [(name, name, []) for name in args.recipes] + variants
+    if not runs:
+        parser.error("nothing to profile: name a recipe with --recipes or give a --variant")
     import torch
 
     torch.set_num_threads(args.threads)
     results = []
-    for name in args.recipes:
-        print(f"{name}: {args.warmup} + {args.steps} steps, load average {os.getloadavg()[0]:.2f}", flush=True)
-        results.append(profile_recipe(name, args.data_dir, args.steps, args.warmup, args.seed))
+    for label, name, flags in runs:
+        print(f"{label}: {args.warmup} + {args.steps} steps, load average {os.getloadavg()[0]:.2f}", flush=True)
+        results.append(profile_recipe(name, args.data_dir, args.steps, args.warmup, args.seed, flags, label))
     print()
     print_table(results, args.threads)
     return 0

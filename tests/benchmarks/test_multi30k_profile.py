@@ -40,3 +40,45 @@ def test_a_tiny_recipe_is_profiled_section_by_section(profile_script, tmp_path, 
     table = capsys.readouterr().out
     assert "| tiny |" in table and "forward %" in table and "Means over 4 steps after warm-up" in table
     assert "| recipe | encoder % | decoder % | output layer and loss % |" in table
+
+
+def test_a_variant_is_its_recipe_with_the_flags_that_change_it(profile_script, tmp_path):
+    label, name, flags = profile_script.parse_variant("small=transformer-en-de --d_model 128 --encoder_layers 4")
+    assert (label, name, flags) == ("small", "transformer-en-de", ["--d_model", "128", "--encoder_layers", "4"])
+    model, data, _, training = profile_script.recipe_arguments(name, "/data", 5, str(tmp_path), flags)
+    assert (model.d_model, model.encoder_layers, model.decoder_layers) == (128, 4, 3)
+    assert (data.source_lang, data.target_lang, training.max_steps) == ("en", "de", 5)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("transformer-de-en --d_model 128", "LABEL=RECIPE FLAG"),
+        ("small=", "LABEL=RECIPE FLAG"),
+        ("small=gru --d_model 128", "'gru', which is not a recipe; recipes: transformer-de-en"),
+    ],
+)
+def test_a_malformed_variant_is_refused_naming_the_form(profile_script, text, message, capsys):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        profile_script.parse_variant(text)
+    with pytest.raises(SystemExit):
+        profile_script.main(["--variant", text])
+    assert message in capsys.readouterr().err
+
+
+def test_a_tiny_variant_is_profiled_under_its_label(profile_script, tmp_path, monkeypatch, capsys):
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(
+        "task: reverse\nnum_train: 64\nnum_validation: 8\nnum_test: 8\nmodel: lstm\nhidden_size: 8\n"
+        "embedding_size: 4\nper_device_train_batch_size: 8\ndisable_tqdm: true\n"
+    )
+    monkeypatch.setitem(profile_script.RECIPES, "tiny", (str(recipe), False))
+    assert profile_script.main(["--recipes", "tiny", "--variant", "wide=tiny --hidden_size 16", "--steps", "2",
+                                "--warmup", "1"]) == 0  # fmt: skip
+    table = capsys.readouterr().out.split("The forward pass in parts")[0]
+    parameters = {
+        cells[1].strip(): int(cells[2].replace(",", ""))
+        for cells in map(lambda line: line.split("|"), table.splitlines())
+        if cells[0] == "" and len(cells) > 3 and cells[1].strip() in ("tiny", "wide")
+    }
+    assert set(parameters) == {"tiny", "wide"} and parameters["wide"] > parameters["tiny"]
