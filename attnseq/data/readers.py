@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from functools import partial
 
 import datasets.config
@@ -40,10 +41,13 @@ EXTENSIONS = {".txt": "book", ".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", "
 PAIR_FEATURES = Features({"source": Value("string"), "target": Value("string"), "problem": Value("string")})
 _STRING_TYPES = ("string", "large_string")
 _SHOWN_BAD_ROWS = 5
+# a file's text encoding: UTF-8, with the byte-order mark that Windows tools write first dropped (it is not text)
+TEXT_ENCODING = "utf-8-sig"
+BYTE_ORDER_MARK = "\ufeff"
 # The cache of parallel files: DATASETS_CACHE/attnseq_parallel/HASH/{pairs.arrow, info.json}; the version is part
 # of the hash, so a change of what is written there reads the files again.
 PARALLEL_CACHE_FOLDER = "attnseq_parallel"
-_PARALLEL_CACHE_VERSION = 1
+_PARALLEL_CACHE_VERSION = 2  # 2: a byte-order mark before the first line is dropped
 _PARALLEL_DATA_FILE = "pairs.arrow"
 _PARALLEL_INFO_FILE = "info.json"
 _PARALLEL_FEATURES = Features({"source": Value("string"), "target": Value("string"), "line": Value("int64")})
@@ -115,12 +119,15 @@ def read_text_stream(stream, name: str = "<stdin>") -> list[str]:
     """
     data = stream.read()
     if isinstance(data, str):
-        return [line.strip() for line in data.splitlines()]
+        return [line.strip() for line in data.removeprefix(BYTE_ORDER_MARK).splitlines()]
     lines = data.splitlines(keepends=True)
     found = first_non_utf8(lines, name)
     if found:
         raise ValueError(found)
-    return [line.decode("utf-8").strip() for line in lines]
+    texts = [line.decode("utf-8").strip() for line in lines]
+    if texts:
+        texts[0] = texts[0].removeprefix(BYTE_ORDER_MARK).strip()
+    return texts
 
 
 def read_pairs(path: str | os.PathLike, format: str | None = None, **kwargs) -> Dataset:
@@ -244,6 +251,10 @@ def _write_parallel_lines(source_path, target_path, data_file: str) -> dict:
             target_lines = _decoded_lines(targets, _READ_BATCH_LINES)
             rows = min(len(source_lines), len(target_lines))
             start = counts["source"]
+            if start == 0:  # a byte-order mark before the first line is not part of its text
+                for lines in (source_lines, target_lines):
+                    if lines:
+                        lines[0] = lines[0].removeprefix(BYTE_ORDER_MARK).strip()
             counts["source"] += len(source_lines)
             counts["target"] += len(target_lines)
             if rows:
@@ -278,7 +289,7 @@ def read_text_lines(path: str | os.PathLike) -> list[str]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {str(path)!r}")
     opener = gzip.open if str(path).endswith(".gz") else open
-    with utf8_errors_named(path), opener(path, "rt", encoding="utf-8", newline="") as handle:
+    with utf8_errors_named(path), opener(path, "rt", encoding=TEXT_ENCODING, newline="") as handle:
         text = handle.read()
     lines = text.split("\n")
     if lines[-1] == "":  # the newline that ends the last line (or an empty file)
@@ -325,7 +336,7 @@ def read_tsv(
         header = isinstance(source_column, str) or isinstance(target_column, str)
     positions = [source_column, target_column]
     if header:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding=TEXT_ENCODING) as handle:
             names = handle.readline().rstrip("\r\n").split("\t")
         positions = [_column_position(column, names, path) for column in positions]
     for column in positions:
@@ -348,7 +359,7 @@ def read_csv(
 ) -> Dataset:
     """Read a CSV file with a header row (standard quoting; fields may span lines). Every value is read as
     text, so `"07"` stays `"07"` and `"NA"` stays `"NA"`; a missing value reads as empty (a bad row)."""
-    with open(path, encoding="utf-8", newline="") as handle:
+    with open(path, encoding=TEXT_ENCODING, newline="") as handle:
         records = csv.reader(handle)
         names = next(records, [])
         has_rows = next((record for record in records if record), None) is not None
@@ -369,9 +380,10 @@ def read_csv(
         features=Features({source_column: Value("string"), target_column: Value("string")}),
         keep_default_na=False,
         na_filter=False,
+        encoding=TEXT_ENCODING,
     )
     dataset = dataset.rename_columns({source_column: "source", target_column: "target"})
-    return check_pairs(dataset, bad_rows=bad_rows, name=str(path))
+    return check_pairs(dataset, bad_rows=bad_rows, name=str(path), row_labels=partial(_csv_record_lines, path))
 
 
 def read_jsonl(
@@ -414,10 +426,18 @@ def select_pairs(
     return _select_pair_columns(dataset, source_column, target_column, bad_rows, name="dataset")
 
 
-def check_pairs(dataset: Dataset, bad_rows: str = "error", name: str = "dataset") -> Dataset:
+def check_pairs(
+    dataset: Dataset,
+    bad_rows: str = "error",
+    name: str = "dataset",
+    row_labels: Callable[[list[int]], list[str]] | None = None,
+) -> Dataset:
     """Find the bad rows of a `source`/`target` dataset: a value that is missing (None) or empty, or a problem
     a reader recorded in a `problem` column (which is removed). Raise a `ValueError` listing the first bad
-    rows with their indices (`bad_rows="error"`), or drop them and log how many (`bad_rows="drop"`)."""
+    rows (`bad_rows="error"`), or drop them and log how many (`bad_rows="drop"`).
+
+    A bad row is named `row I` (its 0-based index) unless `row_labels` maps the indices listed to other names,
+    as the file readers do with the rows' line numbers (`line N`, 1-based)."""
     if bad_rows not in BAD_ROW_ACTIONS:
         raise ValueError(f"bad_rows={bad_rows!r} is not supported; allowed: {', '.join(map(repr, BAD_ROW_ACTIONS))}.")
     missing = [column for column in COLUMNS if column not in dataset.column_names]
@@ -438,7 +458,7 @@ def check_pairs(dataset: Dataset, bad_rows: str = "error", name: str = "dataset"
         offset += batch.num_rows
     if "problem" in dataset.column_names:
         dataset = dataset.remove_columns("problem")
-    return _settle_bad_rows(dataset, found, bad_rows, name)
+    return _settle_bad_rows(dataset, found, bad_rows, name, row_labels)
 
 
 def _any_suspect_row(dataset: Dataset, columns: list[str]) -> bool:
@@ -464,11 +484,19 @@ def _suspect_rows(batch: pa.Table) -> np.ndarray:
     return suspect
 
 
-def _settle_bad_rows(dataset: Dataset, found: list[tuple[int, str]], bad_rows: str, name: str) -> Dataset:
+def _settle_bad_rows(
+    dataset: Dataset,
+    found: list[tuple[int, str]],
+    bad_rows: str,
+    name: str,
+    row_labels: Callable[[list[int]], list[str]] | None = None,
+) -> Dataset:
     """Raise for the `found` bad rows (`(index, reason)`) or drop them, as `bad_rows` says (see `check_pairs`)."""
     if not found:
         return dataset
-    listed = "; ".join(f"row {index}: {reason}" for index, reason in found[:_SHOWN_BAD_ROWS])
+    shown = found[:_SHOWN_BAD_ROWS]
+    labels = row_labels([index for index, _ in shown]) if row_labels else [f"row {index}" for index, _ in shown]
+    listed = "; ".join(f"{label}: {reason}" for label, (_, reason) in zip(labels, shown))
     more = f" (first {_SHOWN_BAD_ROWS} shown)" if len(found) > _SHOWN_BAD_ROWS else ""
     if bad_rows == "error":
         raise BadRowsError(f"{len(found)} of {len(dataset)} rows of {name} are bad{more}: {listed}")
@@ -517,18 +545,65 @@ def _row_count(name: str, size: float | int, total: int) -> int:
 
 
 def _read_lines(path, parse, bad_rows: str, cache_dir: str | None, skip_first_line: bool = False) -> Dataset:
-    """Load a line-based file with the `text` builder and parse its lines into pairs with a batched map."""
+    """Load a line-based file with the `text` builder and parse its lines into pairs with a batched map.
+
+    Blank lines (nothing but whitespace) hold no pair and are skipped with a logged count, as blank lines of a CSV
+    file or of parallel text files are; a bad row is reported with its line number in the file."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {str(path)!r}")
     if os.path.getsize(path) == 0:
         raise ValueError(f"{str(path)!r} is empty; it needs at least one pair.")
-    lines = load_dataset("text", data_files=str(path), split="train", cache_dir=cache_dir)
+    lines = load_dataset("text", data_files=str(path), split="train", cache_dir=cache_dir, encoding=TEXT_ENCODING)
+    first_line = 1
     if skip_first_line:
         if len(lines) < 2:
             raise ValueError(f"{str(path)!r} has a header line but no pairs.")
-        lines = lines.select(range(1, len(lines)))
+        lines, first_line = lines.select(range(1, len(lines))), 2
+    blank = _blank_line_rows(lines)
+    if len(blank):
+        if len(blank) == len(lines):
+            raise ValueError(f"{str(path)!r} holds no text (every line is blank).")
+        logger.warning("skipped %d blank line(s) of %s", len(blank), path)
+        lines = lines.select(np.setdiff1d(np.arange(len(lines)), blank, assume_unique=True))
     pairs = lines.map(parse, batched=True, input_columns="text", remove_columns="text", features=PAIR_FEATURES)
-    return check_pairs(pairs, bad_rows=bad_rows, name=str(path))
+    # row r of `pairs` is line r + first_line of the file, plus one line for each blank line skipped before it
+    kept_before_blank = blank - np.arange(len(blank))
+
+    def line_numbers(rows: list[int]) -> list[str]:
+        skipped = np.searchsorted(kept_before_blank, rows, side="right")
+        return [f"line {row + int(before) + first_line}" for row, before in zip(rows, skipped)]
+
+    return check_pairs(pairs, bad_rows=bad_rows, name=str(path), row_labels=line_numbers)
+
+
+def _blank_line_rows(lines: Dataset) -> np.ndarray:
+    """The 0-based rows of the `text` column of `lines` (as it shows them) that hold only whitespace."""
+    column = lines.with_format("arrow")
+    found, offset = [], 0
+    for batch in column.iter(batch_size=_CHECK_BATCH_ROWS):
+        blank = pc.equal(pc.utf8_trim_whitespace(batch["text"]), "").to_numpy(zero_copy_only=False)
+        found.append(np.flatnonzero(blank) + offset)
+        offset += batch.num_rows
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+
+def _csv_record_lines(path, rows: list[int]) -> list[str]:
+    """`line N` for the CSV records at 0-based indices `rows` (after the header): the line each record starts on,
+    read again with Python's `csv` (a quoted field may span lines); blank lines hold no record, as for pandas."""
+    wanted, labels = set(rows), {}
+    with open(path, encoding=TEXT_ENCODING, newline="") as handle:
+        records = csv.reader(handle)
+        next(records, None)
+        index, start = 0, records.line_num + 1
+        for record in records:
+            if record:
+                if index in wanted:
+                    labels[index] = f"line {start}"
+                    if len(labels) == len(wanted):
+                        break
+                index += 1
+            start = records.line_num + 1
+    return [labels.get(row, f"row {row}") for row in rows]
 
 
 def _parse_book_lines(lines: list[str]) -> dict[str, list]:

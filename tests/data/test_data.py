@@ -1,5 +1,6 @@
 """Readers, bad rows, tokenization with length limits, caching and the collator."""
 
+import io
 import json
 import logging
 import os
@@ -19,6 +20,9 @@ from attnseq.data.readers import (
     read_csv,
     read_jsonl,
     read_pairs,
+    read_parallel_files,
+    read_text_lines,
+    read_text_stream,
     read_tsv,
     select_pairs,
     split_dataset,
@@ -54,7 +58,7 @@ def test_book_format_splits_at_the_first_underscore_and_strips_padding(tmp_path,
 def test_book_format_reports_lines_without_separator(tmp_path, cache):
     path = write(tmp_path / "bad.txt", "1+1  _2  \n2+2 4\n_5\n3+3_6\n")
     with pytest.raises(
-        ValueError, match=r"2 of 4 rows .* row 1: no '_' between question and answer; row 2: source is empty"
+        ValueError, match=r"2 of 4 rows .* line 2: no '_' between question and answer; line 3: source is empty"
     ):
         read_book_file(path, cache_dir=cache)
 
@@ -90,11 +94,11 @@ def test_csv_keeps_every_value_as_text(tmp_path, cache):
     with pytest.raises(ValueError, match=r"column 'source' is not in the header .* \['id', 'question', 'answer'\]"):
         read_pairs(path, cache_dir=cache)
     missing = write(tmp_path / "missing.csv", "source,target\na,b\nc,\n")
-    with pytest.raises(ValueError, match="row 1: target is empty"):
+    with pytest.raises(ValueError, match="line 3: target is empty"):
         read_csv(missing, cache_dir=cache)
 
 
-def test_jsonl_reports_each_bad_line_with_its_index(tmp_path, cache, caplog):
+def test_jsonl_reports_each_bad_line_with_its_line_number(tmp_path, cache, caplog):
     lines = [
         {"source": "a", "target": "b", "id": 1},
         {"source": "a", "target": 3},
@@ -110,15 +114,63 @@ def test_jsonl_reports_each_bad_line_with_its_index(tmp_path, cache, caplog):
         read_jsonl(path, cache_dir=cache)
     message = str(error.value)
     assert "5 of 7 rows" in message and "bad_rows='drop'" in message
-    assert "row 1: target ('target') is of type int, not a string: 3" in message
-    assert "row 2: a JSON value of type list, not an object" in message
-    assert "row 3: invalid JSON" in message
-    assert "row 4: source is missing (None)" in message
-    assert "row 5: no key 'source' (source)" in message
+    assert "line 2: target ('target') is of type int, not a string: 3" in message
+    assert "line 3: a JSON value of type list, not an object" in message
+    assert "line 4: invalid JSON" in message
+    assert "line 5: source is missing (None)" in message
+    assert "line 6: no key 'source' (source)" in message
     with caplog.at_level(logging.WARNING, logger="attnseq.data.readers"):
         dataset = read_pairs(path, bad_rows="drop", cache_dir=cache)
     assert pairs(dataset) == [("a", "b"), ("c", "d")]
     assert "dropped 5 bad rows of 7" in caplog.text
+
+
+BOM = "\ufeff"  # the byte-order mark Windows tools write before UTF-8 text
+
+
+@pytest.mark.parametrize(
+    "name, text, columns",
+    [
+        ("pairs.tsv", f"{BOM}Hallo\tHello\r\nWelt\tWorld\r\n", {}),
+        ("named.tsv", f"{BOM}de\ten\nHallo\tHello\nWelt\tWorld\n", {"source_column": "de", "target_column": "en"}),
+        ("pairs.csv", f"{BOM}de,en\r\nHallo,Hello\r\nWelt,World\r\n", {"source_column": "de", "target_column": "en"}),
+        ("pairs.jsonl", BOM + '{"source": "Hallo", "target": "Hello"}\n{"source": "Welt", "target": "World"}\n', {}),
+        ("pairs.txt", f"{BOM}Hallo _Hello\nWelt _World\n", {}),
+    ],
+    ids=["tsv", "tsv-header", "csv", "jsonl", "book"],
+)
+def test_a_byte_order_mark_is_not_text(tmp_path, cache, name, text, columns):
+    dataset = read_pairs(write(tmp_path / name, text), cache_dir=cache, **columns)
+    assert pairs(dataset) == [("Hallo", "Hello"), ("Welt", "World")]
+
+
+def test_a_byte_order_mark_is_not_text_of_parallel_files_or_text_lines(tmp_path, cache):
+    source = write(tmp_path / "train.de", f"{BOM}Hallo\nWelt\n")
+    target = write(tmp_path / "train.en", f"{BOM}Hello\nWorld\n")
+    assert pairs(read_parallel_files(source, target, cache_dir=cache)) == [("Hallo", "Hello"), ("Welt", "World")]
+    assert read_text_lines(source) == ["Hallo", "Welt"]
+    assert read_text_stream(io.BytesIO(f"{BOM} Hallo\nWelt\n".encode())) == ["Hallo", "Welt"]
+    assert read_text_stream(io.StringIO(f"{BOM}Hallo\n")) == ["Hallo"]
+
+
+def test_blank_lines_are_skipped_and_bad_rows_named_by_their_line(tmp_path, cache, caplog):
+    path = write(tmp_path / "pairs.tsv", "de\ten\na\tb\n\n \t \nc\n\nd\te\nf\n")
+    with pytest.raises(ValueError, match=r"2 of 4 rows of .*pairs.tsv are bad: line 5: .*; line 8: "):
+        read_tsv(path, "de", "en", cache_dir=cache)
+    with caplog.at_level(logging.WARNING, logger="attnseq.data.readers"):
+        assert pairs(read_tsv(path, "de", "en", bad_rows="drop", cache_dir=cache)) == [("a", "b"), ("d", "e")]
+    assert "skipped 3 blank line(s) of" in caplog.text and "line 5: 1 tab-separated field(s)" in caplog.text
+    jsonl = write(tmp_path / "pairs.jsonl", '\n{"source": "a", "target": "b"}\n\n\n{"source": "a"}\n')
+    with pytest.raises(ValueError, match=r"1 of 2 rows .* line 5: no key 'target'"):
+        read_jsonl(jsonl, cache_dir=cache)
+    with pytest.raises(ValueError, match=r"holds no text \(every line is blank\)"):
+        read_tsv(write(tmp_path / "blank.tsv", "\n \n\t\n"), cache_dir=cache)
+
+
+def test_csv_bad_rows_are_named_by_the_line_their_record_starts_on(tmp_path, cache):
+    path = write(tmp_path / "pairs.csv", 'source,target\n"two\nlines",x\n\nc,\n"d",""\ne,f\n')
+    with pytest.raises(ValueError, match=r"2 of 4 rows of .*pairs.csv are bad: line 5: target is empty; line 6: "):
+        read_csv(path, cache_dir=cache)
 
 
 def test_unknown_extension_and_format_are_refused(tmp_path):

@@ -78,32 +78,36 @@ def train_in_process(*args) -> int:
         (
             "pairs.tsv",
             "abc\tcba\nde\n\tx\nfg\tgf\n",
-            r"2 of 4 rows of .*pairs.tsv are bad: row 1: 1 tab-separated field\(s\), needs at least 2; row 2: source is empty",
+            r"2 of 4 rows of .*pairs.tsv are bad: line 2: 1 tab-separated field\(s\), needs at least 2; line 3: source is empty",
         ),
-        ("pairs.tsv", "abc\tcba\nde\ted\n\n", r"1 of 3 rows .* row 2: 1 tab-separated field"),
+        ("pairs.tsv", "abc\tcba\n\n  \nde\n", r"1 of 2 rows .* line 4: 1 tab-separated field"),
         (
             "pairs.jsonl",
             '{"source": "abc", "target": "cba"}\n{"source": 12, "target": "21"}\n',
-            r"row 1: source \('source'\) is of type int, not a string: 12",
+            r"line 2: source \('source'\) is of type int, not a string: 12",
         ),
-        ("pairs.jsonl", '{"source": "abc", "target": "cba"}\n{"source": "ab"}\n', r"row 1: no key 'target' \(target\)"),
+        (
+            "pairs.jsonl",
+            '{"source": "abc", "target": "cba"}\n{"source": "ab"}\n',
+            r"line 2: no key 'target' \(target\)",
+        ),
         (
             "pairs.csv",
             "question,answer\nabc,cba\n",
             r"column 'source' is not in the header of .*pairs.csv.*\['question', 'answer'\]",
         ),
-        ("pairs.csv", "source,target\nabc,cba\nab,\n", r"row 1: target is empty"),
+        ("pairs.csv", "source,target\nabc,cba\nab,\n", r"line 3: target is empty"),
     ],
     ids=[
         "tsv-short-and-empty",
-        "tsv-blank-line",
+        "tsv-bad-line-after-blank-lines",
         "jsonl-number",
         "jsonl-missing-key",
         "csv-missing-column",
         "csv-empty-value",
     ],
 )
-def test_a_bad_row_stops_the_run_with_its_index_and_exit_code_1(tmp_path, capsys, name, content, message):
+def test_a_bad_row_stops_the_run_with_its_line_and_exit_code_1(tmp_path, capsys, name, content, message):
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")
     assert main(["train", "--train_file", str(path), "--output_dir", str(tmp_path / "out"), *QUIET]) == 1
@@ -139,7 +143,7 @@ def test_dropped_and_truncated_rows_are_always_counted(tmp_path, caplog):
     ]
     with caplog.at_level(logging.WARNING, logger="attnseq"):
         assert main(["train", *args, "--bad_rows", "drop", "--max_source_length", "8", "--overlong", "drop"]) == 0
-    assert "dropped 1 bad rows of 40 from" in caplog.text and "row 3: 1 tab-separated field(s)" in caplog.text
+    assert "dropped 1 bad rows of 40 from" in caplog.text and "line 4: 1 tab-separated field(s)" in caplog.text
     assert "source(s) longer than max_source_length=8" in caplog.text and "dropped 1 of" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="attnseq"):
