@@ -393,7 +393,8 @@ def read_jsonl(
     bad_rows: str = "error",
     cache_dir: str | None = None,
 ) -> Dataset:
-    """Read JSON Lines: one object a line with string values under `source_column` and `target_column`.
+    """Read JSON Lines: one object a line with string values under `source_column` and `target_column` (a dotted
+    name is a field of a nested object, e.g. `translation.de` for WMT-style `{"translation": {"de": ..., "en": ...}}`).
 
     Lines are parsed one by one, so an invalid line, a missing key or a non-string value is a bad row with
     its index rather than a failure of the whole file.
@@ -645,8 +646,8 @@ def _parse_jsonl_lines(lines: list[str], source_key: str, target_key: str) -> di
                 problem = f"a JSON value of type {type(record).__name__}, not an object"
             else:
                 for position, (key, side) in enumerate(((source_key, "source"), (target_key, "target"))):
-                    value = record.get(key)
-                    if key not in record:
+                    found, value = _json_field(record, key)
+                    if not found:
                         problem = problem or f"no key {key!r} ({side})"
                     elif value is not None and not isinstance(value, str):
                         problem = (
@@ -658,6 +659,19 @@ def _parse_jsonl_lines(lines: list[str], source_key: str, target_key: str) -> di
         targets.append(values[1])
         problems.append(problem)
     return {"source": sources, "target": targets, "problem": problems}
+
+
+def _json_field(record: dict, key: str) -> tuple[bool, object]:
+    """`(True, value)` of `key` in a JSON object: the key itself, or a dotted path into nested objects
+    (`translation.de` for `{"translation": {"de": ...}}`); `(False, None)` where there is neither."""
+    if key in record:
+        return True, record[key]
+    value = record
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False, None
+        value = value[part]
+    return True, value
 
 
 def pair_problem(source, target) -> str | None:

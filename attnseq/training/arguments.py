@@ -154,8 +154,14 @@ class DataArguments:
     test_target_file: str | None = field(default=None, metadata={"help": "test targets, one a line"})
     source_lang: str | None = field(default=None, metadata={"help": "language code of the sources (card metadata)"})
     target_lang: str | None = field(default=None, metadata={"help": "language code of the targets (card metadata)"})
-    source_column: str = field(default="source", metadata={"help": "source column of CSV/JSONL/TSV-with-header files"})
-    target_column: str = field(default="target", metadata={"help": "target column of CSV/JSONL/TSV-with-header files"})
+    source_column: str = field(
+        default="source",
+        metadata={"help": "source column of CSV/JSONL/TSV-with-header files (dotted for a nested JSONL field)"},
+    )
+    target_column: str = field(
+        default="target",
+        metadata={"help": "target column of CSV/JSONL/TSV-with-header files (dotted for a nested JSONL field)"},
+    )
     validation_size: float = field(
         default=0.05, metadata={"help": "fraction (below 1) or row count (1 or more) split off train for validation"}
     )

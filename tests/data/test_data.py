@@ -173,6 +173,19 @@ def test_csv_bad_rows_are_named_by_the_line_their_record_starts_on(tmp_path, cac
         read_csv(path, cache_dir=cache)
 
 
+def test_jsonl_columns_may_name_fields_of_nested_objects(tmp_path, cache):
+    records = [{"translation": {"de": "Hallo", "en": "Hello"}}, {"translation": {"de": "Welt"}}, {"translation": "x"}]
+    path = write(tmp_path / "wmt.jsonl", "".join(json.dumps(record) + "\n" for record in records))
+    with pytest.raises(
+        ValueError, match=r"line 2: no key 'translation.en' \(target\); line 3: no key 'translation.de'"
+    ):
+        read_jsonl(path, "translation.de", "translation.en", cache_dir=cache)
+    dataset = read_pairs(path, "jsonl", source_column="translation.en", target_column="translation.de", bad_rows="drop")
+    assert pairs(dataset) == [("Hello", "Hallo")]
+    flat = write(tmp_path / "flat.jsonl", json.dumps({"a.b": "x", "a": {"b": "nested"}, "c": "y"}) + "\n")
+    assert pairs(read_jsonl(flat, "a.b", "c", cache_dir=cache)) == [("x", "y")]  # a key with a dot comes first
+
+
 def test_unknown_extension_and_format_are_refused(tmp_path):
     path = write(tmp_path / "pairs.dat", "a\tb\n")
     with pytest.raises(ValueError, match=r"extension '.dat'.*Pass format= one of 'book', 'tsv', 'csv', 'jsonl'"):
