@@ -11,6 +11,7 @@ and the count is logged.
 
 from __future__ import annotations
 
+import bz2
 import contextlib
 import csv
 import gzip
@@ -18,6 +19,7 @@ import hashlib
 import itertools
 import json
 import logging
+import lzma
 import os
 import shutil
 import tempfile
@@ -38,6 +40,8 @@ COLUMNS = ("source", "target")
 BAD_ROW_ACTIONS = ("error", "drop")
 FORMATS = ("book", "tsv", "csv", "jsonl")
 EXTENSIONS = {".txt": "book", ".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}
+# a file whose name ends in one of these is read through its decompressor (`pairs.tsv.gz` is a `.tsv` file)
+COMPRESSIONS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 PAIR_FEATURES = Features({"source": Value("string"), "target": Value("string"), "problem": Value("string")})
 _STRING_TYPES = ("string", "large_string")
 _SHOWN_BAD_ROWS = 5
@@ -87,8 +91,30 @@ def first_non_utf8(lines, name: str) -> str | None:
     return None
 
 
+def _split_compression(path) -> tuple[str, Callable | None]:
+    """The name of `path` without a compression extension, and the decompressor's `open` (None: not compressed)."""
+    stem, extension = os.path.splitext(str(path))
+    opener = COMPRESSIONS.get(extension.lower())
+    return (stem, opener) if opener else (str(path), None)
+
+
 def _open_bytes(path):
-    return gzip.open(path, "rb") if str(path).endswith(".gz") else open(path, "rb")
+    opener = _split_compression(path)[1] or open
+    return opener(path, "rb")
+
+
+def _holds_no_bytes(path) -> bool:
+    """Whether `path` holds no data (once decompressed)."""
+    if _split_compression(path)[1] is None:
+        return os.path.getsize(path) == 0
+    with _open_bytes(path) as handle:
+        return not handle.read(1)
+
+
+def _open_text(path, newline: str | None = None):
+    """`path` as UTF-8 text (a byte-order mark dropped), decompressed as its extension says."""
+    opener = _split_compression(path)[1] or open
+    return opener(path, "rt", encoding=TEXT_ENCODING, newline=newline)
 
 
 @contextlib.contextmanager
@@ -132,13 +158,15 @@ def read_text_stream(stream, name: str = "<stdin>") -> list[str]:
 
 def read_pairs(path: str | os.PathLike, format: str | None = None, **kwargs) -> Dataset:
     """Read a file of text pairs; `format` is one of `FORMATS`, or `None` to pick it from the file extension
-    (`.txt` book, `.tsv`, `.csv`, `.jsonl`/`.json`). `kwargs` go to the reader of that format."""
+    (`.txt` book, `.tsv`, `.csv`, `.jsonl`/`.json`, each also compressed: `.gz`, `.bz2`, `.xz`). `kwargs` go to the
+    reader of that format."""
     if format is None:
-        extension = os.path.splitext(str(path))[1].lower()
+        extension = os.path.splitext(_split_compression(path)[0])[1].lower()
         if extension not in EXTENSIONS:
             raise ValueError(
                 f"cannot tell the format of {str(path)!r} from its extension {extension!r}; known extensions: "
-                f"{', '.join(EXTENSIONS)}. Pass format= one of {', '.join(map(repr, FORMATS))}."
+                f"{', '.join(EXTENSIONS)} (also compressed: {', '.join(COMPRESSIONS)}). Pass format= one of "
+                f"{', '.join(map(repr, FORMATS))}."
             )
         format = EXTENSIONS[extension]
     readers = {"book": read_book_file, "tsv": read_tsv, "csv": read_csv, "jsonl": read_jsonl}
@@ -155,7 +183,7 @@ def read_parallel_files(
     cache_dir: str | None = None,
 ) -> Dataset:
     """Read a pair of parallel text files as NMT corpora come (`train.de` + `train.en`): line i of one file
-    translates line i of the other. A name ending in `.gz` is read through gzip. Lines are stripped of
+    translates line i of the other. A name ending in `.gz`, `.bz2` or `.xz` is decompressed. Lines are stripped of
     surrounding whitespace (and of a final `\\r`).
 
     The files are read once, in batches of lines, into an Arrow file in the datasets cache (`cache_dir`, default
@@ -285,11 +313,10 @@ def _decoded_lines(handle, count: int) -> list[str]:
 
 
 def read_text_lines(path: str | os.PathLike) -> list[str]:
-    """The stripped lines of a UTF-8 text file, gzip-compressed when its name ends in `.gz`."""
+    """The stripped lines of a UTF-8 text file, decompressed when its name ends in `.gz`, `.bz2` or `.xz`."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {str(path)!r}")
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with utf8_errors_named(path), opener(path, "rt", encoding=TEXT_ENCODING, newline="") as handle:
+    with utf8_errors_named(path), _open_text(path, newline="") as handle:
         text = handle.read()
     lines = text.split("\n")
     if lines[-1] == "":  # the newline that ends the last line (or an empty file)
@@ -303,7 +330,7 @@ def column_arguments(path: str | os.PathLike, source_column: str = "source", tar
     Book files have no columns; a TSV file is read header-less (fields 0 and 1) unless other column
     names than the defaults are given, which then name fields of its header line.
     """
-    extension = os.path.splitext(str(path))[1].lower()
+    extension = os.path.splitext(_split_compression(path)[0])[1].lower()
     if EXTENSIONS.get(extension) == "book":
         return {}
     if EXTENSIONS.get(extension) == "tsv" and (source_column, target_column) == COLUMNS:
@@ -336,7 +363,7 @@ def read_tsv(
         header = isinstance(source_column, str) or isinstance(target_column, str)
     positions = [source_column, target_column]
     if header:
-        with open(path, encoding=TEXT_ENCODING) as handle:
+        with _open_text(path) as handle:
             names = handle.readline().rstrip("\r\n").split("\t")
         positions = [_column_position(column, names, path) for column in positions]
     for column in positions:
@@ -359,7 +386,7 @@ def read_csv(
 ) -> Dataset:
     """Read a CSV file with a header row (standard quoting; fields may span lines). Every value is read as
     text, so `"07"` stays `"07"` and `"NA"` stays `"NA"`; a missing value reads as empty (a bad row)."""
-    with open(path, encoding=TEXT_ENCODING, newline="") as handle:
+    with _open_text(path, newline="") as handle:
         records = csv.reader(handle)
         names = next(records, [])
         has_rows = next((record for record in records if record), None) is not None
@@ -552,9 +579,11 @@ def _read_lines(path, parse, bad_rows: str, cache_dir: str | None, skip_first_li
     file or of parallel text files are; a bad row is reported with its line number in the file."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {str(path)!r}")
-    if os.path.getsize(path) == 0:
+    if _holds_no_bytes(path):
         raise ValueError(f"{str(path)!r} is empty; it needs at least one pair.")
     lines = load_dataset("text", data_files=str(path), split="train", cache_dir=cache_dir, encoding=TEXT_ENCODING)
+    if len(lines) == 0:  # a compressed empty file has a size
+        raise ValueError(f"{str(path)!r} is empty; it needs at least one pair.")
     first_line = 1
     if skip_first_line:
         if len(lines) < 2:
@@ -592,7 +621,7 @@ def _csv_record_lines(path, rows: list[int]) -> list[str]:
     """`line N` for the CSV records at 0-based indices `rows` (after the header): the line each record starts on,
     read again with Python's `csv` (a quoted field may span lines); blank lines hold no record, as for pandas."""
     wanted, labels = set(rows), {}
-    with open(path, encoding=TEXT_ENCODING, newline="") as handle:
+    with _open_text(path, newline="") as handle:
         records = csv.reader(handle)
         next(records, None)
         index, start = 0, records.line_num + 1

@@ -50,7 +50,7 @@ def generate_command(argv: Sequence[str]) -> int:
     parser.add_argument("checkpoint", help="a saved checkpoint folder or Hub repo id")
     parser.add_argument("texts", nargs="*", help="source texts; none reads --source_file or stdin")
     parser.add_argument(
-        "--source_file", "--test_source_file", help="a file with one source text per line (plain or .gz)"
+        "--source_file", "--test_source_file", help="a file with one source text per line (plain, .gz, .bz2 or .xz)"
     )
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument(
@@ -107,7 +107,9 @@ def evaluate_command(argv: Sequence[str]) -> int:
     source.add_argument("--task", help="built-in task (addition, date, reverse)")
     source.add_argument("--file", help="pairs file: .txt (book format), .tsv, .csv, .jsonl")
     source.add_argument(
-        "--source_file", "--test_source_file", help="sources, one a line (plain or .gz), parallel to --target_file"
+        "--source_file",
+        "--test_source_file",
+        help="sources, one a line (plain, .gz, .bz2 or .xz), parallel to --target_file",
     )
     source.add_argument(
         "--dataset_name",

@@ -145,9 +145,12 @@ class DataArguments:
     validation_file: str | None = field(default=None, metadata={"help": "validation pairs (default: split off train)"})
     test_file: str | None = field(default=None, metadata={"help": "test pairs (default: split off train)"})
     source_file: str | None = field(
-        default=None, metadata={"help": "training sources, one a line (plain text or .gz), parallel to --target_file"}
+        default=None,
+        metadata={"help": "training sources, one a line (plain text, .gz, .bz2 or .xz), parallel to --target_file"},
     )
-    target_file: str | None = field(default=None, metadata={"help": "training targets, one a line (plain or .gz)"})
+    target_file: str | None = field(
+        default=None, metadata={"help": "training targets, one a line (plain, .gz, .bz2 or .xz)"}
+    )
     validation_source_file: str | None = field(default=None, metadata={"help": "validation sources, one a line"})
     validation_target_file: str | None = field(default=None, metadata={"help": "validation targets, one a line"})
     test_source_file: str | None = field(default=None, metadata={"help": "test sources, one a line"})

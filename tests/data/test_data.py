@@ -1,8 +1,11 @@
 """Readers, bad rows, tokenization with length limits, caching and the collator."""
 
+import bz2
+import gzip
 import io
 import json
 import logging
+import lzma
 import os
 from pathlib import Path
 
@@ -184,6 +187,36 @@ def test_jsonl_columns_may_name_fields_of_nested_objects(tmp_path, cache):
     assert pairs(dataset) == [("Hello", "Hallo")]
     flat = write(tmp_path / "flat.jsonl", json.dumps({"a.b": "x", "a": {"b": "nested"}, "c": "y"}) + "\n")
     assert pairs(read_jsonl(flat, "a.b", "c", cache_dir=cache)) == [("x", "y")]  # a key with a dot comes first
+
+
+@pytest.mark.parametrize("compression", ["gz", "bz2", "xz"])
+def test_compressed_files_are_read_as_their_inner_format(tmp_path, cache, compression):
+    opener = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}[compression]
+
+    def compressed(name, text):
+        path = tmp_path / f"{name}.{compression}"
+        with opener(path, "wt", encoding="utf-8") as handle:
+            handle.write(text)
+        return path
+
+    expected = [("Hallo", "Hello"), ("Welt", "World")]
+    assert pairs(read_pairs(compressed("pairs.tsv", "Hallo\tHello\nWelt\tWorld\n"), cache_dir=cache)) == expected
+    records = "".join(json.dumps({"translation": {"de": de, "en": en}}) + "\n" for de, en in expected)
+    jsonl = compressed("pairs.jsonl", records)
+    assert pairs(read_pairs(jsonl, source_column="translation.de", target_column="translation.en")) == expected
+    csv_file = compressed("pairs.csv", 'de,en\n"Hallo",Hello\n\nWelt,\n')
+    with pytest.raises(ValueError, match=r"line 4: target is empty"):
+        read_pairs(csv_file, source_column="de", target_column="en", cache_dir=cache)
+    source, target = compressed("train.de", "Hallo\nWelt\n"), compressed("train.en", "Hello\nWorld\n")
+    assert pairs(read_parallel_files(source, target, cache_dir=cache)) == expected
+    assert read_text_lines(source) == ["Hallo", "Welt"]
+    with pytest.raises(ValueError, match=r"is empty; it needs at least one pair"):
+        read_pairs(compressed("empty.tsv", ""), cache_dir=cache)
+    latin1 = tmp_path / f"latin1.tsv.{compression}"
+    with opener(latin1, "wb") as handle:
+        handle.write("gut\tgood\nsch\u00f6n\tnice\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1.tsv.* line 2, byte offset 12 \(0xf6\) is not valid UTF-8"):
+        read_pairs(latin1, cache_dir=cache)
 
 
 def test_unknown_extension_and_format_are_refused(tmp_path):
