@@ -20,13 +20,19 @@ def test_every_recipe_parses_to_its_languages_and_files(profile_script, tmp_path
         assert training.per_device_train_batch_size == 64
 
 
-def test_a_tiny_recipe_is_profiled_section_by_section(profile_script, tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def tiny_recipe(profile_script, tmp_path, monkeypatch):
+    """A recipe `tiny` (a small LSTM on the built-in reverse task) among the profiler's recipes."""
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(
         "task: reverse\nnum_train: 96\nnum_validation: 8\nnum_test: 8\nmodel: lstm\nhidden_size: 8\n"
         "embedding_size: 4\nper_device_train_batch_size: 8\nlabel_smoothing_factor: 0.1\ndisable_tqdm: true\n"
     )
     monkeypatch.setitem(profile_script.RECIPES, "tiny", (str(recipe), False))
+    return "tiny"
+
+
+def test_a_tiny_recipe_is_profiled_section_by_section(profile_script, tiny_recipe, capsys):
     result = profile_script.profile_recipe("tiny", None, steps=4, warmup=2, seed=0)
     assert result["steps"] == 4 and result["target_tokens_per_s"] > 0
     assert result["steps_per_minute"] > 0 and result["steps_per_cpu_minute"] > 0
@@ -66,13 +72,7 @@ def test_a_malformed_variant_is_refused_naming_the_form(profile_script, text, me
     assert message in capsys.readouterr().err
 
 
-def test_a_tiny_variant_is_profiled_under_its_label(profile_script, tmp_path, monkeypatch, capsys):
-    recipe = tmp_path / "tiny.yaml"
-    recipe.write_text(
-        "task: reverse\nnum_train: 64\nnum_validation: 8\nnum_test: 8\nmodel: lstm\nhidden_size: 8\n"
-        "embedding_size: 4\nper_device_train_batch_size: 8\ndisable_tqdm: true\n"
-    )
-    monkeypatch.setitem(profile_script.RECIPES, "tiny", (str(recipe), False))
+def test_a_tiny_variant_is_profiled_under_its_label(profile_script, tiny_recipe, capsys):
     assert profile_script.main(["--recipes", "tiny", "--variant", "wide=tiny --hidden_size 16", "--steps", "2",
                                 "--warmup", "1"]) == 0  # fmt: skip
     table = capsys.readouterr().out.split("The forward pass in parts")[0]
