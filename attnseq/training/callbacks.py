@@ -30,9 +30,12 @@ class TimeBudgetCallback(TrainerCallback):
     """Stop training once `minutes` of wall-clock time (validation included) have passed since it began, read on
     the run's `clock`.
 
-    The step that crosses the budget is the last: the model is then evaluated and saved as at the end of an epoch,
-    so that `load_best_model_at_end` can choose among all checkpoints, and the job goes on to the test evaluation,
-    the metrics and the card as after a complete run.
+    The budget is read after every step and after every evaluation. A step that crosses it is the last: the model is
+    then evaluated and saved as at the end of an epoch, so that `load_best_model_at_end` and checkpoint averaging can
+    choose among all checkpoints, and the job goes on to the test evaluation, the metrics and the card as after a
+    complete run. An evaluation that crosses it ends training after that step's checkpoint is saved, instead of
+    training one more step only to evaluate and save again: the budget is not overrun by a second evaluation, and
+    checkpoint averaging does not get two checkpoints one step apart.
     """
 
     def __init__(self, minutes: float, clock: TrainingClock):
@@ -41,23 +44,42 @@ class TimeBudgetCallback(TrainerCallback):
         self.seconds = minutes * 60
         self.clock = clock
         self.stopped_at_step: int | None = None
+        self.training = False
 
     def on_train_begin(self, args, state, control, **kwargs):
+        self.training = True
         if self.clock.minutes() is None:  # a Trainer that does not start the clock itself
             self.clock.start()
 
-    def on_step_end(self, args, state, control, **kwargs):
+    def on_train_end(self, args, state, control, **kwargs):
+        self.training = False
+
+    def _spent(self) -> bool:
         minutes = self.clock.minutes()
-        if minutes is not None and minutes * 60 >= self.seconds:
+        return minutes is not None and minutes * 60 >= self.seconds
+
+    def _stop(self, state, control) -> None:
+        if self.stopped_at_step is None:
             logger.warning(
                 "stopping after step %d: the training budget of %.1f minutes (--max_train_minutes) is spent",
                 state.global_step,
                 self.seconds / 60,
             )
             self.stopped_at_step = state.global_step
-            control.should_training_stop = True
+        control.should_training_stop = True
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self._spent():
+            self._stop(state, control)
             control.should_evaluate = args.eval_strategy != "no"
             control.should_save = args.save_strategy != "no"
+        return control
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        # The Trainer saves this step's checkpoint (if due) after the evaluation, then sees the stop; the test set's
+        # evaluation after training is not a reason to stop.
+        if self.training and self._spent():
+            self._stop(state, control)
         return control
 
 

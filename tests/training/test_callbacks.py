@@ -4,9 +4,15 @@ the budget by reference."""
 from types import SimpleNamespace
 
 import pytest
-from transformers import TrainerControl, TrainerState
+import torch
+from datasets import Dataset
+from transformers import Seq2SeqTrainingArguments, TrainerCallback, TrainerControl, TrainerState
 
+from attnseq import Seq2SeqLSTMConfig, Seq2SeqLSTMForConditionalGeneration
+from attnseq.data.encoding import build_data_collator
+from attnseq.tokenization.char import CharTokenizer
 from attnseq.training.callbacks import TimeBudgetCallback, TrainingClock, build_callbacks
+from attnseq.training.trainer import AttnseqTrainer
 
 
 def _args():
@@ -26,6 +32,82 @@ def test_the_budget_stops_training_when_the_clock_passes_it():
     budget.on_step_end(_args(), state, control)
     assert control.should_training_stop and control.should_evaluate and control.should_save
     assert budget.stopped_at_step == 3
+
+
+def test_an_evaluation_that_spends_the_budget_stops_training_without_another_evaluation():
+    clock = TrainingClock()
+    budget = TimeBudgetCallback(1.0, clock)
+    state, control = TrainerState(), TrainerControl()
+    state.global_step = 600
+    budget.on_train_begin(_args(), state, control)
+    budget.on_evaluate(_args(), state, control)
+    assert not control.should_training_stop
+    clock.started -= 61  # the evaluation took the rest of the budget
+    control.should_save = True  # the periodic save the Trainer does after this evaluation
+    budget.on_evaluate(_args(), state, control)
+    assert control.should_training_stop and control.should_save and not control.should_evaluate
+    assert budget.stopped_at_step == 600
+
+
+def test_the_test_sets_evaluation_after_training_does_not_count_as_a_stop():
+    clock = TrainingClock()
+    budget = TimeBudgetCallback(1.0, clock)
+    state, control = TrainerState(), TrainerControl()
+    state.global_step = 40
+    budget.on_train_begin(_args(), state, control)
+    budget.on_train_end(_args(), state, control)  # training ended by its step budget
+    clock.started -= 61
+    budget.on_evaluate(_args(), state, control)
+    assert budget.stopped_at_step is None and not control.should_training_stop
+
+
+class _SlowEvaluation(TrainerCallback):
+    """Makes the evaluation at `step` take `seconds` of the run's clock, as a long validation decode would."""
+
+    def __init__(self, clock, step, seconds):
+        self.clock, self.step, self.seconds = clock, step, seconds
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            self.clock.started -= self.seconds
+
+
+def test_a_trainer_whose_evaluation_spends_the_budget_keeps_that_checkpoint_as_its_last(tmp_path, one_thread):
+    tokenizer = CharTokenizer.from_texts(["abc", "cba", "hello", "olleh"])
+    torch.manual_seed(0)
+    model = Seq2SeqLSTMForConditionalGeneration(Seq2SeqLSTMConfig(vocab_size=len(tokenizer), hidden_size=8))
+    rows = [
+        {"input_ids": tokenizer(source)["input_ids"], "labels": tokenizer(text_target=target)["input_ids"]}
+        for source, target in (("abc", "cba"), ("hello", "olleh"))
+    ]
+    data = Dataset.from_list(rows * 4)
+    args = Seq2SeqTrainingArguments(
+        str(tmp_path),
+        max_steps=20,
+        per_device_train_batch_size=2,
+        eval_strategy="steps",
+        eval_steps=2,
+        save_steps=2,
+        report_to="none",
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    clock = TrainingClock()
+    budget = TimeBudgetCallback(60.0, clock)  # an hour, all of it spent by the evaluation at step 4
+    trainer = AttnseqTrainer(
+        model=model,
+        args=args,
+        train_dataset=data,
+        eval_dataset=data,
+        data_collator=build_data_collator(tokenizer, model),
+        processing_class=tokenizer,
+        callbacks=[_SlowEvaluation(clock, step=4, seconds=3600), budget],
+    )
+    trainer.train()
+    assert trainer.state.global_step == 4 and budget.stopped_at_step == 4
+    assert sorted(path.name for path in tmp_path.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    evaluated = [entry["step"] for entry in trainer.state.log_history if "eval_loss" in entry]
+    assert evaluated == [2, 4]
 
 
 def test_a_started_clock_is_not_restarted_by_the_budget():
