@@ -8,11 +8,14 @@ validation files with every pair of `--num_beams` and `--length_penalties` (`att
 the highest validation BLEU picks the candidate and the decoding, and only that one is decoded on the test files.
 The test set is never used to choose. A table goes to stdout and the whole record to `--work_dir/choice.json`.
 
-Command run on the two regularised Transformer runs in benchmarks/README.md (one process per run, side by side;
-stopped after three of its twelve decodes there, the figures it gave are in that section):
+Command run on the four Transformer-tiny runs of benchmarks/README.md (two seeds each direction; for English ->
+German `--source_lang en --target_lang de`), whose figures are in that section:
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/multi30k/choose_decoding.py RUN_DIR --source_lang de \\
-        --target_lang en --average_counts 3 --num_beams 5 --length_penalties 1.0,1.3
+        --target_lang en --average_counts 3 --num_beams 5 --length_penalties 0.8,1.0,1.2
+
+(On the two regularised d256 runs, with `--length_penalties 1.0,1.3`, it was stopped after three of its twelve
+decodes.)
 
 Files: the means and the record go under `--work_dir` (default `RUN_DIR/decoding-choice`, a new folder or one this
 script wrote before); nothing else is written or removed.
