@@ -34,12 +34,18 @@ def test_the_budget_stops_training_when_the_clock_passes_it():
     assert budget.stopped_at_step == 3
 
 
-def test_an_evaluation_that_spends_the_budget_stops_training_without_another_evaluation():
+def _one_minute_budget_training_at(step):
+    """A one-minute budget whose training has begun, with the Trainer's state at `step`."""
     clock = TrainingClock()
     budget = TimeBudgetCallback(1.0, clock)
     state, control = TrainerState(), TrainerControl()
-    state.global_step = 600
+    state.global_step = step
     budget.on_train_begin(_args(), state, control)
+    return clock, budget, state, control
+
+
+def test_an_evaluation_that_spends_the_budget_stops_training_without_another_evaluation():
+    clock, budget, state, control = _one_minute_budget_training_at(600)
     budget.on_evaluate(_args(), state, control)
     assert not control.should_training_stop
     clock.started -= 61  # the evaluation took the rest of the budget
@@ -50,11 +56,7 @@ def test_an_evaluation_that_spends_the_budget_stops_training_without_another_eva
 
 
 def test_the_test_sets_evaluation_after_training_does_not_count_as_a_stop():
-    clock = TrainingClock()
-    budget = TimeBudgetCallback(1.0, clock)
-    state, control = TrainerState(), TrainerControl()
-    state.global_step = 40
-    budget.on_train_begin(_args(), state, control)
+    clock, budget, state, control = _one_minute_budget_training_at(40)
     budget.on_train_end(_args(), state, control)  # training ended by its step budget
     clock.started -= 61
     budget.on_evaluate(_args(), state, control)
