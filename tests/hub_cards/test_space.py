@@ -2,7 +2,8 @@
 Space started as its own process from a clean venv that holds only its requirements.txt, answering as the model
 does.
 
-The clean venv takes minutes to build: set ATTNSEQ_SPACE_VENV to a folder to keep it between runs (rebuilt when the
+The clean venv takes a minute or more to build (with the uv that scripts/setup.sh puts beside the tests' python,
+else with pip): set ATTNSEQ_SPACE_VENV to a folder to keep it between runs (rebuilt when the
 Space's requirements change); otherwise it is built once per run of this module.
 """
 
@@ -172,8 +173,16 @@ def space_venv(requirements: Path, tmp_path_factory) -> Path:
         shutil.rmtree(venv)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PIP_REQUIRE_VIRTUALENV")}
+    pip = str(venv / "bin" / "pip")
+    install = [pip, "install", "--quiet", "--disable-pip-version-check"]
+    uv = Path(sys.executable).with_name("uv")  # scripts/setup.sh puts uv in the venv: minutes faster than pip here
+    if uv.is_file():
+        places = subprocess.run(
+            [sys.executable, str(REPO_ROOT / "scripts" / "uv_args.py"), pip], capture_output=True, text=True, check=True
+        ).stdout.split()
+        install = [str(uv), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), *places]
     done = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", "-r", str(requirements)],
+        [*install, "-r", str(requirements)],
         env=env,
         capture_output=True,
         text=True,

@@ -382,7 +382,10 @@ def test_every_attention_implementation_gives_the_eager_outputs(implementation):
     labels = random_ids([5, 2, 4], seed=2)[0].masked_fill(target_mask == 0, -100)
     batch = {"input_ids": sources, "attention_mask": mask, "decoder_input_ids": targets, "labels": labels}
     settings = {"max_new_tokens": 6, "do_sample": False, "return_dict_in_generate": True, "output_logits": True}
-    for options in NORMS_AND_POSITIONS:
+    # the norms and positions sit outside attention: flex_attention, whose kernel compiles take most of this
+    # test's time, is checked on the variant furthest from the defaults only
+    variants = NORMS_AND_POSITIONS[-1:] if implementation == "flex_attention" else NORMS_AND_POSITIONS
+    for options in variants:
         eager = tiny_model(seed=7, **options)
         other = twin(eager, implementation)
         assert other.config._attn_implementation == implementation
