@@ -423,10 +423,12 @@ def test_page_in_a_browser(served_page, browser, tmp_path):
     url, net, tok = served_page
     driver = browser
     driver.get(url)
+    # the page's components appear one by one: the input box can be there before the button
     text_box = _wait(driver, lambda: driver.find_elements(By.CSS_SELECTOR, "#input textarea"))[0]
+    submit = _wait(driver, lambda: driver.find_elements(By.CSS_SELECTOR, "#submit"))[0]
 
     # an empty input is a message on the page, not a stack trace
-    driver.find_element(By.CSS_SELECTOR, "#submit").click()
+    submit.click()
     _wait(driver, lambda: "The input is empty" in driver.find_element(By.ID, "message").text)
 
     text_box.send_keys(TEXT)
