@@ -18,8 +18,9 @@ fi
 uv_version=0.13.10
 install_with_uv() {
   "$venv/bin/pip" install --quiet --disable-pip-version-check "uv==$uv_version" || return 1
-  local places
-  mapfile -t places < <("$venv/bin/python" scripts/uv_args.py "$venv/bin/pip") || return 1
+  local listed places
+  listed=$("$venv/bin/python" scripts/uv_args.py "$venv/bin/pip") || return 1
+  mapfile -t places <<<"$listed"
   local uv=("$venv/bin/uv" pip install --quiet --compile-bytecode --python "$venv/bin/python" --no-deps "${places[@]}")
   # two calls: the lock's `--only-binary :all:` would forbid building attnseq's own editable install
   "${uv[@]}" -r "$lock" && "${uv[@]}" -e .
