@@ -4,11 +4,11 @@ Importing torch, transformers, datasets and evaluate takes about 5 seconds of a 
 command-line tests pay it once per environment instead of once per command. The server starts with the
 environment its commands run under (tests/training/cli_testing.py keeps one server per environment), imports, and
 then reads one request per line on stdin: `{"args": [...], "cwd": ..., "env": {...}, "stdin": path or null,
-"stdout": path, "stderr": path}`. For each, a child forked from the freshly imported server runs `python -m attnseq ARGS` as a new
-interpreter would (its own working directory, its stdin and output files on descriptors 0-2, the interpreter's exit
-with its atexit handlers), and the server answers with one line, `{"pid": ..., "status": exit status}`. Nothing a
-command does reaches the server or a later command: each child starts from the state the imports left. The
-server ends when its stdin closes.
+"stdout": path, "stderr": path}`. For each, a child forked from the freshly imported server runs
+`python -m attnseq ARGS` as a new interpreter would (its own working directory, its stdin and output files on
+descriptors 0-2, the interpreter's exit with its atexit handlers), and the server answers with one line,
+`{"pid": ..., "status": exit status}`. Nothing a command does reaches the server or a later command: each child
+starts from the state the imports left. The server ends when its stdin closes.
 """
 
 import json

@@ -19,12 +19,13 @@ def _server(env: dict) -> subprocess.Popen:
     key = tuple(sorted((name, value) for name, value in env.items() if name != "PYTEST_CURRENT_TEST"))
     server = _servers.get(key)
     if server is None or server.poll() is not None:
-        log = open(Path(_scratch.name) / f"server-{len(_servers)}.log", "w")  # noqa: SIM115  (the server's life)
-        server = subprocess.Popen(
-            [sys.executable, str(FORKSERVER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
-            text=True,
-        )  # fmt: skip
-        server.log_path = log.name
+        log_path = Path(_scratch.name) / f"server-{len(_servers)}.log"
+        with open(log_path, "w") as log:
+            server = subprocess.Popen(
+                [sys.executable, str(FORKSERVER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
+                text=True,
+            )  # fmt: skip
+        server.log_path = log_path
         _servers[key] = server
     return server
 
