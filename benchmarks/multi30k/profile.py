@@ -19,9 +19,10 @@ From the repository root, one torch thread (the recipes' setting):
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/multi30k/profile.py --steps 40 --warmup 10 \
         --data_dir ../shared/data/multi30k
 
-`--recipes` picks some of `transformer-de-en`, `lstm-de-en`, `transformer-en-de` (all by default). A variant of a
-recipe, to compare before training it, is a label, the recipe it starts from and the `attnseq train` flags that
-change it, profiled in the same process after the recipes (`--recipes` with no name: only the variants):
+`--recipes` picks some of `transformer-de-en`, `lstm-de-en`, `transformer-en-de`, `transformer-tiny-de-en`,
+`transformer-tiny-en-de` (all by default). A variant of a recipe, to compare before training it, is a label, the
+recipe it starts from and the `attnseq train` flags that change it, profiled in the same process after the recipes
+(`--recipes` with no name: only the variants):
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/multi30k/profile.py --data_dir ../shared/data/multi30k \
         --recipes transformer-de-en \
@@ -48,12 +49,14 @@ if __name__ == "__main__":
     # `profile` module (which cProfile, imported by torch, reads); the checkout's attnseq is imported
     sys.path[:] = [str(ROOT)] + [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
 
-# name -> (recipe file, whether source and target are swapped): English -> German is the Transformer recipe with the
-# languages and files swapped, as in benchmarks/README.md
+# name -> (recipe file, whether source and target are swapped): the Transformer recipe's English -> German is its file
+# with the languages and files swapped, as in benchmarks/README.md; Transformer-tiny has a file per direction
 RECIPES = {
     "transformer-de-en": ("transformer.yaml", False),
     "lstm-de-en": ("lstm.yaml", False),
     "transformer-en-de": ("transformer.yaml", True),
+    "transformer-tiny-de-en": ("transformer-tiny.yaml", False),
+    "transformer-tiny-en-de": ("transformer-tiny-en-de.yaml", False),
 }
 FILE_FLAGS = (
     "source_file",
@@ -69,8 +72,8 @@ FORWARD_PARTS = ("encoder", "decoder")  # the rest of the forward pass: the outp
 
 def recipe_arguments(name: str, data_dir: str | None, steps: int, output_dir: str, flags: Sequence[str] = ()):
     """`attnseq train`'s parsed arguments for recipe `name` with `flags` after the recipe file, training `steps` steps
-    without validation or saving, source and target swapped for English -> German; with `data_dir`, every data file is
-    read from there (same file names)."""
+    without validation or saving, source and target swapped where the recipe borrows the other direction's file;
+    with `data_dir`, every data file is read from there (same file names)."""
     from attnseq.training.cli import parse_train_arguments
 
     recipe, swapped = RECIPES[name]

@@ -11,9 +11,9 @@ def profile_script():
 
 
 def test_every_recipe_parses_to_its_languages_and_files(profile_script, tmp_path):
-    for name, (_, swapped) in profile_script.RECIPES.items():
+    for name in profile_script.RECIPES:
         _, data, _, training = profile_script.recipe_arguments(name, "/data", 7, str(tmp_path))
-        source, target = ("en", "de") if swapped else ("de", "en")
+        source, target = name.split("-")[-2:]
         assert (data.source_lang, data.target_lang) == (source, target)
         assert data.source_file == f"/data/train.{source}.gz" and data.test_target_file.endswith(f".{target}.gz")
         assert (training.max_steps, training.eval_strategy, training.save_strategy) == (7, "no", "no")
