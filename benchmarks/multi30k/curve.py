@@ -50,7 +50,7 @@ def nearest(rows: list[dict], minute: float) -> dict | None:
     it than the run's usual time between evaluations (before the first or after the last)."""
     row = min(rows, key=lambda row: (abs(row["minutes"] - minute), row["minutes"]))
     gaps = sorted(later["minutes"] - earlier["minutes"] for earlier, later in zip(rows, rows[1:]))
-    usual_gap = gaps[len(gaps) // 2] if gaps else 0.0
+    usual_gap = gaps[len(gaps) // 2] if gaps else rows[0]["minutes"]  # one evaluation: the time it took to reach
     return row if abs(row["minutes"] - minute) <= usual_gap else None
 
 

@@ -51,6 +51,12 @@ def test_two_runs_are_two_rows(curve, tmp_path):
     assert lines[2:4] == ["| a | 20.0 (10.0) | — |", "| b | 11.0 (10.0) | 31.0 (50.0) |"]
 
 
+def test_a_single_evaluation_stands_for_the_marks_up_to_twice_its_minute(curve, tmp_path):
+    write_state(tmp_path / "run", EVALUATIONS[1:2])
+    lines = curve.curve_table([("a", curve.evaluations(tmp_path / "run"))], [1, 15, 21]).splitlines()
+    assert lines[2] == "| a | 20.0 (10.0) | 20.0 (10.0) | — |"
+
+
 @pytest.mark.parametrize(
     "arguments, message",
     [
