@@ -1,7 +1,9 @@
 """Validation BLEU against training minutes of finished (or running) `attnseq train` runs, as a Markdown table.
 
 Reads each run's validation log, `trainer_state.json` (the run folder's, else its newest `checkpoint-*` folder's),
-where every evaluation records its step, `eval_bleu` and the training minutes it was made at. For each mark of
+where every evaluation records its step, `eval_bleu` and the training minutes it was made at. A run resumed from a
+checkpoint logs its minutes from 0 again; they are counted on from the last minute its log held before (the time
+between the two processes is left out). For each mark of
 `--minutes`, a row cell is the evaluation nearest that mark (its minute in brackets; — where none is within the run's
 usual time between evaluations); a last line per run gives its best and its last evaluation. Nothing is written.
 
@@ -35,11 +37,16 @@ def evaluations(run_dir: Path, metric: str = "eval_bleu") -> list[dict]:
             raise FileNotFoundError(f"{run_dir} has no trainer_state.json, in itself or in a checkpoint-* folder")
         state = checkpoints[-1][1] / "trainer_state.json"
     history = json.loads(state.read_text(encoding="utf-8"))["log_history"]
-    rows = [
-        {"step": entry["step"], "minutes": float(entry["minutes"]), "value": float(entry[metric])}
-        for entry in history
-        if metric in entry and "minutes" in entry
-    ]
+    rows, offset, last_logged = [], 0.0, 0.0
+    for entry in history:
+        if "minutes" not in entry:
+            continue
+        minutes = float(entry["minutes"])
+        if minutes < last_logged:  # a resumed run's clock starts again at 0: count on from where the log stopped
+            offset += last_logged
+        last_logged = minutes
+        if metric in entry:
+            rows.append({"step": entry["step"], "minutes": offset + minutes, "value": float(entry[metric])})
     if not rows:
         raise ValueError(f"{state} records no evaluation with {metric!r} and 'minutes'")
     return sorted(rows, key=lambda row: row["step"])

@@ -43,6 +43,17 @@ def test_a_running_run_is_read_from_its_newest_checkpoint(curve, tmp_path):
     assert [row["step"] for row in curve.evaluations(run)] == [100, 200, 300, 400, 500]
 
 
+def test_a_resumed_run_counts_its_minutes_on_from_where_its_log_stopped(curve, tmp_path):
+    write_state(tmp_path / "first", EVALUATIONS[:3])  # stopped after 15 minutes
+    history = json.loads((tmp_path / "first" / "trainer_state.json").read_text())["log_history"]
+    write_state(tmp_path / "second", [(400, 5.0, 31.0), (500, 10.0, 30.0)])  # its clock starts again
+    history += json.loads((tmp_path / "second" / "trainer_state.json").read_text())["log_history"]
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "trainer_state.json").write_text(json.dumps({"log_history": history}))
+    rows = curve.evaluations(tmp_path / "run")
+    assert [(row["step"], row["minutes"]) for row in rows] == [(100, 5), (200, 10), (300, 15), (400, 20), (500, 25)]
+
+
 def test_two_runs_are_two_rows(curve, tmp_path):
     write_state(tmp_path / "a", EVALUATIONS)
     write_state(tmp_path / "b", [(step, minutes * 2, bleu + 1) for step, minutes, bleu in EVALUATIONS])
