@@ -9,7 +9,8 @@ usual time between evaluations); a last line per run gives its best and its last
 
 Command that made the curves of benchmarks/README.md's Transformer-tiny runs:
 
-    .venv/bin/python benchmarks/multi30k/curve.py RUN_DIR [RUN_DIR ...] --labels "de → en, seed 1,de → en, seed 2"
+    .venv/bin/python benchmarks/multi30k/curve.py RUN_DIR [RUN_DIR ...] \\
+        --labels "German → English seed 1,German → English seed 2,English → German seed 1"
 """
 
 from __future__ import annotations
