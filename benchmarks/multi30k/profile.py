@@ -20,7 +20,7 @@ From the repository root, one torch thread (the recipes' setting):
         --data_dir ../shared/data/multi30k
 
 `--recipes` picks some of `transformer-de-en`, `lstm-de-en`, `transformer-en-de`, `transformer-tiny-de-en`,
-`transformer-tiny-en-de` (all by default). A variant of a recipe, to compare before training it, is a label, the
+`transformer-tiny-en-de`, `gru-attentional-de-en` (all by default). A variant of a recipe, to compare before training it, is a label, the
 recipe it starts from and the `attnseq train` flags that change it, profiled in the same process after the recipes
 (`--recipes` with no name: only the variants):
 
@@ -57,6 +57,7 @@ RECIPES = {
     "transformer-en-de": ("transformer.yaml", True),
     "transformer-tiny-de-en": ("transformer-tiny.yaml", False),
     "transformer-tiny-en-de": ("transformer-tiny-en-de.yaml", False),
+    "gru-attentional-de-en": ("gru-attentional.yaml", False),
 }
 FILE_FLAGS = (
     "source_file",

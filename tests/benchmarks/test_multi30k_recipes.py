@@ -25,6 +25,7 @@ def test_the_recipes_are_found():
         "lstm.yaml",
         "transformer-tiny.yaml",
         "transformer-tiny-en-de.yaml",
+        "gru-attentional.yaml",
     }
 
 
