@@ -264,8 +264,9 @@ class RunArguments:
     max_train_minutes: float | None = field(
         default=None,
         metadata={
-            "help": "wall-clock budget of training (validation included): training stops after the step or the "
-            "validation that crosses it, then the best checkpoint is evaluated on test and saved with its card"
+            "help": "wall-clock budget of training (validation included; a resumed run's counts the minutes before "
+            "the resume): training stops after the step or the validation that crosses it, then the best checkpoint "
+            "is evaluated on test and saved with its card"
         },
     )
     test_num_beams: int | None = field(

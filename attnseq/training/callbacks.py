@@ -13,13 +13,15 @@ logger = logging.getLogger(__name__)
 
 class TrainingClock:
     """Wall-clock time since training began: the one clock of a run, read by the log's minutes and the time
-    budget."""
+    budget. A resumed run's clock starts at the minutes its checkpoint had logged, so that both count the whole
+    run, as the Trainer's step count does."""
 
     def __init__(self):
         self.started: float | None = None
 
-    def start(self) -> None:
-        self.started = time.monotonic()
+    def start(self, minutes_already: float = 0.0) -> None:
+        """Start the clock now, `minutes_already` minutes into the run (those its checkpoint logged, when resumed)."""
+        self.started = time.monotonic() - minutes_already * 60
 
     def minutes(self) -> float | None:
         """Minutes since `start`, or None before it."""
@@ -28,7 +30,7 @@ class TrainingClock:
 
 class TimeBudgetCallback(TrainerCallback):
     """Stop training once `minutes` of wall-clock time (validation included) have passed since it began, read on
-    the run's `clock`.
+    the run's `clock`; a resumed run's budget counts the minutes spent before the resume.
 
     The budget is read after every step and after every evaluation. A step that crosses it is the last: the model is
     then evaluated and saved as at the end of an epoch, so that `load_best_model_at_end` and checkpoint averaging can

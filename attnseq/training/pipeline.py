@@ -125,7 +125,7 @@ def _train(
     model_args, data_args: DataArguments, run_args: RunArguments, training_args: Seq2SeqTrainingArguments
 ) -> dict[str, float]:
     resume = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
-    finished = finished_run_message(resume, training_args) if resume is not None else None
+    finished = None if resume is None else finished_run_message(resume, training_args, run_args.max_train_minutes)
     if finished is not None:  # nothing is read, trained or written
         if _is_main_process():
             print(finished)

@@ -65,15 +65,44 @@ def resolve_resume_checkpoint(value: str | bool | None, output_dir: str) -> str 
     return value
 
 
-def finished_run_message(checkpoint: str, training_args: Seq2SeqTrainingArguments) -> str | None:
-    """What to say instead of training when `checkpoint` already reached this run's step budget, or None.
-
-    The budget is `--max_steps` when set (positive), otherwise `--num_train_epochs`: resuming a run that spent
-    it would train one step past the end and overwrite the final weights; raising the budget trains on.
-    """
+def _trainer_state(checkpoint: str) -> dict:
     with open(os.path.join(checkpoint, TRAINER_STATE_NAME), encoding="utf-8") as handle:
-        state = json.load(handle)
+        return json.load(handle)
+
+
+def minutes_spent(checkpoint: str) -> float:
+    """The training minutes `checkpoint`'s run had spent when it was saved: the last `minutes` of its log history
+    (`AttnseqTrainer` logs them with every log line and evaluation), 0 for a checkpoint that logged none or has no
+    readable trainer state (the Trainer then says what is wrong with it)."""
+    try:
+        history = _trainer_state(checkpoint).get("log_history", [])
+    except (OSError, ValueError):
+        return 0.0
+    for entry in reversed(history):
+        if isinstance(entry.get("minutes"), (int, float)):
+            return float(entry["minutes"])
+    return 0.0
+
+
+def finished_run_message(
+    checkpoint: str, training_args: Seq2SeqTrainingArguments, max_train_minutes: float | None = None
+) -> str | None:
+    """What to say instead of training when `checkpoint` already reached this run's budget, or None.
+
+    The budget is `--max_steps` when set (positive), otherwise `--num_train_epochs`, and `--max_train_minutes`
+    when given (counted from the run's start, the minutes before the resume included): resuming a run that spent it
+    would train one step past the end and overwrite the final weights; raising the budget trains on.
+    """
+    state = _trainer_state(checkpoint)
     step, epoch = state.get("global_step", 0), state.get("epoch") or 0.0
+    if max_train_minutes is not None:
+        spent = minutes_spent(checkpoint)
+        if spent >= max_train_minutes:
+            return (
+                f"the run is complete: {checkpoint} had trained for {spent:g} minutes, the budget of "
+                f"--max_train_minutes {max_train_minutes:g} (it counts the minutes before a resume); nothing was "
+                "trained or written. Raise --max_train_minutes to train on."
+            )
     if training_args.max_steps > 0:
         if step < training_args.max_steps:
             return None

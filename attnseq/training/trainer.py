@@ -6,17 +6,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from transformers import Seq2SeqTrainer
+from transformers.trainer_utils import get_last_checkpoint
 
 from ..modeling.hooks import installed_trainer_card
 from .callbacks import TrainingClock
 from .processes import check_one_model
+from .resume import minutes_spent
 
 
 class AttnseqTrainer(Seq2SeqTrainer):
     """`Seq2SeqTrainer` whose model card (also the one `push_to_hub` uploads) is attnseq's card, whose evaluation
     scores each row once, and whose log says the minutes since training began on the run's one `clock` (the clock
-    the time budget reads). Under checkpoint averaging (a `CheckpointAveraging` callback) it keeps the checkpoints the
-    average needs whatever `save_total_limit` says.
+    the time budget reads; a resumed run's counts on from the minutes its checkpoint logged). Under checkpoint
+    averaging (a `CheckpointAveraging` callback) it keeps the checkpoints the average needs whatever
+    `save_total_limit` says.
 
     Under a launcher of several processes it refuses arguments that leave every process training a model of its own
     (`attnseq.training.processes.check_one_model`: on the CPU they need `use_cpu=True`)."""
@@ -110,8 +113,11 @@ class AttnseqTrainer(Seq2SeqTrainer):
             keep.add(Path(self.state.best_model_checkpoint))
         rotate_checkpoints(run_dir, averaging.save_total_limit, keep)
 
-    def train(self, *args, **kwargs):
-        self.clock.start()
+    def train(self, resume_from_checkpoint: str | bool | None = None, *args, **kwargs):
+        checkpoint = resume_from_checkpoint
+        if checkpoint is True:  # the Trainer's own meaning: the newest checkpoint in output_dir
+            checkpoint = get_last_checkpoint(self.args.output_dir)
+        self.clock.start(minutes_spent(checkpoint) if isinstance(checkpoint, str) else 0.0)
         averaging = self.checkpoint_averaging
         limit = self.args.save_total_limit
         if averaging is not None:
@@ -120,7 +126,7 @@ class AttnseqTrainer(Seq2SeqTrainer):
             averaging.save_total_limit = limit
             self.args.save_total_limit = None
         try:
-            return super().train(*args, **kwargs)
+            return super().train(resume_from_checkpoint, *args, **kwargs)
         finally:
             self.args.save_total_limit = limit
 

@@ -2,8 +2,8 @@
 
 Reads each run's validation log, `trainer_state.json` (the run folder's, else its newest `checkpoint-*` folder's),
 where every evaluation records its step, `eval_bleu` and the training minutes it was made at. A run resumed from a
-checkpoint logs its minutes from 0 again; they are counted on from the last minute its log held before (the time
-between the two processes is left out). For each mark of
+checkpoint by an attnseq before the resumed clock counted on logs its minutes from 0 again; they are counted on from
+the last minute its log held before (the time between the two processes is left out). For each mark of
 `--minutes`, a row cell is the evaluation nearest that mark (its minute in brackets; — where none is within the run's
 usual time between evaluations); a last line per run gives its best and its last evaluation. Nothing is written.
 

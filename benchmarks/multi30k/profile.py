@@ -20,9 +20,9 @@ From the repository root, one torch thread (the recipes' setting):
         --data_dir ../shared/data/multi30k
 
 `--recipes` picks some of `transformer-de-en`, `lstm-de-en`, `transformer-en-de`, `transformer-tiny-de-en`,
-`transformer-tiny-en-de`, `gru-attentional-de-en` (all by default). A variant of a recipe, to compare before training it, is a label, the
-recipe it starts from and the `attnseq train` flags that change it, profiled in the same process after the recipes
-(`--recipes` with no name: only the variants):
+`transformer-tiny-en-de`, `gru-attentional-de-en` (all by default). A variant of a recipe, to compare before
+training it, is a label, the recipe it starts from and the `attnseq train` flags that change it, profiled in the same
+process after the recipes (`--recipes` with no name: only the variants):
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/multi30k/profile.py --data_dir ../shared/data/multi30k \
         --recipes transformer-de-en \
