@@ -75,6 +75,23 @@ def test_round_trip_through_dict_json_and_folder(tmp_path):
     assert {**loaded.to_dict(), "_name_or_path": ""} == config.to_dict()
 
 
+def test_tied_word_vectors_start_at_an_untied_output_layers_scale_unless_set(tmp_path):
+    assert Seq2SeqLSTMConfig().embedding_init_std == 1.0
+    tied = Seq2SeqLSTMConfig(embedding_size=256, attentional_size=256, tie_word_embeddings=True)
+    assert tied.embedding_init_std == 256**-0.5
+    chosen = Seq2SeqLSTMConfig(
+        embedding_size=256, attentional_size=256, tie_word_embeddings=True, embedding_init_std=1.0
+    )
+    assert chosen.embedding_init_std == 1.0
+    for config in (tied, chosen):  # the number survives every way a config is written and read
+        assert (
+            Seq2SeqLSTMConfig.from_dict(json.loads(config.to_json_string())).embedding_init_std
+            == config.embedding_init_std
+        )
+        config.save_pretrained(tmp_path)
+        assert AutoConfig.from_pretrained(tmp_path).embedding_init_std == config.embedding_init_std
+
+
 def test_auto_config_knows_the_model_type():
     assert isinstance(AutoConfig.for_model("seq2seq_lstm", hidden_size=8), Seq2SeqLSTMConfig)
 
