@@ -17,7 +17,8 @@ German `--source_lang en --target_lang de`), whose figures are in that section:
 (On the two regularised d256 runs, with `--length_penalties 1.0,1.3`, it was stopped after three of its twelve
 decodes.) On the runs of the recipe files `transformer-tiny.yaml` and `transformer-tiny-en-de.yaml`, the grid
 reaches past the penalty the earlier runs picked at its edge (1.2): `--length_penalties 0.8,1.0,1.2,1.4` German ->
-English, `--length_penalties 1.0,1.2,1.4,1.6` English -> German.
+English, `--length_penalties 1.0,1.2,1.4,1.6` English -> German; on the runs of `gru-attentional.yaml` the German ->
+English grid.
 
 Files: the means and the record go under `--work_dir` (default `RUN_DIR/decoding-choice`, a new folder or one this
 script wrote before); nothing else is written or removed.
